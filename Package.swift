@@ -1,0 +1,94 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Settings shared by every Kiln Swift target: the upcoming-feature set of the style reference, and warnings as
+/// errors for our own code only (dependencies keep their own settings).
+let kilnSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "kiln",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "builder-server", targets: ["BuilderServer"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+    ],
+    targets: [
+        // MARK: C libraries (the only targets that see C pointers are the wrappers right above them)
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CCurlShims", dependencies: ["CCurl"]),
+
+        // MARK: I/O-free vocabulary
+        .target(name: "KilnProtocol", swiftSettings: kilnSettings),
+        .target(name: "BLAKE3", swiftSettings: kilnSettings),
+        .target(
+            name: "KilnAuth",
+            dependencies: [
+                "KilnProtocol",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: kilnSettings
+        ),
+
+        // MARK: C wrappers
+        .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib"], swiftSettings: kilnSettings),
+        .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims"], swiftSettings: kilnSettings),
+        .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
+
+        // MARK: configuration (the only module that imports TOMLKit)
+        .target(
+            name: "KilnConfiguration",
+            dependencies: ["KilnProtocol", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: kilnSettings
+        ),
+
+        // MARK: the executable
+        .executableTarget(
+            name: "BuilderServer",
+            dependencies: [
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "BLAKE3", "ArchiveKit", "CurlClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: kilnSettings
+        ),
+
+        // MARK: tests
+        .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport", swiftSettings: kilnSettings),
+        .testTarget(
+            name: "KilnProtocolTests", dependencies: ["KilnProtocol", "WireStreams", "ArchiveKit", "KilnTestSupport"],
+            swiftSettings: kilnSettings
+        ),
+        .testTarget(
+            name: "BLAKE3Tests", dependencies: ["BLAKE3", "KilnTestSupport"], exclude: ["Resources"],
+            swiftSettings: kilnSettings
+        ),
+        .testTarget(name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol"], swiftSettings: kilnSettings),
+        .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(
+            name: "KilnConfigurationTests",
+            dependencies: ["KilnConfiguration", "KilnProtocol", "KilnTestSupport"],
+            swiftSettings: kilnSettings
+        ),
+    ]
+)

@@ -1,0 +1,164 @@
+import CArchive
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Unpacks tar archives (plain, gzip, zstd, xz; ustar, GNU and PAX headers) under a root directory, refusing
+/// anything that could write outside it.
+///
+/// Refused with a clear ``ArchiveError``: absolute or `..` member paths and hard-link targets; writing through a
+/// symlink (checked by us, and by libarchive's secure flags as a second line); devices, fifos and sockets; more
+/// bytes or entries than ``ExtractionLimits`` allow. setuid, setgid and sticky bits are stripped, owners are not
+/// restored. Symlinks are created verbatim, absolute targets included: they resolve inside the sandbox that mounts
+/// the root as `/`, and nothing here ever follows them. Blocking: call it off the event loop.
+public struct SafeExtractor: Sendable {
+    public let limits: ExtractionLimits
+
+    public init(limits: ExtractionLimits) { self.limits = limits }
+
+    /// Unpacks the archive file at `path` into the existing directory `root`.
+    @discardableResult
+    public func extract(file path: String, into root: String) throws -> ExtractionSummary {
+        try withReader { reader in
+            guard archive_read_open_filename(reader, path, 1 << 16) == ARCHIVE_OK else {
+                throw ArchiveError(.corrupt, "'\(path)' is not a readable archive", cause: Self.message(reader))
+            }
+            return try extractEntries(from: reader, into: root)
+        }
+    }
+
+    /// Unpacks an archive held in memory into the existing directory `root`.
+    @discardableResult
+    public func extract(bytes: [UInt8], into root: String) throws -> ExtractionSummary {
+        try bytes.withUnsafeBytes { raw in
+            try withReader { reader in
+                guard archive_read_open_memory(reader, raw.baseAddress, raw.count) == ARCHIVE_OK else {
+                    throw ArchiveError(.corrupt, "the bytes are not a readable archive", cause: Self.message(reader))
+                }
+                return try extractEntries(from: reader, into: root)
+            }
+        }
+    }
+
+    private func withReader<R>(_ body: (OpaquePointer) throws -> R) throws -> R {
+        guard let reader = archive_read_new() else { throw ArchiveError(.io, "libarchive could not allocate a reader") }
+        defer { archive_read_free(reader) }
+        archive_read_support_filter_all(reader)
+        archive_read_support_format_tar(reader)
+        archive_read_support_format_gnutar(reader)
+        return try body(reader)
+    }
+
+    private func extractEntries(from reader: OpaquePointer, into root: String) throws -> ExtractionSummary {
+        guard let resolved = realpath(root, nil) else {
+            throw ArchiveError(.io, "extraction root '\(root)' does not exist; create it first")
+        }
+        let rootPath = String(cString: resolved)
+        free(resolved)
+        guard let writer = archive_write_disk_new() else { throw ArchiveError(.io, "libarchive could not allocate a writer") }
+        defer { archive_write_free(writer) }
+        let flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
+            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
+        archive_write_disk_set_options(writer, flags)
+
+        var summary = ExtractionSummary()
+        var entry: OpaquePointer?
+        while true {
+            let status = archive_read_next_header(reader, &entry)
+            if status == ARCHIVE_EOF { break }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
+                throw ArchiveError(.corrupt, "the archive is damaged after \(summary.entries) entries", cause: Self.message(reader))
+            }
+            summary.entries += 1
+            guard summary.entries <= limits.maxEntries else {
+                throw ArchiveError(.limitExceeded, "the archive has more than \(limits.maxEntries) entries")
+            }
+            guard try prepare(entry, root: rootPath, summary: &summary) else { continue }
+            guard archive_write_header(writer, entry) == ARCHIVE_OK else {
+                let name = String(cString: archive_entry_pathname(entry))
+                throw ArchiveError(.io, "could not write '\(name)'", cause: Self.message(writer))
+            }
+            try copyData(from: reader, to: writer, summary: &summary)
+            guard archive_write_finish_entry(writer) == ARCHIVE_OK else {
+                throw ArchiveError(.io, "could not finish an entry", cause: Self.message(writer))
+            }
+        }
+        return summary
+    }
+
+    /// Checks one entry and points it under the root. False means skip it (the root itself).
+    private func prepare(_ entry: OpaquePointer, root: String, summary: inout ExtractionSummary) throws -> Bool {
+        let rawName = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+        let type = UInt32(archive_entry_filetype(entry))
+        if [FileTypeBits.characterDevice, FileTypeBits.blockDevice, FileTypeBits.fifo, FileTypeBits.socket].contains(type) {
+            throw ArchiveError(.forbiddenType, "member '\(rawName)' is a device, fifo or socket; archives may hold only files, directories and links")
+        }
+        guard let relative = ArchivePath.safeRelative(rawName) else {
+            let trimmed = rawName.split(separator: "/").filter { $0 != "." }
+            if !rawName.hasPrefix("/") && trimmed.isEmpty { return false }  // "./" names the root itself
+            throw ArchiveError(.unsafePath, "member '\(rawName)' is absolute or climbs out with '..'")
+        }
+        try refuseSymlinkInPath(relative, root: root, member: rawName)
+        archive_entry_set_pathname(entry, root + "/" + relative)
+        if let link = archive_entry_hardlink(entry) {
+            let target = String(cString: link)
+            guard let safeTarget = ArchivePath.safeRelative(target) else {
+                throw ArchiveError(.unsafePath, "hard link '\(rawName)' points at '\(target)', outside the archive")
+            }
+            try refuseSymlinkInPath(safeTarget, root: root, member: rawName, includingLast: true)
+            archive_entry_set_hardlink(entry, root + "/" + safeTarget)
+        }
+        let permissions = UInt32(archive_entry_perm(entry))
+        if permissions & 0o7000 != 0 {
+            summary.strippedSpecialBits += 1
+            archive_entry_set_perm(entry, mode_t(permissions & 0o777))
+        }
+        if type == FileTypeBits.regular, archive_entry_size_is_set(entry) != 0 {
+            summary.bytes += UInt64(max(archive_entry_size(entry), 0))
+            guard summary.bytes <= limits.maxTotalBytes else {
+                throw ArchiveError(.limitExceeded, "the archive unpacks to more than \(limits.maxTotalBytes) bytes")
+            }
+        }
+        return true
+    }
+
+    /// Refuses a member whose parent directories (or, for hard-link targets, the target itself) are symlinks
+    /// already written under the root: writing there would follow the link.
+    private func refuseSymlinkInPath(_ relative: String, root: String, member: String, includingLast: Bool = false) throws {
+        var components = relative.split(separator: "/")
+        if !includingLast { components.removeLast() }
+        var path = root
+        for component in components {
+            path += "/" + component
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return }  // nothing there yet: nothing to follow
+            if info.st_mode & S_IFMT == S_IFLNK {
+                throw ArchiveError(.symlinkEscape, "member '\(member)' would be written through the symlink '\(path.dropFirst(root.count + 1))'")
+            }
+        }
+    }
+
+    private func copyData(from reader: OpaquePointer, to writer: OpaquePointer, summary: inout ExtractionSummary) throws {
+        var buffer: UnsafeRawPointer?
+        var size = 0
+        var offset: la_int64_t = 0
+        while true {
+            let status = archive_read_data_block(reader, &buffer, &size, &offset)
+            if status == ARCHIVE_EOF { return }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
+                throw ArchiveError(.corrupt, "member data is damaged", cause: Self.message(reader))
+            }
+            guard offset >= 0, UInt64(offset) + UInt64(size) <= limits.maxTotalBytes else {
+                throw ArchiveError(.limitExceeded, "a member unpacks to more than \(limits.maxTotalBytes) bytes")
+            }
+            guard archive_write_data_block(writer, buffer, size, offset) == ARCHIVE_OK else {
+                throw ArchiveError(.io, "could not write member data", cause: Self.message(writer))
+            }
+        }
+    }
+
+    static func message(_ archive: OpaquePointer) -> String {
+        archive_error_string(archive).map { String(cString: $0) } ?? "no detail from libarchive"
+    }
+}

@@ -1,0 +1,110 @@
+import CArchive
+
+/// Writes tar archives with libarchive: used to build container inputs and, in tests, hostile archives.
+/// Blocking: call it off the event loop.
+public final class TarArchiveWriter {
+    public enum Compression: Sendable { case none, gzip, zstd, xz }
+    public enum Format: Sendable { case ustar, gnu, pax }
+    /// Entry kinds that archives may carry but extraction refuses.
+    public enum SpecialKind: Sendable { case characterDevice, blockDevice, fifo }
+
+    private let archive: OpaquePointer
+    private var finished = false
+
+    /// Starts an archive written to the file at `path`.
+    public init(path: String, compression: Compression = .none, format: Format = .pax) throws {
+        guard let archive = archive_write_new() else { throw ArchiveError(.io, "libarchive could not allocate a writer") }
+        self.archive = archive
+        switch format {
+        case .ustar: archive_write_set_format_ustar(archive)
+        case .gnu: archive_write_set_format_gnutar(archive)
+        case .pax: archive_write_set_format_pax_restricted(archive)
+        }
+        switch compression {
+        case .none: break
+        case .gzip: archive_write_add_filter_gzip(archive)
+        case .zstd: archive_write_add_filter_zstd(archive)
+        case .xz: archive_write_add_filter_xz(archive)
+        }
+        guard archive_write_open_filename(archive, path) == ARCHIVE_OK else {
+            throw ArchiveError(.io, "cannot create '\(path)'", cause: SafeExtractor.message(archive))
+        }
+    }
+
+    deinit {
+        if !finished { archive_write_close(archive) }
+        archive_write_free(archive)
+    }
+
+    /// Adds a regular file; `mode` may carry setuid/setgid bits (extraction strips them).
+    public func addFile(_ path: String, contents: [UInt8], mode: UInt32 = 0o644) throws {
+        try add(path, type: FileTypeBits.regular, mode: mode, size: Int64(contents.count), data: {
+            let written = contents.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
+            guard written == contents.count else {
+                throw ArchiveError(.io, "could not write data of '\(path)'", cause: SafeExtractor.message(archive))
+            }
+        })
+    }
+
+    /// A regular file of `size` zero bytes, written in pieces (for size-bomb tests).
+    public func addZeroFile(_ path: String, size: Int) throws {
+        try add(path, type: FileTypeBits.regular, mode: 0o644, size: Int64(size), data: {
+            let block = [UInt8](repeating: 0, count: 1 << 16)
+            var left = size
+            while left > 0 {
+                let piece = min(left, block.count)
+                _ = block.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, piece) }
+                left -= piece
+            }
+        })
+    }
+
+    public func addDirectory(_ path: String, mode: UInt32 = 0o755) throws {
+        try add(path, type: FileTypeBits.directory, mode: mode, size: 0)
+    }
+
+    public func addSymlink(_ path: String, target: String) throws {
+        try add(path, type: FileTypeBits.symlink, mode: 0o777, size: 0, configure: { archive_entry_set_symlink($0, target) })
+    }
+
+    public func addHardlink(_ path: String, target: String) throws {
+        try add(path, type: FileTypeBits.regular, mode: 0o644, size: 0, configure: { archive_entry_set_hardlink($0, target) })
+    }
+
+    public func addSpecial(_ path: String, kind: SpecialKind) throws {
+        let type: UInt32
+        switch kind {
+        case .characterDevice: type = FileTypeBits.characterDevice
+        case .blockDevice: type = FileTypeBits.blockDevice
+        case .fifo: type = FileTypeBits.fifo
+        }
+        try add(path, type: type, mode: 0o644, size: 0)
+    }
+
+    /// Writes the end-of-archive blocks and closes the file.
+    public func finish() throws {
+        finished = true
+        guard archive_write_close(archive) == ARCHIVE_OK else {
+            throw ArchiveError(.io, "could not finish the archive", cause: SafeExtractor.message(archive))
+        }
+    }
+
+    /// Adds one entry: `configure` runs before the header is written (link targets), `data` after it.
+    private func add(
+        _ path: String, type: UInt32, mode: UInt32, size: Int64,
+        configure: (OpaquePointer) -> Void = { _ in }, data: () throws -> Void = {}
+    ) throws {
+        guard let entry = archive_entry_new() else { throw ArchiveError(.io, "libarchive could not allocate an entry") }
+        defer { archive_entry_free(entry) }
+        archive_entry_set_pathname(entry, path)
+        archive_entry_set_filetype(entry, type)
+        archive_entry_set_perm(entry, mode_t(mode))
+        archive_entry_set_size(entry, size)
+        archive_entry_set_mtime(entry, 1_700_000_000, 0)
+        configure(entry)
+        guard archive_write_header(archive, entry) == ARCHIVE_OK else {
+            throw ArchiveError(.io, "could not add '\(path)'", cause: SafeExtractor.message(archive))
+        }
+        try data()
+    }
+}

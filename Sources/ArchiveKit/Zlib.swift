@@ -1,0 +1,89 @@
+import CZlib
+
+/// A streaming zlib (RFC 1950) decompressor with an output bound, for `run_job` input streams.
+public final class ZlibInflater {
+    private var stream = z_stream()
+    private var open = false
+    /// True once the zlib stream's end (with its checksum) has been read.
+    public private(set) var isFinished = false
+    /// Decompressed bytes produced so far.
+    public private(set) var totalOut: UInt64 = 0
+    private let maxOutput: UInt64
+
+    /// - Parameter maxOutput: the most bytes the stream may inflate to; more is ``ArchiveError/Code/limitExceeded``.
+    public init(maxOutput: UInt64) throws {
+        self.maxOutput = maxOutput
+        guard CZlib_inflateInit(&stream) == Z_OK else {
+            throw ArchiveError(.io, "zlib could not start a decompressor", cause: "inflateInit failed")
+        }
+        open = true
+    }
+
+    deinit { if open { inflateEnd(&stream) } }
+
+    /// Inflates `input` and hands each piece of output to `sink`. Bytes after the stream's end are ignored.
+    public func inflate(_ input: UnsafeRawBufferPointer, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard !isFinished, let base = input.baseAddress, input.count > 0 else { return }
+        var output = [UInt8](repeating: 0, count: 64 * 1024)
+        stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
+        stream.avail_in = uInt(input.count)
+        repeat {
+            let (status, produced) = output.withUnsafeMutableBytes { raw -> (Int32, Int) in
+                stream.next_out = raw.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(raw.count)
+                let status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                return (status, raw.count - Int(stream.avail_out))
+            }
+            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                let detail = stream.msg.map { String(cString: $0) } ?? "status \(status)"
+                throw ArchiveError(.corrupt, "the zlib stream is damaged; resend the request", cause: detail)
+            }
+            totalOut += UInt64(produced)
+            guard totalOut <= maxOutput else {
+                throw ArchiveError(.limitExceeded, "the zlib stream inflates past \(maxOutput) bytes")
+            }
+            if produced > 0 { try output.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
+            if status == Z_STREAM_END {
+                isFinished = true
+                return
+            }
+            if status == Z_BUF_ERROR && produced == 0 { return }
+        } while stream.avail_in > 0 || stream.avail_out == 0
+    }
+}
+
+/// One-shot zlib (RFC 1950) compression, for `OutputData`.
+public enum ZlibDeflate {
+    /// Compresses `bytes` at `level` (1 = fast, what sccache uses).
+    public static func compress(_ bytes: [UInt8], level: Int32 = 1) throws -> [UInt8] {
+        var stream = z_stream()
+        guard CZlib_deflateInit(&stream, level) == Z_OK else {
+            throw ArchiveError(.io, "zlib could not start a compressor")
+        }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
+        let status = bytes.withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { out -> Int32 in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                stream.avail_in = uInt(input.count)
+                stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(out.count)
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else {
+            throw ArchiveError(.io, "zlib compression did not finish", cause: "status \(status)")
+        }
+        output.removeSubrange(Int(stream.total_out)...)
+        return output
+    }
+
+    /// Inflates a whole zlib stream (tests and clients); refuses more than `maxOutput` bytes.
+    public static func decompress(_ bytes: [UInt8], maxOutput: UInt64) throws -> [UInt8] {
+        let inflater = try ZlibInflater(maxOutput: maxOutput)
+        var result = [UInt8]()
+        try bytes.withUnsafeBytes { try inflater.inflate($0) { result.append(contentsOf: $0) } }
+        guard inflater.isFinished else { throw ArchiveError(.corrupt, "the zlib stream ends early") }
+        return result
+    }
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+import Logging
+import KilnAuth
+import KilnConfiguration
+print("placeholder")

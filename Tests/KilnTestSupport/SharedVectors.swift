@@ -1,0 +1,92 @@
+import Foundation
+
+/// Access to `../shared/vectors`, the golden bytes captured from real sccache 0.4.0 traffic.
+public enum SharedVectors {
+    /// The repository root, found from this file's path (tests run from a checkout).
+    public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `$KILN_SHARED_DIR`, or `shared/` beside the repository as CI lays it out.
+    public static var sharedDirectory: URL {
+        if let custom = ProcessInfo.processInfo.environment["KILN_SHARED_DIR"] {
+            return URL(fileURLWithPath: custom)
+        }
+        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }
+
+    public static func bytes(_ name: String) throws -> [UInt8] {
+        let url = sharedDirectory.appendingPathComponent("vectors").appendingPathComponent(name)
+        return Array(try Data(contentsOf: url))
+    }
+
+    /// The body of a captured HTTP message (after the blank line).
+    public static func httpBody(_ name: String) throws -> [UInt8] {
+        let message = try bytes(name)
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        guard let range = message.firstRange(of: separator) else { return [] }
+        return Array(message[range.upperBound...])
+    }
+
+    /// The header lines of a captured HTTP message.
+    public static func httpHead(_ name: String) throws -> String {
+        let message = try bytes(name)
+        guard let range = message.firstRange(of: Array("\r\n\r\n".utf8)) else { return "" }
+        return String(decoding: message[..<range.lowerBound], as: UTF8.self)
+    }
+}
+
+/// A directory under the system temporary directory, removed with everything in it by ``remove()``.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+    public var url: URL { URL(fileURLWithPath: path) }
+
+    public init(prefix: String = "kiln-test") throws {
+        var template = Array((NSTemporaryDirectory() + "/\(prefix).XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        path = String(cString: made)
+    }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    deinit { remove() }
+
+    /// Writes `bytes` to `relative` under the directory, creating parents, and returns the full path.
+    @discardableResult
+    public func write(_ relative: String, _ bytes: [UInt8]) throws -> String {
+        let target = url.appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(bytes).write(to: target)
+        return target.path
+    }
+}
+
+/// Runs a command and returns its standard output (test helper; products use swift-subprocess).
+public func runCommand(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    let input = Pipe()
+    if stdin != nil { process.standardInput = input }
+    try process.run()
+    if let stdin {
+        input.fileHandleForWriting.write(stdin)
+        try input.fileHandleForWriting.close()
+    }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The absolute path of `name` on PATH, or nil.
+public func which(_ name: String) -> String? {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let candidate = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}
