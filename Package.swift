@@ -79,7 +79,7 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
         .testTarget(
-            name: "BLAKE3Tests", dependencies: ["BLAKE3", "KilnTestSupport"], exclude: ["Resources"],
+            name: "BLAKE3Tests", dependencies: ["BLAKE3", "KilnProtocol", "KilnTestSupport"], exclude: ["Resources"],
             swiftSettings: kilnSettings
         ),
         .testTarget(name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol"], swiftSettings: kilnSettings),

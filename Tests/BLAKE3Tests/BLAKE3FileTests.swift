@@ -1,4 +1,5 @@
 import BLAKE3
+import KilnProtocol
 import Foundation
 import KilnTestSupport
 import Testing

@@ -23,3 +23,8 @@ public enum DigestHex {
         return text
     }
 }
+
+extension DigestHex {
+    /// Standard lowercase hex (an alias that reads well outside digest code).
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String { standard(bytes) }
+}
