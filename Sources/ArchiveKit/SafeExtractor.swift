@@ -58,8 +58,10 @@ public struct SafeExtractor: Sendable {
         free(resolved)
         guard let writer = archive_write_disk_new() else { throw ArchiveError(.io, "libarchive could not allocate a writer") }
         defer { archive_write_free(writer) }
+        // Member paths are rewritten to absolute paths under the (symlink-free) root after our own checks, so
+        // libarchive's NOABSOLUTEPATHS cannot apply; its symlink and `..` checks stay on as a second line.
         let flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS
+            | ARCHIVE_EXTRACT_SECURE_NODOTDOT
         archive_write_disk_set_options(writer, flags)
 
         var summary = ExtractionSummary()

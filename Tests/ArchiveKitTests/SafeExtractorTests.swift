@@ -1,0 +1,139 @@
+import ArchiveKit
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// Archives built here, benign and hostile: the benign ones unpack in every compression and header format; the
+/// hostile ones are refused with a clear error and write nothing outside the extraction root.
+@Suite struct SafeExtractorTests {
+    /// A scratch area with `root/` to extract into and `outside/` that must stay untouched.
+    final class Scratch {
+        let directory: TemporaryDirectory
+        var root: String { directory.path + "/root" }
+        var outside: String { directory.path + "/outside" }
+        var archive: String { directory.path + "/archive.tar" }
+
+        init() throws {
+            directory = try TemporaryDirectory()
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+            try Data("secret".utf8).write(to: URL(fileURLWithPath: outside + "/secret"))
+        }
+
+        func build(
+            compression: TarArchiveWriter.Compression = .none, format: TarArchiveWriter.Format = .pax,
+            _ body: (TarArchiveWriter) throws -> Void
+        ) throws {
+            let writer = try TarArchiveWriter(path: archive, compression: compression, format: format)
+            try body(writer)
+            try writer.finish()
+        }
+
+        /// Everything under the scratch directory except the root's own contents and the archive.
+        func outsideListing() throws -> [String] {
+            try FileManager.default.subpathsOfDirectory(atPath: directory.path)
+                .filter { !$0.hasPrefix("root") && $0 != "archive.tar" }.sorted()
+        }
+    }
+
+    static let longName = String(repeating: "deep-directory-name/", count: 12) + "file-with-a-long-name.c"
+
+    @Test(arguments: [TarArchiveWriter.Compression.none, .gzip, .zstd, .xz])
+    func benignArchivesUnpack(compression: TarArchiveWriter.Compression) throws {
+        for format in [TarArchiveWriter.Format.gnu, .pax, .ustar] {
+            let scratch = try Scratch()
+            try scratch.build(compression: compression, format: format) { tar in
+                try tar.addDirectory("usr/bin")
+                try tar.addFile("usr/bin/gcc", contents: Array("#!/bin/sh\n".utf8), mode: 0o755)
+                if format != .ustar { try tar.addFile(Self.longName, contents: [1, 2, 3]) }
+                // sccache ≥ 0.7.6 toolchains: absolute symlink targets, meant to resolve inside the sandbox.
+                try tar.addSymlink("lib64", target: "/usr/lib64")
+                try tar.addSymlink("usr/bin/cc", target: "gcc")
+            }
+            let summary = try SafeExtractor(limits: .toolchain).extract(file: scratch.archive, into: scratch.root)
+            #expect(summary.entries >= 4)
+            let gcc = try FileManager.default.attributesOfItem(atPath: scratch.root + "/usr/bin/gcc")
+            #expect((gcc[.posixPermissions] as? Int) == 0o755)
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch.root + "/lib64") == "/usr/lib64")
+            if format != .ustar { #expect(FileManager.default.fileExists(atPath: scratch.root + "/" + Self.longName)) }
+        }
+    }
+
+    static func expectRefused(
+        _ code: ArchiveError.Code, limits: ExtractionLimits = .jobInputs,
+        _ build: (TarArchiveWriter) throws -> Void
+    ) throws {
+        let scratch = try Scratch()
+        try scratch.build(build)
+        let before = try scratch.outsideListing()
+        #expect(throws: ArchiveError(code, "")) {
+            try SafeExtractor(limits: limits).extract(file: scratch.archive, into: scratch.root)
+        }
+        #expect(try scratch.outsideListing() == before, "something was written outside the root")
+        #expect(try String(contentsOfFile: scratch.outside + "/secret", encoding: .utf8) == "secret")
+    }
+
+    @Test func dotDotIsRefused() throws {
+        try Self.expectRefused(.unsafePath) { try $0.addFile("../outside/evil", contents: [1]) }
+        try Self.expectRefused(.unsafePath) { try $0.addFile("a/../../outside/evil", contents: [1]) }
+    }
+
+    @Test func absolutePathsAreRefused() throws {
+        try Self.expectRefused(.unsafePath) { try $0.addFile("/tmp/kiln-absolute-evil", contents: [1]) }
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/kiln-absolute-evil"))
+    }
+
+    @Test func writingThroughASymlinkIsRefused() throws {
+        let scratch = try Scratch()
+        try Self.expectRefused(.symlinkEscape) { tar in
+            try tar.addSymlink("escape", target: scratch.outside)
+            try tar.addFile("escape/evil", contents: [1])
+        }
+        try Self.expectRefused(.symlinkEscape) { tar in
+            try tar.addSymlink("up", target: "../outside")
+            try tar.addFile("up/secret", contents: Array("overwritten".utf8))
+        }
+    }
+
+    @Test func hardLinksOutsideAreRefused() throws {
+        try Self.expectRefused(.unsafePath) { try $0.addHardlink("stolen", target: "../outside/secret") }
+        try Self.expectRefused(.unsafePath) { try $0.addHardlink("stolen", target: "/etc/passwd") }
+    }
+
+    @Test func devicesAndFifosAreRefused() throws {
+        try Self.expectRefused(.forbiddenType) { try $0.addSpecial("dev/sda", kind: .blockDevice) }
+        try Self.expectRefused(.forbiddenType) { try $0.addSpecial("dev/null", kind: .characterDevice) }
+        try Self.expectRefused(.forbiddenType) { try $0.addSpecial("pipe", kind: .fifo) }
+    }
+
+    @Test func bombsHitTheLimits() throws {
+        let small = ExtractionLimits(maxTotalBytes: 1 << 20, maxEntries: 50)
+        try Self.expectRefused(.limitExceeded, limits: small) { try $0.addZeroFile("big", size: 2 << 20) }
+        try Self.expectRefused(.limitExceeded, limits: small) { tar in
+            for index in 0..<60 { try tar.addFile("f\(index)", contents: [1]) }
+        }
+    }
+
+    @Test func setuidBitsAreStripped() throws {
+        let scratch = try Scratch()
+        try scratch.build { try $0.addFile("bin/su", contents: [0x7F], mode: 0o4755) }
+        let summary = try SafeExtractor(limits: .jobInputs).extract(file: scratch.archive, into: scratch.root)
+        #expect(summary.strippedSpecialBits == 1)
+        let mode = try FileManager.default.attributesOfItem(atPath: scratch.root + "/bin/su")[.posixPermissions] as? Int
+        #expect(mode == 0o755)
+    }
+
+    @Test func garbageIsACorruptArchive() throws {
+        let scratch = try Scratch()
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: scratch.archive))
+        #expect(throws: ArchiveError.self) { try SafeExtractor(limits: .jobInputs).extract(file: scratch.archive, into: scratch.root) }
+    }
+
+    @Test func pathNormalisation() {
+        #expect(ArchivePath.safeRelative("./usr//bin/./gcc") == "usr/bin/gcc")
+        #expect(ArchivePath.safeRelative("tmp/") == "tmp")
+        #expect(ArchivePath.safeRelative("/etc/passwd") == nil)
+        #expect(ArchivePath.safeRelative("a/../b") == nil)
+        #expect(ArchivePath.safeRelative("./") == nil)
+    }
+}
