@@ -1,0 +1,106 @@
+import CCurl
+import CCurlShims
+import Dispatch
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Outbound HTTP through libcurl. `curl_easy_perform` blocks, so each call runs on a dedicated dispatch queue and
+/// the caller awaits it; Swift's cooperative pool and the servers' event loops are never blocked.
+public struct CurlTransport: Sendable {
+    private static let queue = DispatchQueue(label: "kiln.curl", attributes: .concurrent)
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
+
+    public init() { _ = Self.globalInit }
+
+    public func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await withCheckedThrowingContinuation { continuation in
+            Self.queue.async {
+                continuation.resume(with: Result { try Self.performBlocking(request) })
+            }
+        }
+    }
+
+    /// Runs the request on the calling thread.
+    public static func performBlocking(_ request: HTTPRequest) throws -> HTTPResponse {
+        _ = globalInit
+        guard let handle = curl_easy_init() else { throw CurlError(.setup, "libcurl could not create a handle") }
+        defer { curl_easy_cleanup(handle) }
+        let easy = CurlEasyHandle(handle: handle)
+        let collector = ResponseCollector(limit: request.maxResponseBytes)
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+        for (name, value) in request.headers + [("Expect", "")] {
+            headerList = curl_slist_append(headerList, "\(name): \(value)")
+        }
+        try easy.configure(request, headers: headerList)
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        defer { errorBuffer.deallocate() }
+        try easy.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
+
+        let status = withExtendedLifetime(collector) { () -> CURLcode in
+            let context = Unmanaged.passUnretained(collector).toOpaque()
+            _ = try? easy.set(CURLOPT_WRITEDATA, pointer: context)
+            _ = try? easy.set(CURLOPT_HEADERDATA, pointer: context)
+            CCurlShims_easy_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+                guard let data, let context else { return 0 }
+                let collector = Unmanaged<ResponseCollector>.fromOpaque(context).takeUnretainedValue()
+                return collector.appendBody(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
+            }
+            CCurlShims_easy_setopt_write_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+                guard let data, let context else { return 0 }
+                let collector = Unmanaged<ResponseCollector>.fromOpaque(context).takeUnretainedValue()
+                collector.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
+                return size * count
+            }
+            return curl_easy_perform(handle)
+        }
+        guard status == CURLE_OK else {
+            let detail = String(cString: curl_easy_strerror(status)) + ": " + String(cString: errorBuffer)
+            throw CurlError(collector.overflowed ? .tooLarge : Self.code(for: status), "\(request.method.rawValue) \(request.url) failed", cause: detail)
+        }
+        var code = 0
+        CCurlShims_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &code)
+        return HTTPResponse(status: code, headers: collector.headers, body: collector.body)
+    }
+
+    private static func code(for status: CURLcode) -> CurlError.Code {
+        switch status {
+        case CURLE_OPERATION_TIMEDOUT: return .timeout
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY: return .connect
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM:
+            return .tls
+        default: return .transfer
+        }
+    }
+}
+
+/// Gathers the answer inside libcurl's callbacks.
+final class ResponseCollector {
+    let limit: Int
+    var body: [UInt8] = []
+    var headers: [(String, String)] = []
+    var overflowed = false
+
+    init(limit: Int) { self.limit = limit }
+
+    func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard body.count + bytes.count <= limit else {
+            overflowed = true
+            return false
+        }
+        body.append(contentsOf: bytes)
+        return true
+    }
+
+    func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
+        let line = String(String(decoding: bytes, as: UTF8.self).drop { $0 == " " }.prefix { $0 != "\r" && $0 != "\n" })
+        if line.hasPrefix("HTTP/") { headers = [] }  // a new status line (after 100-continue or a redirect)
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+        headers.append((name, String(value)))
+    }
+}
