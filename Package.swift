@@ -82,7 +82,7 @@ let package = Package(
             name: "BLAKE3Tests", dependencies: ["BLAKE3", "KilnProtocol", "KilnTestSupport"], exclude: ["Resources"],
             swiftSettings: kilnSettings
         ),
-        .testTarget(name: "KilnAuthTests", dependencies: ["KilnAuth", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: kilnSettings),
+        .testTarget(name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(

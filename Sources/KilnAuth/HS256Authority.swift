@@ -1,3 +1,4 @@
+import KilnProtocol
 import Crypto
 import JWTKit
 

@@ -1,3 +1,4 @@
+import KilnProtocol
 import Crypto
 
 /// Random secrets in the forms sccache-dist's `auth` commands print (protocol §6.4).

@@ -1,4 +1,5 @@
 import JWTKit
+import KilnProtocol
 
 /// Claims of a job token: exactly `{"exp":0,"job_id":N}` (protocol §6.3).
 public struct JobTokenClaims: JWTPayload, Equatable {

@@ -1,3 +1,4 @@
+import KilnProtocol
 import Foundation
 
 /// Reading a JWT's parts without checking its signature: for the header's `alg`, and for the build server's

@@ -1,5 +1,6 @@
 import Crypto
 import KilnAuth
+import KilnProtocol
 
 /// Signs hand-made tokens so that tests can reach the checks behind the signature.
 enum HMACForTests {

@@ -1,5 +1,6 @@
 import Foundation
 import KilnAuth
+import KilnProtocol
 import Testing
 
 /// The token vectors of protocol §6.2 and §6.3, reproduced byte for byte, and every way a token must be refused.

@@ -1,0 +1,29 @@
+/// Which sandbox runs the compiles (`[builder] type = …`).
+public enum SandboxConfiguration: Sendable, Hashable {
+    /// overlayfs + bubblewrap. `build_dir` is wiped at start; `bwrap_path` is the bubblewrap binary.
+    case overlay(buildDirectory: String, bubblewrapPath: String)
+    /// Docker through the Engine API.
+    case docker
+    /// FreeBSD pot jails, with sccache-dist's keys and defaults.
+    case pot(fsRoot: String, cloneFrom: String, potCommand: String, cloneArguments: [String])
+
+    init(reading table: inout TOMLTableReader) throws {
+        let type = try table.requiredString("type", "the builder type")
+        switch type {
+        case "overlay":
+            self = .overlay(
+                buildDirectory: try table.requiredString("build_dir", "a directory path"),
+                bubblewrapPath: try table.requiredString("bwrap_path", "the path of bwrap, e.g. /usr/bin/bwrap"))
+        case "docker":
+            self = .docker
+        case "pot":
+            self = .pot(
+                fsRoot: try table.string("pot_fs_root") ?? "/opt/pot",
+                cloneFrom: try table.string("clone_from") ?? "sccache-template",
+                potCommand: try table.string("pot_cmd") ?? "pot",
+                cloneArguments: try table.stringArray("pot_clone_args") ?? ["-i", "lo0|127.0.0.2"])
+        default:
+            throw ConfigurationError(.invalidValue, key: table.keyPath("type"), "'\(type)' is not a builder type; expected overlay, docker or pot")
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import KilnConfiguration
+import KilnProtocol
+import KilnTestSupport
+import Testing
+
+/// sccache-dist's configuration files load unchanged (0.4 and HEAD key sets), Kiln's shipped examples load, and
+/// every mistake names its key.
+@Suite struct ConfigurationLoaderTests {
+    static let configDirectory = SharedVectors.repositoryRoot.appendingPathComponent("config")
+
+    @Test(arguments: ["scheduler.toml", "builder.toml", "sccache-dist/scheduler.toml", "sccache-dist/server.toml"])
+    func shippedConfigsLoad(_ name: String) throws {
+        _ = try ConfigurationLoader.load(path: Self.configDirectory.appendingPathComponent(name).path)
+    }
+
+    @Test func upstreamSchedulerFile() throws {
+        let path = Self.configDirectory.appendingPathComponent("sccache-dist/scheduler.toml").path
+        let configuration = try ConfigurationLoader.loadScheduler(path: path)
+        #expect(configuration.publicAddress.description == "127.0.0.1:10601")
+        #expect(configuration.clientAuth == .token("clienttoken"))
+        guard case .jwtHS256(let key) = configuration.serverAuth else {
+            Issue.record("expected jwt_hs256")
+            return
+        }
+        #expect(key.count == 32)
+    }
+
+    @Test func upstreamServerFileAndHeadKeys() throws {
+        let builder = try ConfigurationLoader.parseBuilder(
+            """
+            cache_dir = "/var/cache/sccache"
+            public_addr = "[::1]:10501"
+            bind_address = "[::]:10501"
+            scheduler_url = "10.0.0.1:10600"
+            toolchain_cache_size = 5368709120
+            [builder]
+            type = "docker"
+            [scheduler_auth]
+            type = "DANGEROUSLY_INSECURE"
+            """)
+        #expect(builder.sandbox == .docker)
+        #expect(builder.publicAddress.description == "[::1]:10501")
+        #expect(builder.bindAddress.description == "[::]:10501")
+        #expect(builder.schedulerURL == "http://10.0.0.1:10600")
+        #expect(builder.toolchainCacheSize == 5 << 30)
+    }
+
+    @Test func potDefaults() throws {
+        let builder = try ConfigurationLoader.parseBuilder(
+            """
+            cache_dir = "/c"
+            public_addr = "127.0.0.1:1"
+            scheduler_url = "https://sched.example:443/"
+            [builder]
+            type = "pot"
+            [scheduler_auth]
+            type = "token"
+            token = "t"
+            """)
+        #expect(builder.sandbox == .pot(fsRoot: "/opt/pot", cloneFrom: "sccache-template", potCommand: "pot", cloneArguments: ["-i", "lo0|127.0.0.2"]))
+        #expect(builder.schedulerAuth == .token("t"))
+    }
+
+    @Test func schedulerAuthVariantsOfBothKeySets() throws {
+        for (body, expected) in [
+            ("type = \"DANGEROUSLY_INSECURE\"", ClientAuthConfiguration.dangerouslyInsecure),
+            ("type = \"proxy_token\"\nurl = \"http://127.0.0.1:9/check\"\ncache_secs = 60", .proxyToken(url: "http://127.0.0.1:9/check", cacheSeconds: 60)),
+            ("type = \"jwt_validate\"\naudience = \"a\"\nissuer = \"i\"\njwks_url = \"http://127.0.0.1:9/jwks\"", .jwtValidate(audience: "a", issuer: "i", jwksURL: "http://127.0.0.1:9/jwks")),
+            ("type = \"mozilla\"\nrequired_groups = [\"x\"]", .mozilla(requiredGroups: ["x"])),
+        ] {
+            let configuration = try ConfigurationLoader.parseScheduler(
+                "public_addr = \"127.0.0.1:10600\"\n[client_auth]\n\(body)\n[server_auth]\ntype = \"token\"\ntoken = \"s\"\n")
+            #expect(configuration.clientAuth == expected)
+        }
+    }
+
+    static func expectError(_ code: ConfigurationError.Code, key: String, _ text: String, builder: Bool = true) {
+        let error = #expect(throws: ConfigurationError.self) {
+            if builder { _ = try ConfigurationLoader.parseBuilder(text) } else { _ = try ConfigurationLoader.parseScheduler(text) }
+        }
+        #expect(error?.code == code, "\(String(describing: error))")
+        #expect(error?.key == key, "\(String(describing: error))")
+    }
+
+    static let goodBuilder = """
+        cache_dir = "/c"
+        public_addr = "127.0.0.1:1"
+        scheduler_url = "http://127.0.0.1:2"
+        [builder]
+        type = "overlay"
+        build_dir = "/b"
+        bwrap_path = "/usr/bin/bwrap"
+        [scheduler_auth]
+        type = "token"
+        token = "t"
+        """
+
+    @Test func mistakesNameTheirKey() {
+        Self.expectError(.unknownKey, key: "colour", Self.goodBuilder + "\n[colour]\nx = 1")
+        Self.expectError(.missingKey, key: "builder.bwrap_path", Self.goodBuilder.replacingOccurrences(of: "bwrap_path", with: "bwrap"))
+        Self.expectError(.invalidValue, key: "public_addr", Self.goodBuilder.replacingOccurrences(of: "127.0.0.1:1", with: "localhost"))
+        Self.expectError(.invalidValue, key: "toolchain_cache_size", "toolchain_cache_size = true\n" + Self.goodBuilder)
+        Self.expectError(.invalidValue, key: "builder.type", Self.goodBuilder.replacingOccurrences(of: "\"overlay\"", with: "\"chroot\""))
+        Self.expectError(.missingKey, key: "cache_dir", Self.goodBuilder.replacingOccurrences(of: "cache_dir = \"/c\"", with: ""))
+        Self.expectError(.invalidValue, key: "scheduler_url", Self.goodBuilder.replacingOccurrences(of: "http://127.0.0.1:2", with: "http://h/path"))
+        Self.expectError(.syntax, key: "", "this is = = not toml")
+        Self.expectError(
+            .invalidValue, key: "server_auth.secret_key",
+            "public_addr = \"127.0.0.1:1\"\n[client_auth]\ntype = \"DANGEROUSLY_INSECURE\"\n[server_auth]\ntype = \"jwt_hs256\"\nsecret_key = \"short\"",
+            builder: false)
+    }
+}
