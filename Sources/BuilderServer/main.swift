@@ -1,5 +1,0 @@
-import ArgumentParser
-import Logging
-import KilnAuth
-import KilnConfiguration
-print("placeholder")
