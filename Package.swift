@@ -13,7 +13,8 @@ let package = Package(
     name: "kiln",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "builder-server", targets: ["BuilderServer"])
+        .executable(name: "builder-server", targets: ["BuilderServer"]),
+        .executable(name: "kiln-bench", targets: ["KilnBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -72,6 +73,9 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
 
+        // MARK: benchmarks (scripts/bench/)
+        .executableTarget(name: "KilnBench", dependencies: ["BLAKE3", "KilnProtocol"], swiftSettings: kilnSettings),
+
         // MARK: tests
         .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport", swiftSettings: kilnSettings),
         .testTarget(
@@ -82,7 +86,9 @@ let package = Package(
             name: "BLAKE3Tests", dependencies: ["BLAKE3", "KilnProtocol", "KilnTestSupport"], exclude: ["Resources"],
             swiftSettings: kilnSettings
         ),
-        .testTarget(name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: kilnSettings),
+        .testTarget(
+            name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(

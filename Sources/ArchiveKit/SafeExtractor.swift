@@ -60,7 +60,8 @@ public struct SafeExtractor: Sendable {
         defer { archive_write_free(writer) }
         // Member paths are rewritten to absolute paths under the (symlink-free) root after our own checks, so
         // libarchive's NOABSOLUTEPATHS cannot apply; its symlink and `..` checks stay on as a second line.
-        let flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
+        let flags =
+            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
             | ARCHIVE_EXTRACT_SECURE_NODOTDOT
         archive_write_disk_set_options(writer, flags)
 

@@ -38,25 +38,29 @@ public final class TarArchiveWriter {
 
     /// Adds a regular file; `mode` may carry setuid/setgid bits (extraction strips them).
     public func addFile(_ path: String, contents: [UInt8], mode: UInt32 = 0o644) throws {
-        try add(path, type: FileTypeBits.regular, mode: mode, size: Int64(contents.count), data: {
-            let written = contents.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
-            guard written == contents.count else {
-                throw ArchiveError(.io, "could not write data of '\(path)'", cause: SafeExtractor.message(archive))
-            }
-        })
+        try add(
+            path, type: FileTypeBits.regular, mode: mode, size: Int64(contents.count),
+            data: {
+                let written = contents.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, $0.count) }
+                guard written == contents.count else {
+                    throw ArchiveError(.io, "could not write data of '\(path)'", cause: SafeExtractor.message(archive))
+                }
+            })
     }
 
     /// A regular file of `size` zero bytes, written in pieces (for size-bomb tests).
     public func addZeroFile(_ path: String, size: Int) throws {
-        try add(path, type: FileTypeBits.regular, mode: 0o644, size: Int64(size), data: {
-            let block = [UInt8](repeating: 0, count: 1 << 16)
-            var left = size
-            while left > 0 {
-                let piece = min(left, block.count)
-                _ = block.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, piece) }
-                left -= piece
-            }
-        })
+        try add(
+            path, type: FileTypeBits.regular, mode: 0o644, size: Int64(size),
+            data: {
+                let block = [UInt8](repeating: 0, count: 1 << 16)
+                var left = size
+                while left > 0 {
+                    let piece = min(left, block.count)
+                    _ = block.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, piece) }
+                    left -= piece
+                }
+            })
     }
 
     public func addDirectory(_ path: String, mode: UInt32 = 0o755) throws {

@@ -39,7 +39,10 @@ struct CurlEasyHandle {
             try set(CURLOPT_POSTFIELDSIZE_LARGE_SHIM, offset: body.count)
             try body.withUnsafeBytes { raw in
                 // COPYPOSTFIELDS copies, so the body may go away after this call.
-                try check(CCurlShims_easy_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1))), CURLOPT_COPYPOSTFIELDS)
+                try check(
+                    CCurlShims_easy_setopt_pointer(
+                        handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1))),
+                    CURLOPT_COPYPOSTFIELDS)
             }
         } else if request.method == .post || request.method == .put {
             try set(CURLOPT_POSTFIELDSIZE_LARGE_SHIM, offset: 0)

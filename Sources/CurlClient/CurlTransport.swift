@@ -59,7 +59,8 @@ public struct CurlTransport: Sendable {
         }
         guard status == CURLE_OK else {
             let detail = String(cString: curl_easy_strerror(status)) + ": " + String(cString: errorBuffer)
-            throw CurlError(collector.overflowed ? .tooLarge : Self.code(for: status), "\(request.method.rawValue) \(request.url) failed", cause: detail)
+            throw CurlError(
+                collector.overflowed ? .tooLarge : Self.code(for: status), "\(request.method.rawValue) \(request.url) failed", cause: detail)
         }
         var code = 0
         CCurlShims_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &code)

@@ -1,6 +1,6 @@
-import KilnProtocol
 import Crypto
 import JWTKit
+import KilnProtocol
 
 /// Signs and verifies sccache's HS256 tokens with one 32-byte key: job tokens (the build server's `jwt_key`)
 /// and server tokens (the scheduler's `jwt_hs256` secret).

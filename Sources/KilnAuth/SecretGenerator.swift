@@ -1,5 +1,5 @@
-import KilnProtocol
 import Crypto
+import KilnProtocol
 
 /// Random secrets in the forms sccache-dist's `auth` commands print (protocol §6.4).
 public enum SecretGenerator {
@@ -19,7 +19,10 @@ public enum SecretGenerator {
     /// Decodes a `jwt_hs256` secret: base64url without padding of exactly 32 bytes.
     public static func decodeHS256Key(_ text: String) throws -> [UInt8] {
         guard let key = Base64URL.decode(text), key.count == 32 else {
-            throw AuthError(.badKey, "secret_key must be 32 bytes in base64url without padding (43 characters); make one with 'builder-server auth generate-jwt-hs256-key'")
+            throw AuthError(
+                .badKey,
+                "secret_key must be 32 bytes in base64url without padding (43 characters); make one with 'builder-server auth generate-jwt-hs256-key'"
+            )
         }
         return key
     }

@@ -1,5 +1,5 @@
-import KilnProtocol
 import Foundation
+import KilnProtocol
 
 /// Reading a JWT's parts without checking its signature: for the header's `alg`, and for the build server's
 /// start-up check that its `jwt_token` names its own `public_addr` (upstream does the same, protocol §6.2).

@@ -63,7 +63,9 @@ public struct BuilderConfiguration: Sendable, Hashable {
         case "token": return .token(try table.requiredString("token"))
         case "jwt_token": return .jwtToken(try table.requiredString("token"))
         default:
-            throw ConfigurationError(.invalidValue, key: table.keyPath("type"), "'\(type)' is not a scheduler auth type; expected DANGEROUSLY_INSECURE, token or jwt_token")
+            throw ConfigurationError(
+                .invalidValue, key: table.keyPath("type"), "'\(type)' is not a scheduler auth type; expected DANGEROUSLY_INSECURE, token or jwt_token"
+            )
         }
     }
 }

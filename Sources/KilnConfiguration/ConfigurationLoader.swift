@@ -44,7 +44,8 @@ public enum ConfigurationLoader {
         let reader = try document(path: path)
         if reader.has("builder") { return .builder(try loadBuilder(path: path)) }
         if reader.has("client_auth") || reader.has("server_auth") { return .scheduler(try loadScheduler(path: path)) }
-        throw ConfigurationError(.missingKey, key: "", "\(path) is neither a build-server config (it has no [builder]) nor a scheduler config (it has no [client_auth])")
+        throw ConfigurationError(
+            .missingKey, key: "", "\(path) is neither a build-server config (it has no [builder]) nor a scheduler config (it has no [client_auth])")
     }
 
     static func document(path: String) throws -> TOMLTableReader {
@@ -61,7 +62,8 @@ public enum ConfigurationLoader {
         do {
             return TOMLTableReader(try TOMLTable(string: text))
         } catch let error as TOMLParseError {
-            throw ConfigurationError(.syntax, key: "", "not valid TOML: \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")
+            throw ConfigurationError(
+                .syntax, key: "", "not valid TOML: \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")
         }
     }
 }

@@ -32,7 +32,8 @@ public struct SchedulerConfiguration: Sendable, Hashable {
 
     init(reading reader: inout TOMLTableReader) throws {
         publicAddress = try reader.requiredAddress("public_addr")
-        var client = try reader.requiredTable("client_auth", "a table with type = \"token\", \"DANGEROUSLY_INSECURE\", \"jwt_validate\" or \"proxy_token\"")
+        var client = try reader.requiredTable(
+            "client_auth", "a table with type = \"token\", \"DANGEROUSLY_INSECURE\", \"jwt_validate\" or \"proxy_token\"")
         clientAuth = try Self.clientAuth(&client)
         try client.finish()
         var server = try reader.requiredTable("server_auth", "a table with type = \"jwt_hs256\", \"token\" or \"DANGEROUSLY_INSECURE\"")
@@ -63,7 +64,9 @@ public struct SchedulerConfiguration: Sendable, Hashable {
         case "proxy_token": return .proxyToken(url: try table.requiredString("url"), cacheSeconds: try table.integer("cache_secs"))
         case "mozilla": return .mozilla(requiredGroups: try table.stringArray("required_groups") ?? [])
         default:
-            throw ConfigurationError(.invalidValue, key: table.keyPath("type"), "'\(type)' is not a client auth type; expected DANGEROUSLY_INSECURE, token, jwt_validate, proxy_token (or mozilla)")
+            throw ConfigurationError(
+                .invalidValue, key: table.keyPath("type"),
+                "'\(type)' is not a client auth type; expected DANGEROUSLY_INSECURE, token, jwt_validate, proxy_token (or mozilla)")
         }
     }
 
@@ -75,11 +78,14 @@ public struct SchedulerConfiguration: Sendable, Hashable {
         case "jwt_hs256":
             let text = try table.requiredString("secret_key")
             guard let key = Base64URL.decode(text), key.count == 32 else {
-                throw ConfigurationError(.invalidValue, key: table.keyPath("secret_key"), "expected 32 bytes in base64url without padding (43 characters); make one with 'builder-server auth generate-jwt-hs256-key'")
+                throw ConfigurationError(
+                    .invalidValue, key: table.keyPath("secret_key"),
+                    "expected 32 bytes in base64url without padding (43 characters); make one with 'builder-server auth generate-jwt-hs256-key'")
             }
             return .jwtHS256(secretKey: key)
         default:
-            throw ConfigurationError(.invalidValue, key: table.keyPath("type"), "'\(type)' is not a server auth type; expected DANGEROUSLY_INSECURE, token or jwt_hs256")
+            throw ConfigurationError(
+                .invalidValue, key: table.keyPath("type"), "'\(type)' is not a server auth type; expected DANGEROUSLY_INSECURE, token or jwt_hs256")
         }
     }
 }

@@ -29,7 +29,8 @@ struct TOMLTableReader {
 
     private func missing(_ key: String, _ expected: String) -> ConfigurationError {
         let present = table.keys.sorted().joined(separator: ", ")
-        return ConfigurationError(.missingKey, key: keyPath(key), "is required: \(expected) (keys present here: \(present.isEmpty ? "none" : present))")
+        return ConfigurationError(
+            .missingKey, key: keyPath(key), "is required: \(expected) (keys present here: \(present.isEmpty ? "none" : present))")
     }
 
     mutating func string(_ key: String) throws -> String? {
@@ -79,7 +80,8 @@ struct TOMLTableReader {
     mutating func address(_ key: String) throws -> ServerID? {
         guard let text = try string(key) else { return nil }
         guard let address = ServerID(text) else {
-            throw ConfigurationError(.invalidValue, key: keyPath(key), "'\(text)' is not an address; expected ip:port such as 127.0.0.1:10501 or [::1]:10501")
+            throw ConfigurationError(
+                .invalidValue, key: keyPath(key), "'\(text)' is not an address; expected ip:port such as 127.0.0.1:10501 or [::1]:10501")
         }
         return address
     }
@@ -118,8 +120,10 @@ enum ByteCountParser {
         let digits = trimmed.prefix { $0.isNumber }
         guard let number = UInt64(digits) else { return nil }
         let unit = trimmed.dropFirst(digits.count).uppercased()
-        let shifts: [String: UInt64] = ["": 0, "B": 0, "K": 10, "KB": 10, "KIB": 10, "M": 20, "MB": 20, "MIB": 20,
-            "G": 30, "GB": 30, "GIB": 30, "T": 40, "TB": 40, "TIB": 40]
+        let shifts: [String: UInt64] = [
+            "": 0, "B": 0, "K": 10, "KB": 10, "KIB": 10, "M": 20, "MB": 20, "MIB": 20,
+            "G": 30, "GB": 30, "GIB": 30, "T": 40, "TB": 40, "TIB": 40,
+        ]
         guard let shift = shifts[unit] else { return nil }
         let (value, overflow) = number.multipliedReportingOverflow(by: 1 << shift)
         return overflow ? nil : value

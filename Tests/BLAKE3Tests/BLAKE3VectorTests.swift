@@ -1,6 +1,6 @@
 import BLAKE3
-import KilnProtocol
 import Foundation
+import KilnProtocol
 import KilnTestSupport
 import Testing
 

