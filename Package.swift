@@ -50,6 +50,8 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
 
+        .target(name: "SchedulerCore", dependencies: ["KilnProtocol"], swiftSettings: kilnSettings),
+
         // MARK: C wrappers
         .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib"], swiftSettings: kilnSettings),
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims"], swiftSettings: kilnSettings),
@@ -89,6 +91,7 @@ let package = Package(
         .testTarget(
             name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kilnSettings),
+        .testTarget(name: "SchedulerCoreTests", dependencies: ["SchedulerCore", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(

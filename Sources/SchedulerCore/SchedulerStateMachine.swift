@@ -1,0 +1,142 @@
+import KilnProtocol
+
+/// Every scheduling decision, with no I/O: the service feeds it events with the current instant of its clock
+/// and carries out what it returns. Generic over the clock so tests drive time with a mock clock.
+///
+/// Housekeeping (dead-server pruning, stale-job expiry) runs on **every** event, `alloc_job` included;
+/// upstream prunes only on heartbeats and status requests, so it could hand jobs to a server dead for minutes.
+public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Duration, C.Instant: Sendable {
+    public typealias Instant = C.Instant
+
+    public private(set) var servers: [ServerID: ServerRecord<Instant>] = [:]
+    public private(set) var jobs: [JobID: JobRecord<Instant>] = [:]
+    public let policy: SchedulingPolicy
+
+    public init(policy: SchedulingPolicy = SchedulingPolicy()) {
+        self.policy = policy
+    }
+
+    // MARK: housekeeping
+
+    /// Drops servers silent for longer than the heartbeat timeout (with their jobs), jobs that were never started
+    /// in time, and quarantines that are over. Returns the servers removed.
+    @discardableResult
+    public mutating func housekeep(now: Instant) -> [ServerID] {
+        let dead = servers.values.filter { $0.lastSeen.duration(to: now) > policy.heartbeatTimeout }.map(\.id)
+        for id in dead { servers[id] = nil }
+        jobs = jobs.filter { _, job in
+            guard servers[job.server] != nil else { return false }
+            let age = job.created.duration(to: now)
+            switch job.state {
+            case .pending: return age <= policy.pendingJobExpiry
+            case .ready: return age <= policy.readyJobExpiry
+            case nil, .started, .complete: return true
+            }
+        }
+        for (id, server) in servers {
+            if let error = server.lastError, error.duration(to: now) > policy.errorQuarantine {
+                servers[id]?.lastError = nil
+            }
+        }
+        return dead.sorted()
+    }
+
+    // MARK: events
+
+    /// A heartbeat from `id`, already authenticated.
+    @discardableResult
+    public mutating func heartbeat(from id: ServerID, _ request: HeartbeatServerHttpRequest, now: Instant) -> HeartbeatOutcome {
+        housekeep(now: now)
+        guard var server = servers[id], server.nonce == request.serverNonce else {
+            // New server, or the same address with a new process: forget everything about the old one.
+            let dropped = jobs.values.filter { $0.server == id }.map(\.id).sorted()
+            for job in dropped { jobs[job] = nil }
+            let previous = servers[id]
+            servers[id] = ServerRecord(
+                id: id, nonce: request.serverNonce, numCPUs: request.numCPUs, jwtKey: request.jwtKey,
+                certDigest: request.certDigest, certPEM: request.certPEM, lastSeen: now)
+            return HeartbeatOutcome(isNew: true, certificateChanged: previous?.certDigest != request.certDigest, droppedJobs: dropped)
+        }
+        let changed = server.certDigest != request.certDigest
+        server.lastSeen = now
+        server.numCPUs = request.numCPUs
+        server.jwtKey = request.jwtKey
+        server.certDigest = request.certDigest
+        server.certPEM = request.certPEM
+        servers[id] = server
+        return HeartbeatOutcome(isNew: false, certificateChanged: changed, droppedJobs: [])
+    }
+
+    /// Chooses a server for a job on `toolchain` and records the job under `jobID` (the caller's never-repeating
+    /// counter). Prefers, in order: servers without a recent error, servers that hold the toolchain, the lowest
+    /// load. A server at its cap (cores + 1 + cores/8 jobs) is never chosen.
+    public mutating func allocate(jobID: JobID, toolchain: String, now: Instant) -> AllocationDecision {
+        housekeep(now: now)
+        let load = jobsPerServer()
+        let candidates = servers.values.filter { (load[$0.id] ?? 0) < $0.jobCap }
+        let best = candidates.min { lhs, rhs in
+            // Rank 0 is best: healthy with the toolchain; 3 is quarantined without it.
+            let left = (lhs.lastError != nil ? 2 : 0) + (lhs.toolchains.contains(toolchain) ? 0 : 1)
+            let right = (rhs.lastError != nil ? 2 : 0) + (rhs.toolchains.contains(toolchain) ? 0 : 1)
+            if left != right { return left < right }
+            if let leftError = lhs.lastError, let rightError = rhs.lastError, leftError != rightError {
+                return leftError < rightError  // among quarantined servers, the oldest error first
+            }
+            let leftLoad = Double(load[lhs.id] ?? 0) / Double(max(lhs.numCPUs, 1))
+            let rightLoad = Double(load[rhs.id] ?? 0) / Double(max(rhs.numCPUs, 1))
+            return leftLoad != rightLoad ? leftLoad < rightLoad : lhs.id < rhs.id
+        }
+        guard let server = best else {
+            return .noCapacity(message: "Insufficient capacity across \(servers.count) available servers")
+        }
+        jobs[jobID] = JobRecord(id: jobID, server: server.id, toolchain: toolchain, state: nil, created: now)
+        return .assign(job: jobID, server: server.id, jwtKey: server.jwtKey, certPEM: server.certPEM, certDigest: server.certDigest)
+    }
+
+    /// The server accepted the job; `result` is its `AssignJobResult`.
+    public mutating func assignSucceeded(job: JobID, result: AssignJobResult, now: Instant) {
+        guard var record = jobs[job] else { return }
+        record.state = result.state
+        jobs[job] = record
+        if !result.needToolchain { servers[record.server]?.toolchains.insert(record.toolchain) }
+    }
+
+    /// `assign_job` failed: drop the job and quarantine the server (it stays a last resort).
+    public mutating func assignFailed(job: JobID, now: Instant) {
+        guard let record = jobs.removeValue(forKey: job) else { return }
+        servers[record.server]?.lastError = now
+    }
+
+    /// A `job_state` report from `server`. Only Pending→Ready, Ready→Started and Started→Complete are allowed;
+    /// Complete removes the job.
+    public mutating func updateJobState(job: JobID, to state: JobState, from server: ServerID, now: Instant) throws(JobStateRejection) {
+        housekeep(now: now)
+        guard var record = jobs[job] else { throw .unknownJob }
+        guard record.server == server else { throw .wrongServer }
+        switch (record.state, state) {
+        case (.pending, .ready), (.ready, .started):
+            record.state = state
+            jobs[job] = record
+            if state == .ready { servers[server]?.toolchains.insert(record.toolchain) }
+        case (.started, .complete):
+            jobs[job] = nil
+        default:
+            throw .illegalTransition(from: record.state, to: state)
+        }
+    }
+
+    // MARK: queries
+
+    public func status() -> SchedulerStatusResult {
+        SchedulerStatusResult(numServers: servers.count, numCPUs: servers.values.reduce(0) { $0 + $1.numCPUs }, inProgress: jobs.count)
+    }
+
+    public func certificate(of server: ServerID) -> ServerCertificateHttpResponse? {
+        servers[server].map { ServerCertificateHttpResponse(certDigest: $0.certDigest, certPEM: $0.certPEM) }
+    }
+
+    /// Jobs assigned to each server and not yet Complete.
+    public func jobsPerServer() -> [ServerID: Int] {
+        jobs.values.reduce(into: [:]) { $0[$1.server, default: 0] += 1 }
+    }
+}

@@ -1,0 +1,16 @@
+/// The numbers the scheduler decides by (protocol §7.1–7.2), with sccache's values as defaults.
+public struct SchedulingPolicy: Sendable, Hashable {
+    /// A server with no heartbeat for this long is dead and is pruned, with its jobs.
+    public var heartbeatTimeout: Duration = .seconds(90)
+    /// A server whose `assign_job` failed is only a last resort for this long.
+    public var errorQuarantine: Duration = .seconds(300)
+    /// A job never started and still Pending after this long is dropped.
+    public var pendingJobExpiry: Duration = .seconds(300)
+    /// A job never started and Ready for this long is dropped.
+    public var readyJobExpiry: Duration = .seconds(60)
+
+    public init() {}
+
+    /// sccache HEAD's per-server cap: cores + 1 + cores/8 concurrent jobs.
+    public static func jobCap(cores: Int) -> Int { cores + 1 + cores / 8 }
+}
