@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
     ],
@@ -64,12 +65,33 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
 
+        // MARK: services (the only modules that import Hummingbird)
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "KilnProtocol", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: kilnSettings
+        ),
+        .target(
+            name: "SchedulerService",
+            dependencies: [
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerCore", "CurlClient", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: kilnSettings
+        ),
+
         // MARK: the executable
         .executableTarget(
             name: "BuilderServer",
             dependencies: [
-                "KilnProtocol", "KilnAuth", "KilnConfiguration", "BLAKE3", "ArchiveKit", "CurlClient",
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kilnSettings

@@ -1,5 +1,10 @@
 import ArgumentParser
+import Hummingbird
+import KilnConfiguration
+import KilnProtocol
 import Logging
+import SchedulerService
+import UnixSignals
 
 /// `builder-server [--config FILE]`: runs a build server.
 struct ServeCommand: AsyncParsableCommand {
@@ -13,14 +18,25 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// `builder-server scheduler --config FILE`: runs the scheduler.
+/// `builder-server scheduler --config FILE`: runs the scheduler until SIGTERM or SIGINT.
 struct SchedulerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "scheduler", abstract: "Run the scheduler.")
     @OptionGroup var options: RoleOptions
 
     func run() async throws {
         let logger = Bootstrap.logger(label: "kiln.scheduler", level: options.logLevel)
-        logger.error("the scheduler is not part of this build yet")
-        throw ExitCode.failure
+        let configuration: SchedulerConfiguration
+        do {
+            configuration = try ConfigurationLoader.loadScheduler(path: options.config)
+        } catch {
+            throw ValidationError("\(options.config): \(error)")
+        }
+        if case .mozilla = configuration.clientAuth {
+            throw ValidationError("\(options.config): client_auth type \"mozilla\" was removed in sccache 0.11 and Kiln cannot serve it; use jwt_validate or proxy_token")
+        }
+        let application = try await buildSchedulerApplication(configuration: configuration, logger: logger) { port in
+            logger.info("scheduler listening", metadata: ["address": "\(configuration.publicAddress.ipText):\(port)"])
+        }
+        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 }

@@ -1,0 +1,44 @@
+import Foundation
+import KilnProtocol
+
+/// Job ids that never repeat, across restarts too: upstream restarts at 0 and a reused id crashes its build
+/// servers (protocol §7.3).
+///
+/// Ids start from the larger of the clock (milliseconds since 1970, times 1024) and what a previous run reserved
+/// in `<state_dir>/next-job-id`. With a state directory, ids are reserved 1024 at a time, written before use.
+struct JobIDSequence {
+    private var next: UInt64
+    private var reservedUpTo: UInt64
+    private let stateFile: String?
+    static let block: UInt64 = 1024
+
+    init(stateDirectory: String?, now: Date = Date()) throws {
+        let clockSeed = UInt64(max(now.timeIntervalSince1970, 0) * 1000) << 10
+        var start = clockSeed
+        if let directory = stateDirectory {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let file = directory + "/next-job-id"
+            stateFile = file
+            if let text = try? String(contentsOfFile: file, encoding: .utf8),
+                let saved = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                start = max(start, saved)
+            }
+        } else {
+            stateFile = nil
+        }
+        next = start
+        reservedUpTo = start
+    }
+
+    mutating func take() throws -> JobID {
+        if let stateFile, next >= reservedUpTo {
+            reservedUpTo = next + Self.block
+            let temporary = stateFile + ".tmp"
+            try Data("\(reservedUpTo)\n".utf8).write(to: URL(fileURLWithPath: temporary))
+            _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: stateFile), withItemAt: URL(fileURLWithPath: temporary))
+        }
+        defer { next += 1 }
+        return JobID(next)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import KilnAuth
+import KilnConfiguration
+import KilnProtocol
+import Logging
+import SchedulerCore
+
+/// The scheduler's state and effects: owns the pure ``SchedulerStateMachine``, the job-id sequence and the
+/// per-server token signers, and carries out what the machine decides.
+actor Scheduler {
+    private var machine = SchedulerStateMachine<ContinuousClock>()
+    private let clock = ContinuousClock()
+    private var jobIDs: JobIDSequence
+    private var signers: [ServerID: (key: [UInt8], authority: HS256Authority)] = [:]
+    private let assignClient: AssignJobClient
+    private let logger: Logger
+
+    /// The answer to `alloc_job`, or why the farm could not place the job (a 500: compile locally).
+    enum Allocation {
+        case response(AllocJobHttpResponse)
+        case failed(String)
+    }
+
+    init(configuration: SchedulerConfiguration, logger: Logger) throws {
+        jobIDs = try JobIDSequence(stateDirectory: configuration.stateDirectory)
+        assignClient = AssignJobClient(timeoutSeconds: configuration.assignJobTimeoutSeconds)
+        self.logger = logger
+    }
+
+    func status() -> SchedulerStatusResult {
+        machine.housekeep(now: clock.now)
+        return machine.status()
+    }
+
+    func certificate(of server: ServerID) -> ServerCertificateHttpResponse? {
+        machine.housekeep(now: clock.now)
+        return machine.certificate(of: server)
+    }
+
+    func heartbeat(from server: ServerID, _ request: HeartbeatServerHttpRequest) async -> HeartbeatServerResult {
+        let outcome = machine.heartbeat(from: server, request, now: clock.now)
+        if signers[server]?.key != request.jwtKey {
+            signers[server] = (request.jwtKey, await HS256Authority(key: request.jwtKey))
+        }
+        if outcome.isNew {
+            logger.info("build server registered", metadata: ["server.id": "\(server)", "server.cpus": "\(request.numCPUs)", "jobs.dropped": "\(outcome.droppedJobs.count)"])
+        }
+        return HeartbeatServerResult(isNew: outcome.isNew)
+    }
+
+    func updateJobState(job: JobID, to state: JobState, from server: ServerID) throws(JobStateRejection) {
+        try machine.updateJobState(job: job, to: state, from: server, now: clock.now)
+    }
+
+    /// Places a job: picks a server, asks it over HTTPS, and answers the client.
+    func allocate(_ toolchain: Toolchain) async -> Allocation {
+        let jobID: JobID
+        do { jobID = try jobIDs.take() } catch { return .failed("cannot persist the job-id counter: \(error)") }
+        switch machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, now: clock.now) {
+        case .noCapacity(let message):
+            return .response(.fail(message))
+        case .assign(let job, let server, let key, let pem, let digest):
+            do {
+                let authority: HS256Authority
+                if let cached = signers[server], cached.key == key { authority = cached.authority } else {
+                    authority = await HS256Authority(key: key)
+                }
+                let token = try await authority.jobToken(for: job.rawValue)
+                // The actor is re-entrant across this await: other requests proceed while the server answers.
+                let result = try await assignClient.assign(job: job, toolchain: toolchain, on: server, token: token, certificatePEM: pem)
+                machine.assignSucceeded(job: job, result: result, now: clock.now)
+                let alloc = JobAlloc(auth: token, jobID: job, serverID: server)
+                return .response(.success(AllocJobSuccess(jobAlloc: alloc, needToolchain: result.needToolchain, certDigest: digest)))
+            } catch {
+                machine.assignFailed(job: job, now: clock.now)
+                logger.warning("assign_job failed; server quarantined", metadata: ["server.id": "\(server)", "job.id": "\(job)", "error": "\(error)"])
+                return .failed("assign_job on \(server) failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Hummingbird
+import KilnConfiguration
+import KilnProtocol
+import Logging
+import NIOCore
+import ServiceSupport
+
+/// Builds the scheduler: its HTTP application on `public_addr`, ready to run as a service.
+/// `onServerRunning` receives the bound port (useful with port 0 in tests).
+public func buildSchedulerApplication(
+    configuration: SchedulerConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    let scheduler = try Scheduler(configuration: configuration, logger: logger)
+    let controller = SchedulerController(
+        scheduler: scheduler,
+        clientAuth: try await ClientAuthenticator(configuration.clientAuth, logger: logger),
+        serverAuth: await ServerAuthenticator(configuration.serverAuth, trustedProxies: configuration.trustedProxies),
+        logger: logger)
+    let router = Router(context: KilnRequestContext.self)
+    controller.register(on: router)
+    let address = configuration.publicAddress
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: nil),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        logger: logger)
+}

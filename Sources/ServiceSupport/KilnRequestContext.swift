@@ -1,0 +1,23 @@
+import Hummingbird
+import NIOCore
+
+/// The request context of Kiln's servers: Hummingbird's basics plus the TCP peer, which the heartbeat address
+/// check needs.
+public struct KilnRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The peer's IP as raw octets (4 or 16), IPv4-mapped IPv6 folded to IPv4.
+    public var peerIP: [UInt8]? {
+        guard let address = remoteAddress?.ipAddress, var octets = WireHTTP.parseIP(address) else { return nil }
+        if octets.count == 16, octets.prefix(10).allSatisfy({ $0 == 0 }), octets[10] == 0xFF, octets[11] == 0xFF {
+            octets = Array(octets.suffix(4))
+        }
+        return octets
+    }
+}
