@@ -36,7 +36,9 @@ struct JobIDSequence {
             reservedUpTo = next + Self.block
             let temporary = stateFile + ".tmp"
             try Data("\(reservedUpTo)\n".utf8).write(to: URL(fileURLWithPath: temporary))
-            _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: stateFile), withItemAt: URL(fileURLWithPath: temporary))
+            guard rename(temporary, stateFile) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: stateFile])
+            }
         }
         defer { next += 1 }
         return JobID(next)

