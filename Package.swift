@@ -114,6 +114,15 @@ let package = Package(
             name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kilnSettings),
         .testTarget(name: "SchedulerCoreTests", dependencies: ["SchedulerCore", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(
+            name: "SchedulerServiceTests",
+            dependencies: [
+                "SchedulerService", "KilnConfiguration", "KilnProtocol", "CurlClient", "KilnTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: kilnSettings
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),

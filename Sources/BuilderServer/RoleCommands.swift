@@ -32,7 +32,9 @@ struct SchedulerCommand: AsyncParsableCommand {
             throw ValidationError("\(options.config): \(error)")
         }
         if case .mozilla = configuration.clientAuth {
-            throw ValidationError("\(options.config): client_auth type \"mozilla\" was removed in sccache 0.11 and Kiln cannot serve it; use jwt_validate or proxy_token")
+            throw ValidationError(
+                "\(options.config): client_auth type \"mozilla\" was removed in sccache 0.11 and Kiln cannot serve it; use jwt_validate or proxy_token"
+            )
         }
         let application = try await buildSchedulerApplication(configuration: configuration, logger: logger) { port in
             logger.info("scheduler listening", metadata: ["address": "\(configuration.publicAddress.ipText):\(port)"])

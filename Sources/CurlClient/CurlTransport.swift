@@ -97,7 +97,8 @@ final class ResponseCollector {
     }
 
     func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(String(decoding: bytes, as: UTF8.self).drop { $0 == " " }.prefix { $0 != "\r" && $0 != "\n" })
+        // "\r\n" is one Character in Swift, so test for newlines rather than for "\r".
+        let line = String(String(decoding: bytes, as: UTF8.self).drop { $0 == " " }.prefix { !$0.isNewline })
         if line.hasPrefix("HTTP/") { headers = [] }  // a new status line (after 100-continue or a redirect)
         guard let colon = line.firstIndex(of: ":") else { return }
         let name = line[..<colon].lowercased()

@@ -18,7 +18,8 @@ struct AssignJobClient: Sendable {
             connectTimeoutSeconds: min(timeoutSeconds, 5), maxResponseBytes: 1 << 16, pinnedCertificatePEM: certificatePEM)
         let response = try await transport.perform(request)
         guard response.status == 200 else {
-            throw Failure(description: "assign_job on \(server) answered \(response.status): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+            throw Failure(
+                description: "assign_job on \(server) answered \(response.status): \(String(decoding: response.body.prefix(200), as: UTF8.self))")
         }
         return try BincodeDecoder().decode(AssignJobResult.self, from: response.body)
     }

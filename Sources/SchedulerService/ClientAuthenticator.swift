@@ -46,7 +46,8 @@ actor ClientAuthenticator {
     private func checkWithProxy(_ token: String, url: String, cacheSeconds: Int?) async -> Verdict {
         let now = ContinuousClock.now
         if let until = proxyCache[token], now < until { return .accepted }
-        let request = HTTPRequest(method: .get, url: url, headers: [("Authorization", "Bearer \(token)")], timeoutSeconds: 10, maxResponseBytes: 1 << 20)
+        let request = HTTPRequest(
+            method: .get, url: url, headers: [("Authorization", "Bearer \(token)")], timeoutSeconds: 10, maxResponseBytes: 1 << 20)
         do {
             let response = try await transport.perform(request)
             guard (200..<300).contains(response.status) else { return .refused("Token rejected by the auth proxy") }

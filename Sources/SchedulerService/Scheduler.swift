@@ -43,7 +43,9 @@ actor Scheduler {
             signers[server] = (request.jwtKey, await HS256Authority(key: request.jwtKey))
         }
         if outcome.isNew {
-            logger.info("build server registered", metadata: ["server.id": "\(server)", "server.cpus": "\(request.numCPUs)", "jobs.dropped": "\(outcome.droppedJobs.count)"])
+            logger.info(
+                "build server registered",
+                metadata: ["server.id": "\(server)", "server.cpus": "\(request.numCPUs)", "jobs.dropped": "\(outcome.droppedJobs.count)"])
         }
         return HeartbeatServerResult(isNew: outcome.isNew)
     }
@@ -62,7 +64,9 @@ actor Scheduler {
         case .assign(let job, let server, let key, let pem, let digest):
             do {
                 let authority: HS256Authority
-                if let cached = signers[server], cached.key == key { authority = cached.authority } else {
+                if let cached = signers[server], cached.key == key {
+                    authority = cached.authority
+                } else {
                     authority = await HS256Authority(key: key)
                 }
                 let token = try await authority.jobToken(for: job.rawValue)
@@ -73,7 +77,8 @@ actor Scheduler {
                 return .response(.success(AllocJobSuccess(jobAlloc: alloc, needToolchain: result.needToolchain, certDigest: digest)))
             } catch {
                 machine.assignFailed(job: job, now: clock.now)
-                logger.warning("assign_job failed; server quarantined", metadata: ["server.id": "\(server)", "job.id": "\(job)", "error": "\(error)"])
+                logger.warning(
+                    "assign_job failed; server quarantined", metadata: ["server.id": "\(server)", "job.id": "\(job)", "error": "\(error)"])
                 return .failed("assign_job on \(server) failed")
             }
         }

@@ -21,12 +21,15 @@ public enum WireHTTP {
     /// 400 or 500 with `{"description": …, "cause": …}`.
     public static func error(_ status: HTTPResponse.Status, _ description: String, cause: String? = nil) -> Response {
         let body = ErrorJSON(description, cause: cause.map { ErrorJSON($0) })
-        return response(status, body: (try? Array(JSONEncoder().encode(body))) ?? [], type: jsonType)
+        return response(status, body: Array(body.jsonText.utf8), type: jsonType)
     }
 
     /// 401 with `WWW-Authenticate: Bearer error="<code>"` and an optional plain-text body.
     public static func unauthorized(_ code: String, body: String = "", json: Bool = false) -> Response {
-        var response = json ? error(.unauthorized, body) : Self.response(.unauthorized, body: Array(body.utf8), type: body.isEmpty ? nil : "text/plain; charset=utf-8")
+        var response =
+            json
+            ? error(.unauthorized, body)
+            : Self.response(.unauthorized, body: Array(body.utf8), type: body.isEmpty ? nil : "text/plain; charset=utf-8")
         response.headers[.wwwAuthenticate] = "Bearer error=\"\(code)\""
         return response
     }

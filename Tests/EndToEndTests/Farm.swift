@@ -51,17 +51,22 @@ final class Farm: @unchecked Sendable {
     var schedulerURL: String { "http://127.0.0.1:\(schedulerPort)" }
 
     func startKilnScheduler() throws {
-        let config = try directory.write("scheduler.toml", Array("""
-            public_addr = "127.0.0.1:\(schedulerPort)"
-            state_dir = "\(root)/scheduler-state"
-            [client_auth]
-            type = "token"
-            token = "\(clientToken)"
-            [server_auth]
-            type = "token"
-            token = "\(serverToken)"
-            """.utf8))
-        processes.append(try ManagedProcess("kiln-scheduler", executable: Binaries.builderServer, arguments: ["scheduler", "--config", config], logDirectory: root))
+        let config = try directory.write(
+            "scheduler.toml",
+            Array(
+                """
+                public_addr = "127.0.0.1:\(schedulerPort)"
+                state_dir = "\(root)/scheduler-state"
+                [client_auth]
+                type = "token"
+                token = "\(clientToken)"
+                [server_auth]
+                type = "token"
+                token = "\(serverToken)"
+                """.utf8))
+        processes.append(
+            try ManagedProcess(
+                "kiln-scheduler", executable: Binaries.builderServer, arguments: ["scheduler", "--config", config], logDirectory: root))
         try waitFor("the scheduler to answer") { try self.status() != nil }
     }
 
@@ -71,18 +76,21 @@ final class Farm: @unchecked Sendable {
         let label = name ?? "sccache-dist-server-\(port)"
         // sccache-dist creates build_dir without its parents.
         try FileManager.default.createDirectory(atPath: "\(root)/\(label)", withIntermediateDirectories: true)
-        let config = try directory.write("\(label).toml", Array("""
-            cache_dir = "\(root)/\(label)/cache"
-            public_addr = "127.0.0.1:\(port)"
-            scheduler_url = "\(schedulerURL)"
-            [builder]
-            type = "overlay"
-            build_dir = "\(root)/\(label)/build"
-            bwrap_path = "\(bwrap)"
-            [scheduler_auth]
-            type = "token"
-            token = "\(serverToken)"
-            """.utf8))
+        let config = try directory.write(
+            "\(label).toml",
+            Array(
+                """
+                cache_dir = "\(root)/\(label)/cache"
+                public_addr = "127.0.0.1:\(port)"
+                scheduler_url = "\(schedulerURL)"
+                [builder]
+                type = "overlay"
+                build_dir = "\(root)/\(label)/build"
+                bwrap_path = "\(bwrap)"
+                [scheduler_auth]
+                type = "token"
+                token = "\(serverToken)"
+                """.utf8))
         let server = try ManagedProcess(
             label, executable: Binaries.sccache040 + "/sccache-dist", arguments: ["server", "--config", config],
             environment: ["SCCACHE_LOG": "info"], logDirectory: root)
@@ -92,7 +100,8 @@ final class Farm: @unchecked Sendable {
 
     /// `GET status` as JSON: (servers, cpus), or nil when the scheduler does not answer.
     func status() throws -> (servers: Int, cpus: Int)? {
-        let result = try? runToCompletion("/usr/bin/curl", ["-sf", "-H", "Accept: application/json", schedulerURL + "/api/v1/scheduler/status"], timeoutSeconds: 10)
+        let result = try? runToCompletion(
+            "/usr/bin/curl", ["-sf", "-H", "Accept: application/json", schedulerURL + "/api/v1/scheduler/status"], timeoutSeconds: 10)
         guard let result, result.status == 0, let data = result.output.data(using: .utf8),
             let json = try JSONSerialization.jsonObject(with: data) as? [String: Int]
         else { return nil }

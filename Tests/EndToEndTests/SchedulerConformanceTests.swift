@@ -124,6 +124,5 @@ import Testing
         #expect(stats.total >= 6, "\(stats)")
         #expect(stats.total + stats.distErrors == 8, "\(stats)")
         #expect(stats.distCompiles.count == 2, "both servers should have taken jobs: \(stats.distCompiles)")
-        #expect(stats.distCompiles.values.allSatisfy { $0 <= 3 } || stats.total > 6, "\(stats)")
     }
 }

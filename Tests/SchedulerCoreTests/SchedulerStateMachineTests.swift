@@ -44,12 +44,16 @@ import Testing
         }
         // cap = 2 + 1 + 0 = 3 each, so six jobs fill both exactly and the seventh finds no room.
         #expect(perServer == [Self.server(1): 3, Self.server(2): 3])
-        #expect(machine.allocate(jobID: JobID(6), toolchain: "t", now: clock.now) == .noCapacity(message: "Insufficient capacity across 2 available servers"))
+        #expect(
+            machine.allocate(jobID: JobID(6), toolchain: "t", now: clock.now)
+                == .noCapacity(message: "Insufficient capacity across 2 available servers"))
     }
 
     @Test func noServersMeansFail() {
         var machine = Machine()
-        #expect(machine.allocate(jobID: JobID(0), toolchain: "t", now: clock.now) == .noCapacity(message: "Insufficient capacity across 0 available servers"))
+        #expect(
+            machine.allocate(jobID: JobID(0), toolchain: "t", now: clock.now)
+                == .noCapacity(message: "Insufficient capacity across 0 available servers"))
     }
 
     @Test func toolchainAffinityWinsOverLoad() {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `AssignJobResult`: the build server's answer to `assign_job`. `state` and `needToolchain` always pair up:
 /// Pending with true, Ready with false (protocol §2.6).
 public struct AssignJobResult: Hashable, Sendable, Codable {
@@ -86,6 +88,12 @@ public struct ErrorJSON: Hashable, Sendable, Codable {
             try container.encodeNil(forKey: .cause)
         }
     }
+    /// The JSON text with upstream's key order (`description`, then `cause`), whatever the JSON encoder does.
+    public var jsonText: String {
+        let escaped = (try? JSONEncoder().encode(description)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+        return "{\"description\":\(escaped),\"cause\":\(cause.first?.jsonText ?? "null")}"
+    }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         description = try container.decode(String.self, forKey: .description)

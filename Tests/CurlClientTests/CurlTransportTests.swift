@@ -1,0 +1,35 @@
+import CurlClient
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// Failures come back as typed errors, and the size bound holds. (Answers from real servers, HTTPS pinning
+/// included, are exercised by the scheduler's endpoint and end-to-end tests.)
+@Suite struct CurlTransportTests {
+    @Test func refusedConnectionIsAConnectError() async throws {
+        // Port 9 (discard) on loopback has no listener here.
+        let error = await #expect(throws: CurlError.self) {
+            try await CurlTransport().perform(HTTPRequest(method: .get, url: "http://127.0.0.1:9/", timeoutSeconds: 5))
+        }
+        #expect(error?.code == .connect)
+        #expect(error?.cause?.isEmpty == false)
+    }
+
+    @Test func answersLargerThanTheBoundAreRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("big", [UInt8](repeating: 65, count: 100_000))
+        let small = HTTPRequest(method: .get, url: "file://\(path)", maxResponseBytes: 10_000)
+        let error = await #expect(throws: CurlError.self) { try await CurlTransport().perform(small) }
+        #expect(error?.code == .tooLarge)
+        let fits = try await CurlTransport().perform(HTTPRequest(method: .get, url: "file://\(path)", maxResponseBytes: 100_000))
+        #expect(fits.body.count == 100_000)
+    }
+
+    @Test func pinnedCertificateMismatchIsATLSError() async throws {
+        // A PEM that is not the server's: nothing listens with TLS here, but a bad anchor must fail before that.
+        let request = HTTPRequest(
+            method: .get, url: "https://127.0.0.1:9/", timeoutSeconds: 5,
+            pinnedCertificatePEM: Array("-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n".utf8))
+        await #expect(throws: CurlError.self) { try await CurlTransport().perform(request) }
+    }
+}
