@@ -48,7 +48,8 @@ import Testing
                 certDigest: [UInt8](repeating: 2, count: 32), certPEM: Array("-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n".utf8)))
     }
 
-    static let toolchain = try! BincodeEncoder().encode(Toolchain(archiveID: String(repeating: "ab", count: 32)))
+    /// A `Toolchain` body: 72 bytes, as the client sends.
+    static let toolchain: [UInt8] = [64, 0, 0, 0, 0, 0, 0, 0] + Array(String(repeating: "ab", count: 32).utf8)
 
     @Test func statusInBincodeAndJSON() async throws {
         try await Self.withScheduler { base in
