@@ -120,6 +120,9 @@ let package = Package(
                 "SchedulerService", "KilnConfiguration", "KilnProtocol", "CurlClient", "KilnTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: kilnSettings
         ),

@@ -49,8 +49,8 @@ actor JWTValidator {
             return .refused("JWT has no kid")
         }
         if !knownKIDs.contains(kid) {
-            // Rotated keys: fetch again, at most every 10 s so bad tokens cannot hammer the JWKS host.
-            if lastRefresh.map({ $0.duration(to: .now) > .seconds(10) }) ?? true {
+            // Rotated keys: fetch again, at most every 2 s so bad tokens cannot hammer the JWKS host.
+            if lastRefresh.map({ $0.duration(to: .now) > .seconds(2) }) ?? true {
                 do { try await refresh() } catch { return .unavailable("JWKS refresh failed: \(error)") }
             }
             guard knownKIDs.contains(kid) else { return .refused("JWT kid \(kid) is not in the JWKS") }
