@@ -21,19 +21,7 @@ import Testing
     }
 
     static func scheduler(clientAuth: ClientAuthConfiguration, _ body: @Sendable (String) async throws -> Void) async throws {
-        let configuration = SchedulerConfiguration(
-            publicAddress: ServerID("127.0.0.1:0")!, clientAuth: clientAuth, serverAuth: .token("srv"))
-        var logger = Logger(label: "test.auth")
-        logger.logLevel = .critical
-        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let application = try await buildSchedulerApplication(configuration: configuration, logger: logger) { continuation.yield($0) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await application.run() }
-            var ports = stream.makeAsyncIterator()
-            let port = await ports.next() ?? 0
-            try await body("http://127.0.0.1:\(port)/api/v1/scheduler")
-            group.cancelAll()
-        }
+        try await SchedulerEndpointTests.withScheduler(clientAuth: clientAuth, body)
     }
 
     @Test func proxyToken() async throws {

@@ -12,11 +12,12 @@ import Testing
 @Suite struct SchedulerEndpointTests {
     /// Runs a scheduler for the duration of `body`.
     static func withScheduler(
-        serverAuth: ServerAuthConfiguration = .token("srv"), trustedProxies: [[UInt8]] = [],
+        clientAuth: ClientAuthConfiguration = .token("cli"), serverAuth: ServerAuthConfiguration = .token("srv"),
+        trustedProxies: [[UInt8]] = [],
         _ body: @Sendable (_ base: String) async throws -> Void
     ) async throws {
         let configuration = SchedulerConfiguration(
-            publicAddress: ServerID("127.0.0.1:0")!, clientAuth: .token("cli"), serverAuth: serverAuth,
+            publicAddress: ServerID("127.0.0.1:0")!, clientAuth: clientAuth, serverAuth: serverAuth,
             trustedProxies: trustedProxies, assignJobTimeoutSeconds: 3)
         var logger = Logger(label: "test.scheduler")
         logger.logLevel = .critical
