@@ -42,6 +42,7 @@ actor Scheduler {
         if signers[server]?.key != request.jwtKey {
             signers[server] = (request.jwtKey, await HS256Authority(key: request.jwtKey))
         }
+        signers = signers.filter { machine.servers[$0.key] != nil }  // forget signers of pruned servers
         if outcome.isNew {
             logger.info(
                 "build server registered",
