@@ -69,6 +69,7 @@ import Testing
     }
 
     @Test func hundredThousandMutantsNeverTrap() throws {
+        guard SharedVectors.available() else { return }
         let cases = try Self.cases()
         var random = SplitMix(state: 20_261_121)
         var decoded = 0

@@ -14,6 +14,17 @@ public enum SharedVectors {
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared")
     }
 
+    /// True when the vectors are present; otherwise prints why the calling test skips (CI lays out `shared/`
+    /// beside the clone, so there they are always present).
+    public static func available(for test: String = #function) -> Bool {
+        let directory = sharedDirectory.appendingPathComponent("vectors").path
+        guard FileManager.default.fileExists(atPath: directory + "/README.md") else {
+            print("SKIP \(test): no golden vectors at \(directory) (set KILN_SHARED_DIR to the shared/ folder)")
+            return false
+        }
+        return true
+    }
+
     public static func bytes(_ name: String) throws -> [UInt8] {
         let url = sharedDirectory.appendingPathComponent("vectors").appendingPathComponent(name)
         return Array(try Data(contentsOf: url))
