@@ -52,11 +52,23 @@ let package = Package(
         ),
 
         .target(name: "SchedulerCore", dependencies: ["KilnProtocol"], swiftSettings: kilnSettings),
+        .target(name: "BuilderCore", dependencies: ["KilnProtocol"], swiftSettings: kilnSettings),
 
         // MARK: C wrappers
         .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib"], swiftSettings: kilnSettings),
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
+
+        // MARK: build-server side effects: sandboxes (one file per backend) and the toolchain cache
+        .target(
+            name: "Sandboxing",
+            dependencies: [
+                "KilnProtocol", "BuilderCore", "ArchiveKit", "WireStreams",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: kilnSettings
+        ),
+        .target(name: "ToolchainStore", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BLAKE3"], swiftSettings: kilnSettings),
 
         // MARK: configuration (the only module that imports TOMLKit)
         .target(
@@ -84,11 +96,29 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
 
+        .target(
+            name: "BuilderService",
+            dependencies: [
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "BuilderCore", "SchedulerCore", "Sandboxing", "ToolchainStore",
+                "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: kilnSettings
+        ),
+
         // MARK: the executable
         .executableTarget(
             name: "BuilderServer",
             dependencies: [
-                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerService",
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerService", "BuilderService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

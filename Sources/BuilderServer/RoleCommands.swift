@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuilderService
 import Hummingbird
 import KilnConfiguration
 import KilnProtocol
@@ -13,8 +14,24 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Bootstrap.logger(label: "kiln.builder", level: options.logLevel)
-        logger.error("the build server is not part of this build yet")
-        throw ExitCode.failure
+        let configuration: BuilderConfiguration
+        do {
+            configuration = try ConfigurationLoader.loadBuilder(path: options.config)
+        } catch {
+            throw ValidationError("\(options.config): \(error)")
+        }
+        let application: any ApplicationProtocol
+        do {
+            application = try await buildBuilderApplication(configuration: configuration, logger: logger) { port in
+                logger.info(
+                    "build server listening",
+                    metadata: ["address": "\(configuration.bindAddress.ipText):\(port)", "public_addr": "\(configuration.publicAddress)"])
+            }
+        } catch {
+            logger.error("the build server cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 }
 

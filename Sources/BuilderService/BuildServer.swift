@@ -1,0 +1,102 @@
+import ArchiveKit
+import BuilderCore
+import Foundation
+import KilnAuth
+import KilnProtocol
+import Logging
+import Sandboxing
+import Synchronization
+import ToolchainStore
+
+/// The build server's decisions for the three client-facing endpoints (protocol §2.6–2.8), apart from HTTP:
+/// the job table, the toolchain cache, the job slots, the sandbox and the scheduler link.
+final class BuildServer: Sendable {
+    let identity: BuilderIdentity
+    let link: SchedulerLink
+    let archives: ToolchainArchiveCache
+    let sandbox: any BuildSandbox
+    let slots: JobSlots
+    let spoolDirectory: String
+    let logger: Logger
+    private let authority: HS256Authority
+    private let jobs = Mutex(JobTable<ContinuousClock>(maxAge: .seconds(600)))
+    private let spoolSequence = Mutex(0)
+
+    init(
+        identity: BuilderIdentity, link: SchedulerLink, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
+        slots: Int, spoolDirectory: String, logger: Logger
+    ) async {
+        self.identity = identity
+        self.link = link
+        self.archives = archives
+        self.sandbox = sandbox
+        self.slots = JobSlots(capacity: slots)
+        self.spoolDirectory = spoolDirectory
+        self.logger = logger
+        authority = await HS256Authority(key: identity.jobTokenKey)
+    }
+
+    /// Checks a job token against this server's key and the path's job id (§6.3); the reason when it fails.
+    func rejection(ofToken token: String?, for job: JobID) async -> String? {
+        guard let token else { return "no Authorization header" }
+        do {
+            try await authority.verifyJobToken(token, jobID: job.rawValue)
+            return nil
+        } catch {
+            return "JWT decode failed: \(error)"
+        }
+    }
+
+    /// assign_job: remembers the job's toolchain (a duplicate id replaces the old entry) and says whether the
+    /// client must upload it.
+    func assign(_ job: JobID, toolchain: Toolchain) async -> AssignJobResult {
+        let now = ContinuousClock.now
+        let replaced = jobs.withLock { table in
+            table.expire(now: now)
+            return table.assign(job, toolchain: toolchain, now: now)
+        }
+        if replaced { logger.warning("job id assigned twice; the newer assignment wins", metadata: ["job": "\(job)"]) }
+        return .forToolchain(cached: await archives.contains(toolchain.archiveID))
+    }
+
+    func toolchain(of job: JobID) -> Toolchain? { jobs.withLock { $0.toolchain(of: job) } }
+
+    func claim(_ job: JobID) -> Toolchain? { jobs.withLock { $0.claim(job) } }
+
+    /// A fresh path for spooling one job's inputs.
+    func spoolPath(for job: JobID) -> String {
+        let number = spoolSequence.withLock { value in
+            value += 1
+            return value
+        }
+        return "\(spoolDirectory)/\(job)-\(number).tar"
+    }
+
+    /// Runs a claimed job in a slot, with its toolchain archive pinned in the cache for the whole run.
+    func build(_ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String) async throws -> JobComplete {
+        guard let archivePath = await archives.lease(toolchain.archiveID) else {
+            throw BuilderError(.configuration, "toolchain \(toolchain.archiveID) is not in the cache; it was never uploaded or was evicted")
+        }
+        await slots.acquire()
+        do {
+            let result = try await sandbox.run(
+                SandboxJob(
+                    id: job, toolchain: toolchain, toolchainArchivePath: archivePath, command: request.command,
+                    outputs: request.outputs, inputsTarPath: inputsTarPath))
+            await slots.release()
+            await archives.release(toolchain.archiveID)
+            return result
+        } catch {
+            await slots.release()
+            await archives.release(toolchain.archiveID)
+            throw error
+        }
+    }
+
+    /// The heartbeat body: key, slots, nonce and certificate.
+    func heartbeatRequest() -> HeartbeatServerHttpRequest {
+        HeartbeatServerHttpRequest(
+            jwtKey: identity.jobTokenKey, numCPUs: slots.capacity, serverNonce: identity.nonce,
+            certDigest: identity.certificateDigest, certPEM: Array(identity.certificatePEM.utf8))
+    }
+}

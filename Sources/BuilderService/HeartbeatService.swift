@@ -1,0 +1,40 @@
+import BuilderCore
+import Logging
+import ServiceLifecycle
+
+/// Heartbeats the scheduler (protocol §2.4, §7.1) from the moment the HTTPS listener is up until graceful
+/// shutdown: every 30 s, 10 s after a failure.
+struct HeartbeatService: Service {
+    let server: BuildServer
+    let schedule: HeartbeatSchedule
+    /// Yields once when the listener accepts connections: the scheduler may call assign_job right after.
+    let listening: AsyncStream<Void>
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var iterator = listening.makeAsyncIterator()
+            _ = await iterator.next()
+            var wasAccepted: Bool?
+            while !Task.isCancelled {
+                let accepted = await beat()
+                if accepted != wasAccepted {
+                    if accepted {
+                        server.logger.info("registered with the scheduler", metadata: ["scheduler": "\(server.link.schedulerURL)"])
+                    }
+                    wasAccepted = accepted
+                }
+                try? await Task.sleep(for: schedule.delay(afterSuccess: accepted))
+            }
+        }
+    }
+
+    private func beat() async -> Bool {
+        do {
+            _ = try await server.link.heartbeat(server.heartbeatRequest())
+            return true
+        } catch {
+            server.logger.warning("heartbeat failed; retrying", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import CurlClient
+import KilnAuth
+import KilnConfiguration
+import KilnProtocol
+
+/// The build server's calls to the scheduler (protocol §2.4, §2.5, §6.2): heartbeats and job_state updates,
+/// with the server token of the configured `scheduler_auth`.
+struct SchedulerLink: Sendable {
+    let schedulerURL: String
+    let bearerToken: String
+    let transport = CurlTransport()
+
+    init(schedulerURL: String, auth: SchedulerAuthConfiguration, serverID: ServerID) throws {
+        self.schedulerURL = schedulerURL
+        switch auth {
+        case .dangerouslyInsecure: bearerToken = "\(serverID) dangerously_insecure_server"
+        case .token(let token): bearerToken = "\(serverID) \(token)"
+        case .jwtToken(let token):
+            // Upstream decodes the token without its key and refuses to start when it names another server.
+            let named = (try? UnverifiedJWT.claims(of: token))?["server_id"] as? String
+            guard let named else {
+                throw BuilderError(.configuration, "scheduler_auth.token is not a server JWT; make one with `builder-server auth generate-jwt-hs256-server-token`")
+            }
+            guard named == serverID.description else {
+                throw BuilderError(.configuration, "scheduler_auth.token is for server \(named), but public_addr is \(serverID); generate a token for \(serverID)")
+            }
+            bearerToken = token
+        }
+    }
+
+    /// Registers or refreshes this server. Returns `is_new`.
+    func heartbeat(_ request: HeartbeatServerHttpRequest) async throws -> Bool {
+        let result: HeartbeatServerResult = try await post("/api/v1/scheduler/heartbeat_server", body: request)
+        return result.isNew
+    }
+
+    /// Reports a job's new state; throws unless the scheduler accepted it.
+    func reportJobState(_ job: JobID, _ state: JobState) async throws {
+        let result: UpdateJobStateResult = try await post("/api/v1/scheduler/job_state/\(job)", body: state)
+        if case .fail(let message) = result {
+            throw BuilderError(.scheduler, "the scheduler refused job \(job) → \(state)", cause: message)
+        }
+    }
+
+    private func post<Body: Encodable, Answer: Decodable>(_ path: String, body: Body) async throws -> Answer {
+        let request = HTTPRequest(
+            method: .post, url: schedulerURL + path,
+            headers: [("Authorization", "Bearer \(bearerToken)"), ("Content-Type", "application/octet-stream"), ("Connection", "close")],
+            body: try BincodeEncoder().encode(body), timeoutSeconds: 30, connectTimeoutSeconds: 5, maxResponseBytes: 1 << 16)
+        let response = try await transport.perform(request)
+        guard response.status == 200 else {
+            throw BuilderError(
+                .scheduler, "\(path) answered \(response.status); check scheduler_url and scheduler_auth",
+                cause: String(decoding: response.body.prefix(300), as: UTF8.self))
+        }
+        do {
+            return try BincodeDecoder().decode(Answer.self, from: response.body)
+        } catch {
+            throw BuilderError(.scheduler, "\(path) answered with a body that does not decode", cause: "\(error)")
+        }
+    }
+}

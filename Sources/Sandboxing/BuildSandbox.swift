@@ -1,0 +1,49 @@
+import KilnProtocol
+
+/// Runs one compile in isolation: the toolchain and the job's inputs make up one root, `executable` runs there
+/// with the job's arguments, environment and working directory, and the declared outputs come back.
+/// One implementation per backend (`OverlaySandbox`, `DockerSandbox`, `PotSandbox`).
+public protocol BuildSandbox: Sendable {
+    /// Start-up: checks the backend works and removes whatever an earlier run left behind.
+    func prepare() async throws
+    /// Runs the job. A compiler's non-zero exit is a `JobComplete` with that code; errors are for the sandbox.
+    func run(_ job: SandboxJob) async throws -> JobComplete
+}
+
+/// Everything a sandbox needs for one job.
+public struct SandboxJob: Sendable {
+    /// The job id, for naming and logs.
+    public var id: JobID
+    public var toolchain: Toolchain
+    /// The toolchain archive (`.tar.gz`) in the cache; the caller keeps it from being evicted during the run.
+    public var toolchainArchivePath: String
+    public var command: CompileCommand
+    /// The outputs to return, as the client named them (absolute, or relative to `command.cwd`).
+    public var outputs: [String]
+    /// The job's inputs as an uncompressed tar file.
+    public var inputsTarPath: String
+
+    public init(
+        id: JobID, toolchain: Toolchain, toolchainArchivePath: String, command: CompileCommand, outputs: [String],
+        inputsTarPath: String
+    ) {
+        self.id = id
+        self.toolchain = toolchain
+        self.toolchainArchivePath = toolchainArchivePath
+        self.command = command
+        self.outputs = outputs
+        self.inputsTarPath = inputsTarPath
+    }
+}
+
+/// The bounds every job runs within.
+public struct SandboxLimits: Sendable, Hashable {
+    /// The job is killed (its whole process group) after this long.
+    public var timeout: Duration = .seconds(600)
+    /// The most bytes kept from stdout, and from stderr.
+    public var maxStreamBytes = 16 << 20
+    /// The largest output file returned.
+    public var maxOutputFileBytes = 1 << 30
+
+    public init() {}
+}

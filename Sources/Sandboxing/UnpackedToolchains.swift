@@ -1,0 +1,98 @@
+import ArchiveKit
+import BuilderCore
+import Foundation
+import KilnProtocol
+
+/// Toolchain archives unpacked into directories that serve as the read-only lower layer of job roots.
+///
+/// Each archive is unpacked once: into a temporary directory, then renamed into place, so a half-unpacked
+/// toolchain is never seen. Concurrent jobs on the same toolchain share one unpack; jobs on different toolchains
+/// never wait on each other (the unpack runs off the actor). A toolchain in use is pinned and never evicted; the
+/// rest are evicted least recently used first once their unpacked bytes exceed the budget.
+public actor UnpackedToolchains {
+    /// A pinned, unpacked toolchain. Give it back with ``release(_:)``.
+    public struct Lease: Sendable {
+        public let archiveID: String
+        public let directory: String
+    }
+
+    private let root: String
+    private var index: LRUIndex<String>
+    private var unpacking: [String: Task<Void, any Error>] = [:]
+    private var sequence = 0
+
+    /// - Parameters:
+    ///   - root: the directory that holds them (emptied by the owner at start).
+    ///   - budget: the unpacked bytes kept when no job uses them.
+    public init(root: String, budget: UInt64) {
+        self.root = root
+        index = LRUIndex(capacity: budget)
+    }
+
+    /// Pins the unpacked toolchain, unpacking `archivePath` first when needed.
+    public func acquire(_ toolchain: Toolchain, archivePath: String) async throws -> Lease {
+        let id = toolchain.archiveID
+        guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
+        while true {
+            if index.pin(id) { return Lease(archiveID: id, directory: directory(of: id)) }
+            if let running = unpacking[id] {
+                try await running.value
+                continue
+            }
+            sequence += 1
+            let staging = "\(root)/.unpacking-\(id)-\(sequence)"
+            let destination = directory(of: id)
+            let task = Task {
+                let size = try await BlockingWork.run { try Self.unpack(archivePath, staging: staging, destination: destination) }
+                self.installed(id, size: size)
+            }
+            unpacking[id] = task
+            defer { unpacking[id] = nil }
+            try await task.value
+        }
+    }
+
+    /// Unpins a toolchain, evicting what no longer fits.
+    public func release(_ lease: Lease) {
+        evict(index.unpin(lease.archiveID))
+    }
+
+    /// The ids unpacked right now, least recently used first.
+    public var unpackedIDs: [String] { index.keysByRecency }
+
+    private func installed(_ id: String, size: UInt64) {
+        evict(index.insert(id, size: size))
+    }
+
+    private func evict(_ ids: [String]) {
+        for id in ids {
+            sequence += 1
+            let doomed = "\(root)/.evicted-\(id)-\(sequence)"
+            // Renamed first so a new unpack of the same id never meets the half-deleted directory.
+            guard rename(directory(of: id), doomed) == 0 else { continue }
+            Task.detached { _ = try? await BlockingWork.run { try FileManager.default.removeItem(atPath: doomed) } }
+        }
+    }
+
+    private func directory(of id: String) -> String { "\(root)/\(id)" }
+
+    private static func unpack(_ archive: String, staging: String, destination: String) throws -> UInt64 {
+        let files = FileManager.default
+        try? files.removeItem(atPath: staging)
+        do {
+            try files.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            let summary = try SafeExtractor(limits: .toolchain).extract(file: archive, into: staging)
+            try? files.removeItem(atPath: destination)
+            guard rename(staging, destination) == 0 else {
+                throw SandboxError(.setup, "cannot move the unpacked toolchain into '\(destination)'", cause: SandboxPaths.errorText())
+            }
+            return summary.bytes
+        } catch {
+            try? files.removeItem(atPath: staging)
+            if let error = error as? ArchiveError {
+                throw SandboxError(.setup, "the toolchain archive does not unpack: \(error.message)", cause: error.cause)
+            }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import BuilderCore
+import Foundation
+import KilnProtocol
+
+/// The build server's toolchain archives: `<cache_dir>/tc/<c0>/<c1>/<archive_id>` as upstream lays them out
+/// (protocol §8.3), an LRU bounded by total bytes. Recency is kept in file mtimes, so the cache and its order
+/// survive restarts. An upload is committed only when its BLAKE3 matches the id it was sent for; upstream keeps a
+/// mismatched file.
+public actor ToolchainArchiveCache {
+    let directory: String
+    private var index: LRUIndex<String>
+    private var uploads = 0
+
+    /// Opens (creating if needed) the cache under `cacheDirectory/tc` and takes in what an earlier run left.
+    public init(cacheDirectory: String, capacity: UInt64) throws {
+        directory = cacheDirectory + "/tc"
+        index = LRUIndex(capacity: capacity)
+        let files = FileManager.default
+        do {
+            try files.createDirectory(atPath: directory + "/.incoming", withIntermediateDirectories: true)
+            for stale in try files.contentsOfDirectory(atPath: directory + "/.incoming") {
+                try? files.removeItem(atPath: directory + "/.incoming/" + stale)
+            }
+        } catch {
+            throw ToolchainStoreError(.io, "cannot create the toolchain cache in '\(directory)'; check cache_dir", cause: "\(error)")
+        }
+        var found: [(id: String, size: UInt64, modified: Date)] = []
+        for path in (files.subpaths(atPath: directory) ?? []) where !path.hasPrefix(".") {
+            let parts = path.split(separator: "/")
+            let attributes = try? files.attributesOfItem(atPath: directory + "/" + path)
+            guard parts.count == 3, Toolchain(archiveID: String(parts[2])).isWellFormed, attributes?[.type] as? FileAttributeType == .typeRegular
+            else { continue }
+            let size = (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+            found.append((String(parts[2]), size, attributes?[.modificationDate] as? Date ?? .distantPast))
+        }
+        for entry in found.sorted(by: { $0.modified < $1.modified }) {
+            for evicted in index.insert(entry.id, size: entry.size) { try? files.removeItem(atPath: Self.path(of: evicted, in: directory)) }
+        }
+    }
+
+    /// True when the archive is cached (decides `need_toolchain`).
+    public func contains(_ archiveID: String) -> Bool { index.contains(archiveID) }
+
+    public var totalSize: UInt64 { index.totalSize }
+    public var archiveIDs: [String] { index.keysByRecency }
+
+    /// Starts an upload into a temporary file of the cache.
+    public func beginUpload() throws -> sending ToolchainUpload {
+        uploads += 1
+        return try ToolchainUpload(temporaryPath: "\(directory)/.incoming/\(ProcessInfo.processInfo.processIdentifier)-\(uploads)", limit: index.capacity)
+    }
+
+    /// Stores a finished upload as `archiveID` if its bytes hash to that id; otherwise deletes it and throws.
+    public func commit(_ upload: FinishedUpload, as archiveID: String) throws {
+        defer { unlink(upload.temporaryPath) }
+        guard Toolchain(archiveID: archiveID).isWellFormed else { throw ToolchainStoreError(.badID, "'\(archiveID)' is not an archive id") }
+        guard upload.archiveID == archiveID else {
+            throw ToolchainStoreError(.digestMismatch, "the uploaded toolchain hashes to \(upload.archiveID), not \(archiveID)")
+        }
+        guard index.fits(upload.size) else {
+            throw ToolchainStoreError(.tooLarge, "the toolchain (\(upload.size) bytes) is larger than toolchain_cache_size; raise it")
+        }
+        let destination = Self.path(of: archiveID, in: directory)
+        do {
+            try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            throw ToolchainStoreError(.io, "cannot create the cache directory for \(archiveID)", cause: "\(error)")
+        }
+        guard rename(upload.temporaryPath, destination) == 0 else {
+            throw ToolchainStoreError(.io, "cannot move the upload into '\(destination)'", cause: String(cString: strerror(errno)))
+        }
+        evict(index.insert(archiveID, size: upload.size))
+    }
+
+    /// Pins a cached archive for a job and returns its path; nil when it is not cached. Call ``release(_:)``.
+    public func lease(_ archiveID: String) -> String? {
+        guard index.pin(archiveID) else { return nil }
+        let path = Self.path(of: archiveID, in: directory)
+        // mtime is the persistent recency (upstream's LRU does the same).
+        utimes(path, nil)
+        return path
+    }
+
+    public func release(_ archiveID: String) { evict(index.unpin(archiveID)) }
+
+    private func evict(_ ids: [String]) {
+        for id in ids { unlink(Self.path(of: id, in: directory)) }
+    }
+
+    static func path(of id: String, in directory: String) -> String {
+        let characters = Array(id)
+        return "\(directory)/\(characters[0])/\(characters[1])/\(id)"
+    }
+}
