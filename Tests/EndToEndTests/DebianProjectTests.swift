@@ -1,0 +1,50 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// A real C project from a Debian source package (`apt-get source lua5.4`, 34 translation units; scripts/test
+/// fetches it) built with `make CC="sccache gcc"` through Kiln's scheduler and Kiln's build server. Every compile
+/// must be distributed and every object byte-identical to a local build.
+@Suite struct DebianProjectTests {
+    static var sourceDirectory: String {
+        ProcessInfo.processInfo.environment["KILN_DEBIAN_SOURCE"]
+            ?? SharedVectors.repositoryRoot.appendingPathComponent(".kiln/debian-source/lua5.4").path
+    }
+
+    @Test func luaBuildsThroughTheFarmWithIdenticalObjects() throws {
+        if let reason = Binaries.missingPrerequisite {
+            print("SKIP DebianProjectTests: \(reason)")
+            return
+        }
+        guard FileManager.default.fileExists(atPath: Self.sourceDirectory + "/src/Makefile") else {
+            print("SKIP DebianProjectTests: no Debian source at \(Self.sourceDirectory) (scripts/test runs apt-get source lua5.4)")
+            return
+        }
+        let farm = try Farm()
+        try farm.startKilnScheduler()
+        try farm.startKilnBuilder(port: freePort())
+        try farm.waitForServers(1)
+        let client = try SccacheClient(farm: farm, version: "0.16.0", name: "lua")
+        try client.start()
+
+        let remote = farm.root + "/lua-remote"
+        let local = farm.root + "/lua-local"
+        for copy in [remote, local] { try runToCompletion("/bin/cp", ["-a", Self.sourceDirectory, copy]) }
+        let make = ["-C", "src", "-j3", "linux-noreadline"]
+        let remoteBuild = try runToCompletion(
+            "/usr/bin/make", make + ["CC=\(client.binary) gcc"], environment: client.environment, directory: remote, timeoutSeconds: 900)
+        #expect(remoteBuild.status == 0, "make through the farm failed:\n\(remoteBuild.output.suffix(3000))")
+        let localBuild = try runToCompletion("/usr/bin/make", make + ["CC=gcc"], directory: local, timeoutSeconds: 900)
+        #expect(localBuild.status == 0, "local make failed:\n\(localBuild.output.suffix(3000))")
+
+        let objects = try FileManager.default.contentsOfDirectory(atPath: local + "/src").filter { $0.hasSuffix(".o") }.sorted()
+        #expect(objects.count >= 30, "expected at least 30 translation units, got \(objects)")
+        for object in objects {
+            let remoteBytes = FileManager.default.contents(atPath: "\(remote)/src/\(object)")
+            #expect(remoteBytes != nil && remoteBytes == FileManager.default.contents(atPath: "\(local)/src/\(object)"), "\(object) differs")
+        }
+        let stats = try client.stats()
+        #expect(stats.total == objects.count, "every compile must be distributed: \(stats)\n\(farm.logs)")
+        #expect(stats.distErrors == 0)
+    }
+}
