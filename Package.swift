@@ -143,6 +143,12 @@ let package = Package(
         .testTarget(
             name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kilnSettings),
+        .testTarget(name: "BuilderCoreTests", dependencies: ["BuilderCore", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(
+            name: "SandboxingTests", dependencies: ["Sandboxing", "ArchiveKit", "BLAKE3", "KilnProtocol", "WireStreams", "KilnTestSupport"],
+            swiftSettings: kilnSettings),
+        .testTarget(
+            name: "ToolchainStoreTests", dependencies: ["ToolchainStore", "BLAKE3", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "SchedulerCoreTests", dependencies: ["SchedulerCore", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(
             name: "SchedulerServiceTests",

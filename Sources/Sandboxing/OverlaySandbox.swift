@@ -14,11 +14,13 @@ public struct OverlaySandbox: BuildSandbox {
     let buildDirectory: String
     let bubblewrapPath: String
     let limits: SandboxLimits
-    let toolchains: UnpackedToolchains
+    /// The unpacked toolchains (lower layers) this sandbox keeps.
+    public let toolchains: UnpackedToolchains
     private let sequence = JobSequence()
 
     public init(buildDirectory: String, bubblewrapPath: String, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
-        self.buildDirectory = buildDirectory.hasSuffix("/") ? String(buildDirectory.dropLast()) : buildDirectory
+        // Normalized because it is compared with the mount points of /proc/self/mountinfo.
+        self.buildDirectory = "/" + buildDirectory.split(separator: "/").joined(separator: "/")
         self.bubblewrapPath = bubblewrapPath
         self.limits = limits
         toolchains = UnpackedToolchains(root: "\(self.buildDirectory)/toolchains", budget: toolchainBudget)

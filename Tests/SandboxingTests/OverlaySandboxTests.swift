@@ -1,0 +1,155 @@
+import Foundation
+import KilnProtocol
+import KilnTestSupport
+import Sandboxing
+import Testing
+import WireStreams
+
+/// The overlay + bubblewrap sandbox with real bwrap and real overlayfs.
+@Suite(.serialized) struct OverlaySandboxTests {
+    static func skip(_ test: String = #function) -> Bool {
+        guard let reason = TestToolchain.missingPrerequisite else { return false }
+        print("SKIP OverlaySandboxTests.\(test): \(reason)")
+        return true
+    }
+
+    struct Fixture {
+        let directory: TemporaryDirectory
+        let sandbox: OverlaySandbox
+        let archive: String
+        let toolchain: Toolchain
+        var buildDirectory: String { directory.path + "/build" }
+
+        init(limits: SandboxLimits = SandboxLimits()) async throws {
+            directory = try TemporaryDirectory(prefix: "kiln-overlay")
+            sandbox = OverlaySandbox(
+                buildDirectory: directory.path + "/build", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 30, limits: limits)
+            (archive, toolchain) = try TestToolchain.make(in: directory)
+            try await sandbox.prepare()
+        }
+
+        func job(_ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1)
+            throws -> SandboxJob
+        {
+            SandboxJob(
+                id: JobID(id), toolchain: toolchain, toolchainArchivePath: archive,
+                command: CompileCommand(
+                    executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")] + environment,
+                    cwd: "/work/job"),
+                outputs: outputs, inputsTarPath: try TestToolchain.inputs(in: directory, inputs, name: "inputs-\(id).tar"))
+        }
+
+        func output(_ result: JobComplete, _ path: String) throws -> String? {
+            try result.outputs.first { $0.path == path }.map { String(decoding: try $0.data.decompressed(), as: UTF8.self) }
+        }
+    }
+
+    @Test func runsTheCommandInTheMergedRootAndReturnsDeclaredOutputs() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        let result = try await fixture.sandbox.run(
+            try fixture.job(
+                "mkdir -p out && cat in.txt /etc/toolchain-marker > out/a.txt && echo to-stderr >&2 && echo to-stdout && exit 3",
+                outputs: ["out/a.txt", "/work/job/out/missing.o"], inputs: ["work/job/in.txt": "input bytes\n"]))
+        #expect(result.output.code == 3, "a compiler's exit code is a result")
+        #expect(String(decoding: result.output.stdout, as: UTF8.self) == "to-stdout\n")
+        #expect(String(decoding: result.output.stderr, as: UTF8.self) == "to-stderr\n")
+        #expect(try fixture.output(result, "out/a.txt") == "input bytes\ntoolchain \n")
+        #expect(result.outputs.count == 1, "missing outputs are left out")
+    }
+
+    @Test func passesTheJobEnvironmentOnlyAndSkipsKeysWithEquals() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        setenv("KILN_HOST_ONLY", "leak", 1)
+        let result = try await fixture.sandbox.run(
+            try fixture.job(
+                "env > env.txt", outputs: ["env.txt"],
+                environment: [EnvironmentVariable("KILN_JOB", "value with spaces"), EnvironmentVariable("BAD=KEY", "x")]))
+        let environment = try #require(try fixture.output(result, "env.txt"))
+        #expect(environment.contains("KILN_JOB=value with spaces"))
+        #expect(!environment.contains("BAD"), "keys containing '=' are skipped")
+        #expect(!environment.contains("KILN_HOST_ONLY"), "the server's own environment never reaches the job")
+    }
+
+    @Test func theHostIsInvisibleAndTheNetworkIsGone() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        let secret = try fixture.directory.write("host-secret.txt", Array("do not read".utf8))
+        let result = try await fixture.sandbox.run(
+            try fixture.job("cat \(secret) > stolen.txt; ls /sys/class/net > net.txt; cat /proc/self/status > status.txt", outputs: ["stolen.txt", "net.txt", "status.txt"]))
+        #expect(try fixture.output(result, "stolen.txt") == "", "host files are not in the sandbox")
+        #expect(try fixture.output(result, "net.txt")?.contains("eth") == false)
+        let status = try #require(try fixture.output(result, "status.txt"))
+        #expect(status.contains("CapEff:\t0000000000000000"), "no capabilities: \(status)")
+    }
+
+    @Test(arguments: [
+        ("ln -s /etc/passwd out.o", "out.o"),
+        ("rm -rf escape && ln -s / escape", "escape/etc/passwd"),
+        ("mkdir -p d && ln -s ../../../../etc/passwd d/o", "d/o"),
+    ])
+    func outputsAreNeverReadThroughSymlinks(script: String, output: String) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.job(script, outputs: [output])) }
+    }
+
+    @Test func outputsWithDotDotAreRefused() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.job("true", outputs: ["../../etc/passwd"])) }
+    }
+
+    @Test func aJobPastItsDeadlineIsKilled() async throws {
+        guard !Self.skip() else { return }
+        var limits = SandboxLimits()
+        limits.timeout = .seconds(1)
+        let fixture = try await Fixture(limits: limits)
+        do {
+            _ = try await fixture.sandbox.run(try fixture.job("sleep 60 & sleep 60"))
+            Issue.record("the job should have timed out")
+        } catch let error as SandboxError {
+            #expect(error.code == .timedOut)
+        }
+        #expect(try await fixture.sandbox.run(try fixture.job("exit 0", id: 2)).output.code == 0, "the sandbox still works after a kill")
+    }
+
+    @Test func aThousandJobsInARowLeaveNoMountOrDirectoryBehind() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        let job = try fixture.job("echo ok > o.txt", outputs: ["o.txt"])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<3 {
+                group.addTask {
+                    for index in stride(from: lane, to: 1000, by: 3) {
+                        var numbered = job
+                        numbered.id = JobID(UInt64(index))
+                        let result = try await fixture.sandbox.run(numbered)
+                        guard result.outputs.count == 1 else { throw SandboxError(.setup, "job \(index) lost its output") }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let mountInfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        #expect(!mountInfo.contains(fixture.buildDirectory), "no mount may stay behind")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.buildDirectory + "/builds").isEmpty)
+        #expect(await fixture.sandbox.toolchains.unpackedIDs == [fixture.toolchain.archiveID], "unpacked once")
+    }
+
+    @Test func prepareDetachesMountsLeftByACrashedRun() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        let stale = fixture.buildDirectory + "/builds/stale"
+        for directory in ["lower", "upper", "work", "root"] {
+            try FileManager.default.createDirectory(atPath: "\(stale)/\(directory)", withIntermediateDirectories: true)
+        }
+        let mount = try runCommand(
+            "/bin/mount", ["-t", "overlay", "overlay", "-o", "lowerdir=\(stale)/lower,upperdir=\(stale)/upper,workdir=\(stale)/work", "\(stale)/root"])
+        #expect(mount.status == 0, "\(mount.output)")
+        try await fixture.sandbox.prepare()
+        #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(fixture.buildDirectory))
+        #expect(!FileManager.default.fileExists(atPath: stale))
+    }
+}

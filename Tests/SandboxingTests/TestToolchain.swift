@@ -1,0 +1,44 @@
+import ArchiveKit
+import BLAKE3
+import Foundation
+import KilnProtocol
+import KilnTestSupport
+
+/// A tiny real toolchain for sandbox tests: the host's dash, coreutils pieces and the C library they need,
+/// packed as sccache packs one (a gzip tar), with its archive id.
+enum TestToolchain {
+    static let programs = ["/bin/sh", "/bin/cat", "/bin/ln", "/bin/sleep", "/bin/mkdir", "/usr/bin/env", "/bin/ls", "/bin/rm"]
+    static let libraries = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libselinux.so.1",
+        "/lib/x86_64-linux-gnu/libpcre2-8.so.0"]
+
+    /// Why the sandbox tests cannot run here, or nil.
+    static var missingPrerequisite: String? {
+        if getuid() != 0 { return "not root: the overlay sandbox mounts overlayfs (CI runs as root)" }
+        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") { return "/usr/bin/bwrap is missing (apt install bubblewrap)" }
+        return nil
+    }
+
+    /// Writes the archive under `directory` and returns its path and toolchain.
+    static func make(in directory: TemporaryDirectory, marker: String = "") throws -> (path: String, toolchain: Toolchain) {
+        let path = directory.path + "/toolchain\(marker).tar.gz"
+        let writer = try TarArchiveWriter(path: path, compression: .gzip, format: .gnu)
+        for file in programs + libraries where FileManager.default.fileExists(atPath: file) {
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+            try writer.addFile(String(file.dropFirst()), contents: bytes, mode: 0o755)
+        }
+        try writer.addFile("etc/toolchain-marker", contents: Array("toolchain \(marker)\n".utf8))
+        try writer.finish()
+        var hasher = BLAKE3Hasher()
+        hasher.update(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))
+        return (path, Toolchain(archiveID: DigestHex.sccache(hasher.finalize())))
+    }
+
+    /// An uncompressed inputs tar with `files` (paths without the leading `/`).
+    static func inputs(in directory: TemporaryDirectory, _ files: [String: String], name: String = "inputs.tar") throws -> String {
+        let path = directory.path + "/" + name
+        let writer = try TarArchiveWriter(path: path, compression: .none, format: .ustar)
+        for (file, contents) in files.sorted(by: { $0.key < $1.key }) { try writer.addFile(file, contents: Array(contents.utf8)) }
+        try writer.finish()
+        return path
+    }
+}
