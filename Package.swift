@@ -162,7 +162,7 @@ let package = Package(
             ],
             swiftSettings: kilnSettings
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(

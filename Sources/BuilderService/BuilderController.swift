@@ -62,8 +62,10 @@ struct BuilderController: Sendable {
             await drain(request)
             return try WireHTTP.ok(SubmitToolchainResult.success, for: request)
         }
+        var bodyRead = false
         do {
             let upload = try await server.archives.beginUpload()
+            bodyRead = true
             for try await buffer in request.body {
                 buffer.withUnsafeReadableBytes { upload.write($0) }
             }
@@ -72,7 +74,7 @@ struct BuilderController: Sendable {
             return try WireHTTP.ok(SubmitToolchainResult.success, for: request)
         } catch {
             server.logger.error("toolchain upload refused", metadata: ["job": "\(job)", "error": "\(error)"])
-            await drain(request)
+            if !bodyRead { await drain(request) }
             return try WireHTTP.ok(SubmitToolchainResult.cannotCache, for: request)
         }
     }
@@ -84,7 +86,6 @@ struct BuilderController: Sendable {
         do {
             runRequest = try await spoolInputs(request, to: spool)
         } catch {
-            await drain(request)
             return WireHTTP.error(.badRequest, "error while parsing the run_job body", cause: "\(error)")
         }
         do {
@@ -112,24 +113,33 @@ struct BuilderController: Sendable {
     }
 
     /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to `path`.
+    /// After a bad chunk the rest of the body is still read (and dropped), so the client sees the 400.
     private func spoolInputs(_ request: Request, to path: String) async throws -> RunJobHttpRequest {
         let reader = try RunJobBodyReader(maxHeaderBytes: Self.maxRunJobHeader, maxInputBytes: Self.maxInputBytes)
         let file = try FileWriter(path: path)
         var header: RunJobHttpRequest?
+        var failure: (any Error)?
+        var discarded = 0
         for try await buffer in request.body {
-            let decoded = try buffer.withUnsafeReadableBytes { chunk in try reader.consume(chunk, tarSink: { try file.write($0) }) }
-            if let decoded { header = decoded }
+            guard failure == nil else {
+                discarded += buffer.readableBytes
+                if discarded > WireHTTP.maxDiscardedBytes { break }
+                continue
+            }
+            do {
+                let decoded = try buffer.withUnsafeReadableBytes { chunk in try reader.consume(chunk, tarSink: { try file.write($0) }) }
+                if let decoded { header = decoded }
+            } catch {
+                failure = error
+            }
         }
+        if let failure { throw failure }
         try reader.finish()
         try file.close()
         guard let header else { throw WireStreamError(.badHeader, "the body ended before its RunJobHttpRequest") }
         return header
     }
 
-    /// Reads what is left of a body so that a streaming client is not cut off mid-upload.
-    private func drain(_ request: Request) async {
-        do {
-            for try await _ in request.body {}
-        } catch {}
-    }
+    /// Reads a body nobody has started reading, so that a streaming client is not cut off mid-upload.
+    private func drain(_ request: Request) async { await WireHTTP.drain(request) }
 }

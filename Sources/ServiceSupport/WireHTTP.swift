@@ -53,14 +53,37 @@ public enum WireHTTP {
         request.headers[.contentType]?.hasPrefix(octetStream) == true
     }
 
-    /// Reads the whole body, up to `limit` bytes; nil when it is larger.
+    /// Reads the whole body, up to `limit` bytes; nil when it is larger. The rest of a too-large body is read
+    /// and dropped (up to ``maxDiscardedBytes``) so the client is not cut off and sees the answer.
+    /// A body can be iterated only once: do not read it again after this.
     public static func collectBody(_ request: inout Request, limit: Int) async throws -> [UInt8]? {
-        do {
-            let buffer = try await request.collectBody(upTo: limit)
-            return Array(buffer.readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            return nil
+        var collected: [UInt8] = []
+        var tooLarge = false
+        var discarded = 0
+        for try await chunk in request.body {
+            if !tooLarge && collected.count + chunk.readableBytes <= limit {
+                collected.append(contentsOf: chunk.readableBytesView)
+                continue
+            }
+            tooLarge = true
+            discarded += chunk.readableBytes
+            if discarded > maxDiscardedBytes { break }
         }
+        return tooLarge ? nil : collected
+    }
+
+    /// The most bytes of an unwanted body read and dropped before answering.
+    public static let maxDiscardedBytes = 256 << 20
+
+    /// Reads and drops a body nobody has started reading (see ``collectBody(_:limit:)``).
+    public static func drain(_ request: Request) async {
+        var discarded = 0
+        do {
+            for try await chunk in request.body {
+                discarded += chunk.readableBytes
+                if discarded > maxDiscardedBytes { return }
+            }
+        } catch {}
     }
 
     public static func parseIP(_ text: String) -> [UInt8]? { ServerID.parseIP(text) }

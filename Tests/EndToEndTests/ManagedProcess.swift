@@ -70,6 +70,9 @@ final class ManagedProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// True while the process has not exited (a crash would show here).
+    var isRunning: Bool { !exited && waitpid(pid, nil, WNOHANG) == 0 }
+
     func stop() {
         guard !exited else { return }
         exited = true

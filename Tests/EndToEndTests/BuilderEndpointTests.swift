@@ -1,0 +1,139 @@
+import Foundation
+import KilnProtocol
+import KilnTestSupport
+import Testing
+
+/// Kiln's build server over real HTTPS, driven with curl: its certificate, job-token checks, refused uploads,
+/// duplicate and malformed requests. The job tokens come from Kiln's scheduler (alloc_job), as in a real farm.
+@Suite(.serialized) struct BuilderEndpointTests {
+    /// A farm with one Kiln builder, plus what a client learns from the scheduler.
+    struct Probe {
+        let farm: Farm
+        let builder: ManagedProcess
+        let server: String
+        let certificatePath: String
+        let certificate: ServerCertificateHttpResponse
+
+        init() throws {
+            farm = try Farm()
+            try farm.startKilnScheduler()
+            let port = freePort()
+            builder = try farm.startKilnBuilder(port: port)
+            try farm.waitForServers(1)
+            server = "127.0.0.1:\(port)"
+            let body = try Self.curl(["\(farm.schedulerURL)/api/v1/scheduler/server_certificate/\(server)"], in: farm).body
+            certificate = try BincodeDecoder().decode(ServerCertificateHttpResponse.self, from: body)
+            certificatePath = try farm.directory.write("builder.pem", certificate.certPEM)
+        }
+
+        /// curl with the response body written to a file (bodies are binary); returns (HTTP status, headers, body).
+        static func curl(_ arguments: [String], in farm: Farm) throws -> (status: Int, headers: String, body: [UInt8]) {
+            let bodyPath = farm.root + "/curl-body-\(UUID().uuidString)"
+            let headerPath = bodyPath + ".headers"
+            defer { unlink(bodyPath); unlink(headerPath) }
+            let result = try runToCompletion(
+                "/usr/bin/curl", ["-s", "-o", bodyPath, "-D", headerPath, "-w", "%{http_code}", "--max-time", "60"] + arguments,
+                timeoutSeconds: 90)
+            let body = FileManager.default.contents(atPath: bodyPath).map { [UInt8]($0) } ?? []
+            let headers = (try? String(contentsOfFile: headerPath, encoding: .utf8)) ?? ""
+            return (Int(result.output.suffix(3)) ?? -1, headers, body)
+        }
+
+        /// POSTs to the build server over HTTPS, trusting only its certificate.
+        func post(_ path: String, token: String?, body: [UInt8], chunked: Bool = false) throws -> (status: Int, headers: String, body: [UInt8]) {
+            let bodyFile = try farm.directory.write("request-\(UUID().uuidString)", body)
+            var arguments = ["--cacert", certificatePath, "-X", "POST", "--data-binary", "@\(bodyFile)", "-H", "Content-Type: application/octet-stream"]
+            if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+            if chunked { arguments += ["-H", "Transfer-Encoding: chunked"] }
+            return try Self.curl(arguments + ["https://\(server)/api/v1/distserver/\(path)"], in: farm)
+        }
+
+        /// alloc_job through the scheduler, as a client does.
+        func allocate(_ toolchain: Toolchain) throws -> AllocJobSuccess {
+            let bodyFile = try farm.directory.write("alloc-\(UUID().uuidString)", try BincodeEncoder().encode(toolchain))
+            let answer = try Self.curl(
+                [
+                    "-X", "POST", "--data-binary", "@\(bodyFile)", "-H", "Content-Type: application/octet-stream", "-H",
+                    "Authorization: Bearer \(farm.clientToken)", "\(farm.schedulerURL)/api/v1/scheduler/alloc_job",
+                ], in: farm)
+            guard case .success(let success) = try BincodeDecoder().decode(AllocJobHttpResponse.self, from: answer.body) else {
+                throw TestFailure("alloc_job failed: \(answer)")
+            }
+            return success
+        }
+    }
+
+    static func skip(_ test: String = #function) -> Bool {
+        guard let reason = Binaries.missingPrerequisite else { return false }
+        print("SKIP BuilderEndpointTests.\(test): \(reason)")
+        return true
+    }
+
+    @Test func certificateIsSelfSignedRSA2048WithSHA256AndTheIPSAN() throws {
+        guard !Self.skip() else { return }
+        let probe = try Probe()
+        let text = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-noout", "-text"]).output
+        #expect(text.contains("Signature Algorithm: sha256WithRSAEncryption"))
+        #expect(text.contains("Public-Key: (2048 bit)"))
+        #expect(text.contains("IP Address:127.0.0.1"))
+        #expect(text.contains("TLS Web Server Authentication"))
+        #expect(text.contains("Subject: CN = \(probe.server)") && text.contains("Issuer: CN = \(probe.server)"))
+        let serial = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-noout", "-serial"]).output
+        #expect(!serial.contains("serial=00\n") && !serial.contains("serial=-"), "a random positive serial: \(serial)")
+        let der = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-outform", "DER", "-out", probe.farm.root + "/cert.der"])
+        #expect(der.status == 0)
+        let digest = try runCommand("/usr/bin/sha256sum", [probe.farm.root + "/cert.der"]).output.prefix(64)
+        #expect(String(digest) == DigestHex.standard(probe.certificate.certDigest), "cert_digest is SHA-256 of the DER")
+        let dates = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-noout", "-checkend", "0"])
+        #expect(dates.status == 0, "valid now")
+        let alpn = try Probe.curl(["--cacert", probe.certificatePath, "-v", "--http2", "https://\(probe.server)/"], in: probe.farm)
+        #expect(alpn.status == 404, "HTTP/1.1 only: an h2-capable client still gets an HTTP/1.1 answer")
+    }
+
+    @Test func jobTokensAreCheckedWithA401() throws {
+        guard !Self.skip() else { return }
+        let probe = try Probe()
+        let toolchain = Toolchain(archiveID: String(repeating: "1", count: 64))
+        let job = try probe.allocate(toolchain)
+        #expect(job.needToolchain)
+        let missing = try probe.post("submit_toolchain/\(job.jobAlloc.jobID)", token: nil, body: [1, 2, 3])
+        #expect(missing.status == 401 && missing.headers.contains("Bearer error=\"invalid_jwt\""))
+        let otherJob = try probe.post("run_job/\(job.jobAlloc.jobID.rawValue + 1)", token: job.jobAlloc.auth, body: [0, 0, 0, 0])
+        #expect(otherJob.status == 401, "a token names exactly one job")
+        let forged = try probe.post("assign_job/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth + "x", body: try BincodeEncoder().encode(toolchain))
+        #expect(forged.status == 401)
+        let badPath = try probe.post("run_job/not-a-number", token: job.jobAlloc.auth, body: [])
+        #expect(badPath.status == 404)
+    }
+
+    @Test func aForgedUploadIsRefusedAndNotCached() throws {
+        guard !Self.skip() else { return }
+        let probe = try Probe()
+        let toolchain = Toolchain(archiveID: String(repeating: "2", count: 64))
+        let job = try probe.allocate(toolchain)
+        let upload = try probe.post("submit_toolchain/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth, body: Array(repeating: 7, count: 3 << 20), chunked: true)
+        #expect(upload.status == 200)
+        #expect(try BincodeDecoder().decode(SubmitToolchainResult.self, from: upload.body) == .cannotCache)
+        let again = try probe.allocate(toolchain)
+        #expect(again.needToolchain, "a refused upload is not in the cache")
+    }
+
+    @Test func duplicateAndMalformedRequestsNeverCrashTheServer() throws {
+        guard !Self.skip() else { return }
+        let probe = try Probe()
+        let toolchain = Toolchain(archiveID: String(repeating: "3", count: 64))
+        let job = try probe.allocate(toolchain)
+        let path = "assign_job/\(job.jobAlloc.jobID)"
+        let duplicate = try probe.post(path, token: job.jobAlloc.auth, body: try BincodeEncoder().encode(toolchain))
+        #expect(duplicate.status == 200, "upstream panics on a duplicate id")
+        #expect(try BincodeDecoder().decode(AssignJobResult.self, from: duplicate.body) == .forToolchain(cached: false))
+        #expect(try probe.post(path, token: job.jobAlloc.auth, body: [0xFF, 0xFF]).status == 400)
+        #expect(try probe.post(path, token: job.jobAlloc.auth, body: Array(repeating: 1, count: 1 << 20)).status == 400)
+        let garbage = try probe.post("run_job/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth, body: [0, 0, 0, 5, 1, 2, 3, 4, 5, 6, 7])
+        #expect(garbage.status == 400)
+        let huge = try probe.post("run_job/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth, body: [0xFF, 0xFF, 0xFF, 0xFF, 0])
+        #expect(huge.status == 400, "a header length beyond the limit is refused before reading it")
+        #expect(try probe.allocate(toolchain).needToolchain, "the server still answers")
+        #expect(probe.builder.isRunning)
+    }
+}
