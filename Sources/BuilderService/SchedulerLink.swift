@@ -19,10 +19,12 @@ struct SchedulerLink: Sendable {
             // Upstream decodes the token without its key and refuses to start when it names another server.
             let named = (try? UnverifiedJWT.claims(of: token))?["server_id"] as? String
             guard let named else {
-                throw BuilderError(.configuration, "scheduler_auth.token is not a server JWT; make one with `builder-server auth generate-jwt-hs256-server-token`")
+                throw BuilderError(
+                    .configuration, "scheduler_auth.token is not a server JWT; make one with `builder-server auth generate-jwt-hs256-server-token`")
             }
             guard named == serverID.description else {
-                throw BuilderError(.configuration, "scheduler_auth.token is for server \(named), but public_addr is \(serverID); generate a token for \(serverID)")
+                throw BuilderError(
+                    .configuration, "scheduler_auth.token is for server \(named), but public_addr is \(serverID); generate a token for \(serverID)")
             }
             bearerToken = token
         }

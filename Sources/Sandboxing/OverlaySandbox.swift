@@ -115,5 +115,9 @@ public struct OverlaySandbox: BuildSandbox {
 /// Numbers job directories so a duplicate job id never shares one.
 final class JobSequence: Sendable {
     private let counter = Mutex(0)
-    func next() -> Int { counter.withLock { $0 += 1; return $0 } }
+    func next() -> Int {
+        counter.withLock {
+            $0 += 1; return $0
+        }
+    }
 }

@@ -47,7 +47,8 @@ public actor ToolchainArchiveCache {
     /// Starts an upload into a temporary file of the cache.
     public func beginUpload() throws -> sending ToolchainUpload {
         uploads += 1
-        return try ToolchainUpload(temporaryPath: "\(directory)/.incoming/\(ProcessInfo.processInfo.processIdentifier)-\(uploads)", limit: index.capacity)
+        return try ToolchainUpload(
+            temporaryPath: "\(directory)/.incoming/\(ProcessInfo.processInfo.processIdentifier)-\(uploads)", limit: index.capacity)
     }
 
     /// Stores a finished upload as `archiveID` if its bytes hash to that id; otherwise deletes it and throws.

@@ -77,4 +77,33 @@ import Testing
         let stats = try client.stats()
         #expect(stats.total == 2, "\(stats)\n\(client.log.suffix(2000))")
     }
+
+    /// The three `scheduler_auth` types against the matching scheduler `server_auth` (protocol §6.2).
+    @Test(arguments: ["DANGEROUSLY_INSECURE", "jwt_token"])
+    func registersAndBuildsWithEachServerAuth(type: String) throws {
+        guard Self.skipReason() == nil else { return }
+        let farm = try Farm()
+        let port = freePort()
+        let key = "AxZkaH80BwctVREiIk4n_ER-RgOutjU4OcgGA0WU04E"
+        if type == "DANGEROUSLY_INSECURE" {
+            try farm.startKilnScheduler(serverAuth: "type = \"DANGEROUSLY_INSECURE\"")
+            try farm.startKilnBuilder(port: port, schedulerAuth: "type = \"DANGEROUSLY_INSECURE\"")
+        } else {
+            try farm.startKilnScheduler(serverAuth: "type = \"jwt_hs256\"\nsecret_key = \"\(key)\"")
+            let token = try runToCompletion(
+                Binaries.builderServer, ["auth", "generate-jwt-hs256-server-token", "--server", "127.0.0.1:\(port)", "--secret-key", key])
+            #expect(token.status == 0)
+            let jwt = token.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            try farm.startKilnBuilder(port: port, schedulerAuth: "type = \"jwt_token\"\ntoken = \"\(jwt)\"")
+            // A token minted for another address is refused at start, as upstream does.
+            let stranger = try farm.startKilnBuilder(port: freePort(), name: "stranger", schedulerAuth: "type = \"jwt_token\"\ntoken = \"\(jwt)\"")
+            try farm.waitFor("the mismatched builder to refuse to start") { !stranger.isRunning }
+            #expect(stranger.log.contains("generate a token for"), "\(stranger.log)")
+        }
+        try farm.waitForServers(1)
+        let client = try SccacheClient(farm: farm, version: "0.4.0", name: "auth-\(type)")
+        try client.start()
+        try SchedulerConformanceTests.compileAndCompare(client, "auth", farm: farm, salt: 31)
+        #expect(try client.stats().total == 1)
+    }
 }

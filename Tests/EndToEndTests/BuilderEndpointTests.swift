@@ -42,7 +42,9 @@ import Testing
         /// POSTs to the build server over HTTPS, trusting only its certificate.
         func post(_ path: String, token: String?, body: [UInt8], chunked: Bool = false) throws -> (status: Int, headers: String, body: [UInt8]) {
             let bodyFile = try farm.directory.write("request-\(UUID().uuidString)", body)
-            var arguments = ["--cacert", certificatePath, "-X", "POST", "--data-binary", "@\(bodyFile)", "-H", "Content-Type: application/octet-stream"]
+            var arguments = [
+                "--cacert", certificatePath, "-X", "POST", "--data-binary", "@\(bodyFile)", "-H", "Content-Type: application/octet-stream",
+            ]
             if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
             if chunked { arguments += ["-H", "Transfer-Encoding: chunked"] }
             return try Self.curl(arguments + ["https://\(server)/api/v1/distserver/\(path)"], in: farm)
@@ -80,7 +82,8 @@ import Testing
         #expect(text.contains("Subject: CN = \(probe.server)") && text.contains("Issuer: CN = \(probe.server)"))
         let serial = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-noout", "-serial"]).output
         #expect(!serial.contains("serial=00\n") && !serial.contains("serial=-"), "a random positive serial: \(serial)")
-        let der = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-outform", "DER", "-out", probe.farm.root + "/cert.der"])
+        let der = try runCommand(
+            "/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-outform", "DER", "-out", probe.farm.root + "/cert.der"])
         #expect(der.status == 0)
         let digest = try runCommand("/usr/bin/sha256sum", [probe.farm.root + "/cert.der"]).output.prefix(64)
         #expect(String(digest) == DigestHex.standard(probe.certificate.certDigest), "cert_digest is SHA-256 of the DER")
@@ -111,7 +114,8 @@ import Testing
         let probe = try Probe()
         let toolchain = Toolchain(archiveID: String(repeating: "2", count: 64))
         let job = try probe.allocate(toolchain)
-        let upload = try probe.post("submit_toolchain/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth, body: Array(repeating: 7, count: 3 << 20), chunked: true)
+        let upload = try probe.post(
+            "submit_toolchain/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth, body: Array(repeating: 7, count: 3 << 20), chunked: true)
         #expect(upload.status == 200)
         #expect(try BincodeDecoder().decode(SubmitToolchainResult.self, from: upload.body) == .cannotCache)
         let again = try probe.allocate(toolchain)

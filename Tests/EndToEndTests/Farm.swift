@@ -50,7 +50,8 @@ final class Farm: @unchecked Sendable {
 
     var schedulerURL: String { "http://127.0.0.1:\(schedulerPort)" }
 
-    func startKilnScheduler() throws {
+    /// Starts Kiln's scheduler; `serverAuth` is its `[server_auth]` table body (token auth by default).
+    func startKilnScheduler(serverAuth: String? = nil) throws {
         let config = try directory.write(
             "scheduler.toml",
             Array(
@@ -61,8 +62,7 @@ final class Farm: @unchecked Sendable {
                 type = "token"
                 token = "\(clientToken)"
                 [server_auth]
-                type = "token"
-                token = "\(serverToken)"
+                \(serverAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
                 """.utf8))
         processes.append(
             try ManagedProcess(
@@ -101,7 +101,8 @@ final class Farm: @unchecked Sendable {
     /// Starts Kiln's build server (overlay + bubblewrap) on `port` and returns it.
     @discardableResult
     func startKilnBuilder(
-        port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil
+        port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil,
+        schedulerAuth: String? = nil
     ) throws -> ManagedProcess {
         let label = name ?? "kiln-builder-\(port)"
         var extra = ""
@@ -120,8 +121,7 @@ final class Farm: @unchecked Sendable {
                 build_dir = "\(root)/\(label)/build"
                 bwrap_path = "/usr/bin/bwrap"
                 [scheduler_auth]
-                type = "token"
-                token = "\(serverToken)"
+                \(schedulerAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
                 """.utf8))
         let server = try ManagedProcess(
             logName ?? label, executable: Binaries.builderServer, arguments: ["--config", config, "--log-level", "debug"], logDirectory: root)

@@ -28,7 +28,9 @@ import WireStreams
             try await sandbox.prepare()
         }
 
-        func job(_ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1)
+        func job(
+            _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1
+        )
             throws -> SandboxJob
         {
             SandboxJob(
@@ -77,7 +79,9 @@ import WireStreams
         let fixture = try await Fixture()
         let secret = try fixture.directory.write("host-secret.txt", Array("do not read".utf8))
         let result = try await fixture.sandbox.run(
-            try fixture.job("cat \(secret) > stolen.txt; ls /sys/class/net > net.txt; cat /proc/self/status > status.txt", outputs: ["stolen.txt", "net.txt", "status.txt"]))
+            try fixture.job(
+                "cat \(secret) > stolen.txt; ls /sys/class/net > net.txt; cat /proc/self/status > status.txt",
+                outputs: ["stolen.txt", "net.txt", "status.txt"]))
         #expect(try fixture.output(result, "stolen.txt") == "", "host files are not in the sandbox")
         #expect(try fixture.output(result, "net.txt")?.contains("eth") == false)
         let status = try #require(try fixture.output(result, "status.txt"))
@@ -146,7 +150,8 @@ import WireStreams
             try FileManager.default.createDirectory(atPath: "\(stale)/\(directory)", withIntermediateDirectories: true)
         }
         let mount = try runCommand(
-            "/bin/mount", ["-t", "overlay", "overlay", "-o", "lowerdir=\(stale)/lower,upperdir=\(stale)/upper,workdir=\(stale)/work", "\(stale)/root"])
+            "/bin/mount",
+            ["-t", "overlay", "overlay", "-o", "lowerdir=\(stale)/lower,upperdir=\(stale)/upper,workdir=\(stale)/work", "\(stale)/root"])
         #expect(mount.status == 0, "\(mount.output)")
         try await fixture.sandbox.prepare()
         #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(fixture.buildDirectory))

@@ -8,8 +8,10 @@ import KilnTestSupport
 /// packed as sccache packs one (a gzip tar), with its archive id.
 enum TestToolchain {
     static let programs = ["/bin/sh", "/bin/cat", "/bin/ln", "/bin/sleep", "/bin/mkdir", "/usr/bin/env", "/bin/ls", "/bin/rm"]
-    static let libraries = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libselinux.so.1",
-        "/lib/x86_64-linux-gnu/libpcre2-8.so.0"]
+    static let libraries = [
+        "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libselinux.so.1",
+        "/lib/x86_64-linux-gnu/libpcre2-8.so.0",
+    ]
 
     /// Why the sandbox tests cannot run here, or nil.
     static var missingPrerequisite: String? {

@@ -1,0 +1,149 @@
+"""Benchmark driver for scripts/bench/compare-sccache-dist: the same compile workload through two farms.
+
+Per-job overhead is what a client pays on top of the compiler: for each translation unit, the wall time of a
+serial `sccache gcc -c` (a cache miss, distributed) minus the fastest local `gcc -c` of the same file. The
+parallel wall time is a fresh set of files compiled three at a time. Every started process is stopped by PID.
+"""
+import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+CLIENT_TOKEN, SERVER_TOKEN = "bench-client-token", "bench-server-token"
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def source(salt, index):
+    """A translation unit that takes gcc -O2 a noticeable but small time, different for every salt."""
+    functions = "\n".join(
+        f"int f{index}_{k}(int *v, int n) {{ int s = {salt}; for (int i = 0; i < n; i++) s += v[i] * {k + 3} ^ (s >> {k % 7 + 1}); return s; }}"
+        for k in range(60))
+    return f"#include <stdio.h>\n#include <string.h>\n{functions}\nconst char *tag{index} = \"bench {salt} {index}\";\n"
+
+
+class Farm:
+    def __init__(self, name, root, kiln, sccache, port):
+        self.name, self.root, self.kiln, self.sccache = name, f"{root}/{name}", kiln, sccache
+        self.scheduler_port, self.server_port, self.client_port = port, port + 1, port + 2
+        self.processes = []
+        os.makedirs(self.root, exist_ok=True)
+
+    def spawn(self, label, argv, env=None):
+        log = open(f"{self.root}/{label}.log", "w")
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
+        self.processes.append(process)
+
+    def start(self):
+        scheduler = write(f"{self.root}/scheduler.toml", f'public_addr = "127.0.0.1:{self.scheduler_port}"\n'
+                          f'[client_auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n[server_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
+        os.makedirs(f"{self.root}/build", exist_ok=True)
+        server = write(f"{self.root}/server.toml", f'cache_dir = "{self.root}/cache"\npublic_addr = "127.0.0.1:{self.server_port}"\n'
+                       f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n[builder]\ntype = "overlay"\n'
+                       f'build_dir = "{self.root}/build/overlay"\nbwrap_path = "/usr/bin/bwrap"\n'
+                       f'[scheduler_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
+        if self.name == "kiln":
+            self.spawn("scheduler", [self.kiln, "scheduler", "--config", scheduler])
+            self.spawn("server", [self.kiln, "--config", server])
+        else:
+            self.spawn("scheduler", [f"{self.sccache}/sccache-dist", "scheduler", "--config", scheduler], {"SCCACHE_NO_DAEMON": "1"})
+            self.spawn("server", [f"{self.sccache}/sccache-dist", "server", "--config", server])
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{self.scheduler_port}/api/v1/scheduler/status", headers={"Accept": "application/json"})
+                if json.load(urllib.request.urlopen(request, timeout=2)).get("num_servers") == 1:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"{self.name}: the farm did not come up; see {self.root}/*.log")
+        write(f"{self.root}/client.conf", f'[dist]\nscheduler_url = "http://127.0.0.1:{self.scheduler_port}"\ntoolchains = []\n'
+              f'cache_dir = "{self.root}/client-dist"\n[dist.auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n')
+        self.env = {**os.environ, "SCCACHE_CONF": f"{self.root}/client.conf", "SCCACHE_DIR": f"{self.root}/client-cache",
+                    "SCCACHE_SERVER_PORT": str(self.client_port), "SCCACHE_CACHED_CONF": f"{self.root}/cached-config",
+                    "SCCACHE_IDLE_TIMEOUT": "0", "SCCACHE_ERROR_LOG": f"{self.root}/client.log"}
+        subprocess.run([f"{self.sccache}/sccache", "--start-server"], env=self.env, check=True, capture_output=True)
+
+    def compile(self, directory, name):
+        start = time.perf_counter()
+        result = subprocess.run([f"{self.sccache}/sccache", "gcc", "-O2", "-c", f"{name}.c", "-o", f"{name}.o"],
+                                cwd=directory, env=self.env, capture_output=True)
+        if result.returncode != 0:
+            raise SystemExit(f"{self.name}: compile of {name} failed: {result.stderr.decode()}")
+        return time.perf_counter() - start
+
+    def distributed(self):
+        out = subprocess.run([f"{self.sccache}/sccache", "--show-stats", "--stats-format", "json"], env=self.env, capture_output=True, text=True).stdout
+        stats = json.loads(out.strip().splitlines()[-1])["stats"]
+        return sum(stats["dist_compiles"].values()), stats.get("dist_errors", 0)
+
+    def stop(self):
+        subprocess.run([f"{self.sccache}/sccache", "--stop-server"], env=getattr(self, "env", None), capture_output=True)
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def main():
+    arguments = argparse.ArgumentParser()
+    arguments.add_argument("--kiln", required=True)
+    arguments.add_argument("--sccache", required=True)
+    arguments.add_argument("--files", type=int, default=24)
+    options = arguments.parse_args()
+    root = tempfile.mkdtemp(prefix="kiln-bench-")
+    count = options.files
+    results = {}
+    try:
+        for offset, name in enumerate(["sccache-dist", "kiln"]):
+            farm = Farm(name, root, options.kiln, options.sccache, 10720 + 10 * offset)
+            try:
+                farm.start()
+                serial_dir, parallel_dir = f"{farm.root}/serial", f"{farm.root}/parallel"
+                for index in range(count):
+                    write(f"{serial_dir}/u{index}.c", source(1, index))
+                    write(f"{parallel_dir}/u{index}.c", source(2, index))
+                write(f"{serial_dir}/warmup.c", source(0, 999))
+                farm.compile(serial_dir, "warmup")  # uploads the toolchain; not measured
+                own = []
+                for index in range(count):
+                    runs = []
+                    for _ in range(3):
+                        start = time.perf_counter()
+                        subprocess.run(["gcc", "-O2", "-c", f"u{index}.c", "-o", f"/dev/null"], cwd=serial_dir, check=True)
+                        runs.append(time.perf_counter() - start)
+                    own.append(min(runs))
+                job = [farm.compile(serial_dir, f"u{index}") for index in range(count)]
+                start = time.perf_counter()
+                with ThreadPoolExecutor(3) as pool:
+                    list(pool.map(lambda index: farm.compile(parallel_dir, f"u{index}"), range(count)))
+                wall = time.perf_counter() - start
+                distributed, errors = farm.distributed()
+                if distributed != 2 * count + 1 or errors:
+                    raise SystemExit(f"{name}: {distributed} of {2 * count + 1} compiles distributed, {errors} errors; see {farm.root}")
+                overhead = [j - o for j, o in zip(job, own)]
+                results[name] = {"wall": wall, "overhead": statistics.mean(overhead), "job": statistics.mean(job), "own": statistics.mean(own)}
+            finally:
+                farm.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    base, kiln = results["sccache-dist"], results["kiln"]
+    print(f"workload: {count} translation units, gcc -O2, sccache 0.4.0 client, 1 build server, every compile distributed")
+    print(f"{'':28}{'sccache-dist 0.4.0':>20}{'kiln':>12}{'kiln / sccache-dist':>22}")
+    print(f"{'parallel wall time (-j3)':28}{base['wall']:>19.2f}s{kiln['wall']:>11.2f}s{kiln['wall'] / base['wall']:>22.2f}")
+    print(f"{'mean job time (serial)':28}{base['job'] * 1000:>18.1f}ms{kiln['job'] * 1000:>10.1f}ms{kiln['job'] / base['job']:>22.2f}")
+    print(f"{'mean compiler time (local)':28}{base['own'] * 1000:>18.1f}ms{kiln['own'] * 1000:>10.1f}ms")
+    print(f"{'mean per-job overhead':28}{base['overhead'] * 1000:>18.1f}ms{kiln['overhead'] * 1000:>10.1f}ms{kiln['overhead'] / base['overhead']:>22.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
