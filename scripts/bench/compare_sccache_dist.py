@@ -47,10 +47,12 @@ class Farm:
                        f'[scheduler_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
         if self.name == "kiln":
             self.spawn("scheduler", [self.kiln, "scheduler", "--config", scheduler])
-            self.spawn("server", [self.kiln, "--config", server])
         else:
             self.spawn("scheduler", [f"{self.sccache}/sccache-dist", "scheduler", "--config", scheduler], {"SCCACHE_NO_DAEMON": "1"})
+        if self.name == "sccache-dist":
             self.spawn("server", [f"{self.sccache}/sccache-dist", "server", "--config", server])
+        else:
+            self.spawn("server", [self.kiln, "--config", server])
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -99,12 +101,13 @@ def main():
     arguments.add_argument("--kiln", required=True)
     arguments.add_argument("--sccache", required=True)
     arguments.add_argument("--files", type=int, default=24)
+    arguments.add_argument("--farms", default="sccache-dist,kiln", help="also: mixed (sccache-dist scheduler + Kiln builder)")
     options = arguments.parse_args()
     root = tempfile.mkdtemp(prefix="kiln-bench-")
     count = options.files
     results = {}
     try:
-        for offset, name in enumerate(["sccache-dist", "kiln"]):
+        for offset, name in enumerate(options.farms.split(",")):
             farm = Farm(name, root, options.kiln, options.sccache, 10720 + 10 * offset)
             try:
                 farm.start()
@@ -136,6 +139,8 @@ def main():
                 farm.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    for name, result in results.items():
+        print(f"{name}: " + ", ".join(f"{key} {value * 1000:.1f}ms" for key, value in result.items()))
     base, kiln = results["sccache-dist"], results["kiln"]
     print(f"workload: {count} translation units, gcc -O2, sccache 0.4.0 client, 1 build server, every compile distributed")
     print(f"{'':28}{'sccache-dist 0.4.0':>20}{'kiln':>12}{'kiln / sccache-dist':>22}")
