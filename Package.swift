@@ -58,12 +58,13 @@ let package = Package(
         .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib"], swiftSettings: kilnSettings),
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
+        .target(name: "DockerEngine", dependencies: ["CurlClient"], swiftSettings: kilnSettings),
 
         // MARK: build-server side effects: sandboxes (one file per backend) and the toolchain cache
         .target(
             name: "Sandboxing",
             dependencies: [
-                "KilnProtocol", "BuilderCore", "ArchiveKit", "WireStreams",
+                "KilnProtocol", "BuilderCore", "ArchiveKit", "WireStreams", "DockerEngine",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: kilnSettings
@@ -145,7 +146,8 @@ let package = Package(
             swiftSettings: kilnSettings),
         .testTarget(name: "BuilderCoreTests", dependencies: ["BuilderCore", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(
-            name: "SandboxingTests", dependencies: ["Sandboxing", "ArchiveKit", "BLAKE3", "KilnProtocol", "WireStreams", "KilnTestSupport"],
+            name: "SandboxingTests",
+            dependencies: ["Sandboxing", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnProtocol", "WireStreams", "KilnTestSupport"],
             swiftSettings: kilnSettings),
         .testTarget(
             name: "ToolchainStoreTests", dependencies: ["ToolchainStore", "BLAKE3", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),

@@ -8,7 +8,7 @@ public final class TarArchiveWriter {
     /// Entry kinds that archives may carry but extraction refuses.
     public enum SpecialKind: Sendable { case characterDevice, blockDevice, fifo }
 
-    private let archive: OpaquePointer
+    let archive: OpaquePointer
     private var finished = false
 
     /// Starts an archive written to the file at `path`.
@@ -93,6 +93,15 @@ public final class TarArchiveWriter {
         }
     }
 
+    /// Writes a prepared entry's header, then `data` (which writes with `archive_write_data`).
+    func write(entry: OpaquePointer, data: () throws -> Void = {}) throws {
+        guard archive_write_header(archive, entry) == ARCHIVE_OK else {
+            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? "?"
+            throw ArchiveError(.io, "could not add '\(name)'", cause: SafeExtractor.message(archive))
+        }
+        try data()
+    }
+
     /// Adds one entry: `configure` runs before the header is written (link targets), `data` after it.
     private func add(
         _ path: String, type: UInt32, mode: UInt32, size: Int64,
@@ -106,9 +115,6 @@ public final class TarArchiveWriter {
         archive_entry_set_size(entry, size)
         archive_entry_set_mtime(entry, 1_700_000_000, 0)
         configure(entry)
-        guard archive_write_header(archive, entry) == ARCHIVE_OK else {
-            throw ArchiveError(.io, "could not add '\(path)'", cause: SafeExtractor.message(archive))
-        }
-        try data()
+        try write(entry: entry, data: data)
     }
 }

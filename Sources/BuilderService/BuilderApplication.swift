@@ -42,7 +42,7 @@ public func buildBuilderApplication(
     return Application(
         router: router, server: try .tls(.http1(), tlsConfiguration: identity.tlsConfiguration()),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: nil),
-        services: [HeartbeatService(server: server, schedule: .init(), listening: listening)],
+        services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)],
         onServerRunning: { channel in
             listeningContinuation.yield()
             await onServerRunning(channel.localAddress?.port ?? 0)
@@ -54,7 +54,17 @@ private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any Bu
     switch configuration.sandbox {
     case .overlay(let buildDirectory, let bubblewrapPath):
         return OverlaySandbox(buildDirectory: buildDirectory, bubblewrapPath: bubblewrapPath, toolchainBudget: configuration.toolchainCacheSize)
-    case .docker, .pot:
-        throw BuilderError(.configuration, "this build of Kiln runs the overlay builder only; set [builder] type = \"overlay\"")
+    case .docker(let docker):
+        var settings = DockerSandboxSettings(instance: "\(configuration.publicAddress)")
+        settings.socketPath = docker.socketPath
+        settings.baseImage = docker.baseImage
+        (settings.uid, settings.gid) = (docker.uid, docker.gid)
+        settings.memoryBytes = docker.memoryBytes
+        settings.pidsLimit = docker.pidsLimit
+        settings.cpus = docker.cpus
+        settings.idleContainersPerToolchain = docker.idleContainersPerToolchain
+        return DockerSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize)
+    case .pot:
+        throw BuilderError(.configuration, "this build of Kiln runs the overlay and docker builders; set [builder] type = \"overlay\" or \"docker\"")
     }
 }

@@ -1,6 +1,10 @@
 import CCurl
 import CCurlShims
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One libcurl easy handle, with one typed setter per option kind; every failure is a thrown ``CurlError``.
 struct CurlEasyHandle {
     let handle: UnsafeMutableRawPointer
@@ -35,7 +39,9 @@ struct CurlEasyHandle {
         case .head: try set(CURLOPT_NOBODY, long: 1)
         default: try set(CURLOPT_CUSTOMREQUEST, string: request.method.rawValue)
         }
-        if let body = request.body {
+        if request.bodyFilePath != nil {
+            // The file is attached by the caller (`attachBodyFile`), which owns the FILE*.
+        } else if let body = request.body {
             try set(CURLOPT_POSTFIELDSIZE_LARGE_SHIM, offset: body.count)
             try body.withUnsafeBytes { raw in
                 // COPYPOSTFIELDS copies, so the body may go away after this call.
@@ -58,6 +64,13 @@ struct CurlEasyHandle {
             try set(CURLOPT_SSL_VERIFYHOST, long: 2)
         }
         if let socket = request.unixSocketPath { try set(CURLOPT_UNIX_SOCKET_PATH, string: socket) }
+    }
+
+    /// Streams the request body from `file` (libcurl's default read function is `fread` on READDATA).
+    func attachBodyFile(_ file: UnsafeMutablePointer<FILE>, size: Int) throws {
+        try set(CURLOPT_UPLOAD, long: 1)
+        try set(CURLOPT_READDATA, pointer: UnsafeMutableRawPointer(file))
+        try set(CURLOPT_INFILESIZE_LARGE, offset: size)
     }
 
     private func set(_ option: CURLoption, offset: Int) throws {

@@ -35,6 +35,16 @@ public struct CurlTransport: Sendable {
             headerList = curl_slist_append(headerList, "\(name): \(value)")
         }
         try easy.configure(request, headers: headerList)
+        var bodyFile: UnsafeMutablePointer<FILE>?
+        defer { if let bodyFile { fclose(bodyFile) } }
+        if let path = request.bodyFilePath {
+            var info = stat()
+            bodyFile = fopen(path, "rb")
+            guard let file = bodyFile, fstat(fileno(file), &info) == 0 else {
+                throw CurlError(.setup, "cannot read the request body file '\(path)'", cause: String(cString: strerror(errno)))
+            }
+            try easy.attachBodyFile(file, size: Int(info.st_size))
+        }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         defer { errorBuffer.deallocate() }

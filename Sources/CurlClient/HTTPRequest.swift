@@ -17,11 +17,13 @@ public struct HTTPRequest: Sendable {
     public var pinnedCertificatePEM: [UInt8]?
     /// Talk HTTP over this unix socket (the Docker engine) instead of TCP.
     public var unixSocketPath: String?
+    /// Stream the body from this file instead of `body` (large uploads never sit in memory).
+    public var bodyFilePath: String?
 
     public init(
         method: Method, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
         timeoutSeconds: Int = 30, connectTimeoutSeconds: Int = 5, maxResponseBytes: Int = 64 << 20,
-        pinnedCertificatePEM: [UInt8]? = nil, unixSocketPath: String? = nil
+        pinnedCertificatePEM: [UInt8]? = nil, unixSocketPath: String? = nil, bodyFilePath: String? = nil
     ) {
         self.method = method
         self.url = url
@@ -32,6 +34,7 @@ public struct HTTPRequest: Sendable {
         self.maxResponseBytes = maxResponseBytes
         self.pinnedCertificatePEM = pinnedCertificatePEM
         self.unixSocketPath = unixSocketPath
+        self.bodyFilePath = bodyFilePath
     }
 }
 

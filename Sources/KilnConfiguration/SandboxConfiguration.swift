@@ -2,8 +2,8 @@
 public enum SandboxConfiguration: Sendable, Hashable {
     /// overlayfs + bubblewrap. `build_dir` is wiped at start; `bwrap_path` is the bubblewrap binary.
     case overlay(buildDirectory: String, bubblewrapPath: String)
-    /// Docker through the Engine API.
-    case docker
+    /// Docker through the Engine API; Kiln's optional keys (sccache-dist's docker builder has none).
+    case docker(DockerConfiguration)
     /// FreeBSD pot jails, with sccache-dist's keys and defaults.
     case pot(fsRoot: String, cloneFrom: String, potCommand: String, cloneArguments: [String])
 
@@ -15,7 +15,7 @@ public enum SandboxConfiguration: Sendable, Hashable {
                 buildDirectory: try table.requiredString("build_dir", "a directory path"),
                 bubblewrapPath: try table.requiredString("bwrap_path", "the path of bwrap, e.g. /usr/bin/bwrap"))
         case "docker":
-            self = .docker
+            self = .docker(try DockerConfiguration(reading: &table))
         case "pot":
             self = .pot(
                 fsRoot: try table.string("pot_fs_root") ?? "/opt/pot",

@@ -50,6 +50,14 @@ struct TOMLTableReader {
         return number
     }
 
+    /// A number, integer or float.
+    mutating func number(_ key: String) throws -> Double? {
+        guard let raw = value(key) else { return nil }
+        if let number = raw.double { return number }
+        guard let number = raw.int else { throw typeError(key, "a number") }
+        return Double(number)
+    }
+
     mutating func bool(_ key: String) throws -> Bool? {
         guard let raw = value(key) else { return nil }
         guard let flag = raw.bool else { throw typeError(key, "true or false") }

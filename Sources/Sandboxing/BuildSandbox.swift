@@ -8,6 +8,12 @@ public protocol BuildSandbox: Sendable {
     func prepare() async throws
     /// Runs the job. A compiler's non-zero exit is a `JobComplete` with that code; errors are for the sandbox.
     func run(_ job: SandboxJob) async throws -> JobComplete
+    /// Graceful stop: releases what the backend holds (containers); the next ``prepare()`` removes the rest.
+    func shutdown() async
+}
+
+extension BuildSandbox {
+    public func shutdown() async {}
 }
 
 /// Everything a sandbox needs for one job.

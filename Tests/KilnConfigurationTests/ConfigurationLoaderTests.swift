@@ -39,11 +39,55 @@ import Testing
             [scheduler_auth]
             type = "DANGEROUSLY_INSECURE"
             """)
-        #expect(builder.sandbox == .docker)
+        #expect(builder.sandbox == .docker(DockerConfiguration()))
         #expect(builder.publicAddress.description == "[::1]:10501")
         #expect(builder.bindAddress.description == "[::]:10501")
         #expect(builder.schedulerURL == "http://10.0.0.1:10600")
         #expect(builder.toolchainCacheSize == 5 << 30)
+    }
+
+    @Test func dockerKeysOfKiln() throws {
+        let builder = try ConfigurationLoader.parseBuilder(
+            """
+            public_addr = "127.0.0.1:10501"
+            scheduler_url = "127.0.0.1:10600"
+            [builder]
+            type = "docker"
+            docker_socket = "/run/docker.sock"
+            base_image = "my-base:1"
+            run_as = "1000:1001"
+            memory_limit = 1073741824
+            pids_limit = 64
+            cpus = 1.5
+            idle_containers = 2
+            [scheduler_auth]
+            type = "DANGEROUSLY_INSECURE"
+            """)
+        var expected = DockerConfiguration()
+        expected.socketPath = "/run/docker.sock"
+        expected.baseImage = "my-base:1"
+        (expected.uid, expected.gid) = (1000, 1001)
+        expected.memoryBytes = 1 << 30
+        expected.pidsLimit = 64
+        expected.cpus = 1.5
+        expected.idleContainersPerToolchain = 2
+        #expect(builder.sandbox == .docker(expected))
+    }
+
+    @Test(arguments: ["run_as = \"0:0\"", "run_as = \"nobody\"", "memory_limit = -1", "cpus = -2", "docker_sockt = \"/x\""])
+    func dockerKeysRefused(_ line: String) throws {
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parseBuilder(
+                """
+                public_addr = "127.0.0.1:10501"
+                scheduler_url = "127.0.0.1:10600"
+                [builder]
+                type = "docker"
+                \(line)
+                [scheduler_auth]
+                type = "DANGEROUSLY_INSECURE"
+                """)
+        }
     }
 
     @Test func potDefaults() throws {

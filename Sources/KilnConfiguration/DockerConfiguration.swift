@@ -1,0 +1,51 @@
+/// Kiln's keys for `[builder] type = "docker"`, all optional: sccache-dist's docker builder has no keys, so its
+/// files load unchanged.
+///
+/// ```toml
+/// [builder]
+/// type = "docker"
+/// docker_socket = "/var/run/docker.sock"
+/// base_image = "kiln-base:busybox"   # built by scripts/docker-base-image
+/// run_as = "65532:65532"              # uid:gid of the compiles, never 0
+/// memory_limit = 4294967296           # bytes per container, 0 = unlimited
+/// pids_limit = 1024                   # processes per container, 0 = unlimited
+/// cpus = 0                            # CPUs per container (1.5 allowed), 0 = unlimited
+/// idle_containers = 4                 # kept ready per toolchain
+/// ```
+public struct DockerConfiguration: Sendable, Hashable {
+    public var socketPath = "/var/run/docker.sock"
+    public var baseImage = "kiln-base:busybox"
+    public var uid = 65532
+    public var gid = 65532
+    public var memoryBytes: Int64 = 4 << 30
+    public var pidsLimit: Int64 = 1024
+    public var cpus: Double = 0
+    public var idleContainersPerToolchain = 4
+
+    public init() {}
+
+    init(reading table: inout TOMLTableReader) throws {
+        socketPath = try table.string("docker_socket") ?? socketPath
+        baseImage = try table.string("base_image") ?? baseImage
+        if let user = try table.string("run_as") {
+            let parts = user.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
+                throw ConfigurationError(.invalidValue, key: table.keyPath("run_as"), "'\(user)' is not 'uid:gid' with both above 0 (compiles never run as root)")
+            }
+            (uid, gid) = (parts[0], parts[1])
+        }
+        memoryBytes = Int64(try nonNegative("memory_limit", in: &table) ?? Int(memoryBytes))
+        pidsLimit = Int64(try nonNegative("pids_limit", in: &table) ?? Int(pidsLimit))
+        idleContainersPerToolchain = try nonNegative("idle_containers", in: &table) ?? idleContainersPerToolchain
+        if let cpus = try table.number("cpus") {
+            guard cpus >= 0 else { throw ConfigurationError(.invalidValue, key: table.keyPath("cpus"), "must be 0 (unlimited) or more") }
+            self.cpus = cpus
+        }
+    }
+
+    private func nonNegative(_ key: String, in table: inout TOMLTableReader) throws -> Int? {
+        guard let value = try table.integer(key) else { return nil }
+        guard value >= 0 else { throw ConfigurationError(.invalidValue, key: table.keyPath(key), "must be 0 or more") }
+        return value
+    }
+}

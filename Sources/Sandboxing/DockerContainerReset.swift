@@ -1,0 +1,56 @@
+import DockerEngine
+
+/// Makes a used container as good as new for the next job of the same toolchain, or says it cannot.
+///
+/// Jobs run as an unprivileged user, so all they can change is what that user may write: files and directories
+/// they added (removed here), and the metadata of directories (harmless). Anything else in the engine's list of
+/// changes (a deleted path, a modified file) means the container is not trusted again.
+enum DockerContainerReset {
+    /// The most added paths removed in one go; a job that scattered more gets a new container instead.
+    static let maxRemovedPaths = 2000
+
+    /// True when the container is clean and may be reused.
+    static func reset(_ container: String, engine: DockerEngineClient) async -> Bool {
+        do {
+            // Kill first (everything but the container's init), so nothing writes while the changes are read.
+            let kill = try await engine.exec(container: container, upkeep(["kill", "-9", "-1"]), timeout: 30, streamLimit: 4096)
+            guard kill.exitCode == 0 || kill.exitCode == 1 else { return false }  // 1: there was nothing to kill
+            let changes = try await engine.changes(container: container)
+            guard let plan = plan(for: changes) else { return false }
+            guard !plan.removals.isEmpty || !plan.directoriesToCheck.isEmpty else { return true }
+            let script = #"for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
+            let arguments = ["sh", "-c", script, "reset", "-r"] + plan.removals + ["-d"] + plan.directoriesToCheck
+            let cleanup = try await engine.exec(container: container, upkeep(arguments), timeout: 60, streamLimit: 4096)
+            return cleanup.exitCode == 0
+        } catch {
+            return false
+        }
+    }
+
+    /// What to remove (the topmost added paths) and what must still be a directory (the modified paths); nil
+    /// when the container cannot be trusted again.
+    static func plan(for changes: [FilesystemChange]) -> (removals: [String], directoriesToCheck: [String])? {
+        guard !changes.contains(where: { $0.kind == .deleted }) else { return nil }
+        let added = Set(changes.filter { $0.kind == .added }.map(\.path))
+        let topmost = added.filter { path in !ancestors(of: path).contains(where: added.contains) }.sorted()
+        guard topmost.count <= maxRemovedPaths else { return nil }
+        let modified = changes.filter { $0.kind == .modified }.map(\.path).sorted()
+        guard modified.count <= maxRemovedPaths else { return nil }
+        return (topmost, modified)
+    }
+
+    private static func ancestors(of path: String) -> [String] {
+        var parts = path.split(separator: "/").dropLast()
+        var result: [String] = []
+        while !parts.isEmpty {
+            result.append("/" + parts.joined(separator: "/"))
+            parts = parts.dropLast()
+        }
+        return result
+    }
+
+    /// A root command for upkeep, run by the base image's busybox.
+    private static func upkeep(_ arguments: [String]) -> ExecConfig {
+        ExecConfig(user: "0:0", workingDirectory: "/", environment: [], command: [DockerSandboxSettings.busybox] + arguments)
+    }
+}

@@ -1,0 +1,116 @@
+import ArchiveKit
+import DockerEngine
+import Foundation
+import KilnProtocol
+import WireStreams
+
+/// The docker builder, through the Engine API (never the `docker` CLI): a per-toolchain image, a pool of started
+/// containers reused after a reset, inputs in with `PUT /archive`, the compile through exec as an unprivileged
+/// user, outputs back with `GET /archive` (regular files only). Containers have no network and bounded memory,
+/// processes and CPU (``DockerSandboxSettings``). Upstream's builder shells out to `docker` about eight times a
+/// job, keeps the network and compiles as root (protocol §8.5).
+public struct DockerSandbox: BuildSandbox {
+    let engine: DockerEngineClient
+    let settings: DockerSandboxSettings
+    let limits: SandboxLimits
+    let pool: DockerContainerPool
+    private let resets = ResetTracker()
+
+    /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
+    public init(settings: DockerSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
+        engine = DockerEngineClient(socketPath: settings.socketPath)
+        self.settings = settings
+        self.limits = limits
+        pool = DockerContainerPool(engine: engine, settings: settings, budget: toolchainBudget)
+    }
+
+    /// Checks the engine answers and the base image exists, then removes this builder's containers and images
+    /// left by an earlier run.
+    public func prepare() async throws {
+        do {
+            _ = try await engine.version()
+            guard try await engine.imageExists(settings.baseImage) else {
+                throw SandboxError(
+                    .unavailable, "the base image \(settings.baseImage) is missing; build it with scripts/docker-base-image (no registry needed)")
+            }
+            let label = (DockerSandboxSettings.instanceLabel, settings.instance)
+            for container in try await engine.containers(labeled: label.0, label.1) { try await engine.removeContainer(container) }
+            for image in try await engine.images(labeled: label.0, label.1) { try await engine.removeImage(image) }
+        } catch let error as DockerEngineError {
+            throw SandboxError(.unavailable, "the Docker engine at \(settings.socketPath) is not usable: \(error.message)", cause: error.description)
+        }
+    }
+
+    public func run(_ job: SandboxJob) async throws -> JobComplete {
+        guard job.command.cwd.hasPrefix("/"), let cwd = SandboxPaths.components(of: job.command.cwd, cwd: "/") else {
+            throw SandboxError(.setup, "the job's cwd '\(job.command.cwd)' must be an absolute path without '..'")
+        }
+        let outputs = try job.outputs.map { output in
+            guard let components = SandboxPaths.components(of: output, cwd: job.command.cwd) else {
+                throw SandboxError(.unsafeOutput, "output '\(output)' has a '..' component")
+            }
+            return (name: output, path: "/" + components.joined(separator: "/"))
+        }
+        let inputs = job.inputsTarPath + ".container"
+        let needed = [cwd.joined(separator: "/")] + outputs.map { String($0.path.dropFirst().split(separator: "/").dropLast().joined(separator: "/")) }
+        try await rewriteInputs(job.inputsTarPath, to: inputs, directories: needed)
+        defer { unlink(inputs) }
+
+        let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
+        defer { resets.start { [engine, pool] in await pool.giveBack(lease, reusable: await DockerContainerReset.reset(lease.containerID, engine: engine)) } }
+        do {
+            try await engine.putArchive(container: lease.containerID, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
+            let environment = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }.map { "\($0.name)=\($0.value)" }
+            let config = ExecConfig(
+                user: "\(settings.uid):\(settings.gid)", workingDirectory: job.command.cwd, environment: environment,
+                command: [job.command.executable] + job.command.arguments)
+            let result = try await engine.exec(
+                container: lease.containerID, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
+            guard !result.streams.truncated else {
+                throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")
+            }
+            var produced: [NamedOutput] = []
+            for output in outputs {
+                if let file = try await readOutput(output.path, from: lease.containerID) {
+                    produced.append(NamedOutput(path: output.name, data: try OutputData(compressing: file)))
+                }
+            }
+            let process = ProcessOutput(code: Int32(truncatingIfNeeded: result.exitCode), stdout: result.streams.stdout, stderr: result.streams.stderr)
+            return JobComplete(output: process, outputs: produced)
+        } catch let error as DockerEngineError where error.code == .timeout {
+            throw SandboxError(.timedOut, "the job ran longer than \(limits.timeout) and was killed", cause: error.description)
+        } catch let error as DockerEngineError {
+            throw SandboxError(.setup, "the Docker engine failed the job: \(error.message)", cause: error.description)
+        }
+    }
+
+    /// Removes the idle containers; called at shutdown.
+    public func shutdown() async {
+        await resets.waitForAll()
+        await pool.drain()
+    }
+
+    /// Waits until every container given back has been reset (tests look at the pool afterwards).
+    public func waitForResets() async { await resets.waitForAll() }
+
+    /// Idle containers per toolchain archive id.
+    public var idleContainers: [String: Int] { get async { await pool.idleCounts } }
+
+    private func readOutput(_ path: String, from container: String) async throws -> [UInt8]? {
+        let limit = limits.maxOutputFileBytes
+        guard let tar = try await engine.getArchive(container: container, path: path, limit: limit + (1 << 20), timeout: 300) else { return nil }
+        do { return try await BlockingWork.run { try SingleFileArchive.contents(of: tar, limit: limit) } } catch let error as ArchiveError {
+            throw SandboxError(.unsafeOutput, "output '\(path)' cannot be returned: \(error.message)")
+        }
+    }
+
+    private func rewriteInputs(_ source: String, to destination: String, directories: [String]) async throws {
+        let rewriter = ContainerInputsRewriter(limits: .jobInputs, uid: settings.uid, gid: settings.gid)
+        do { _ = try await BlockingWork.run { try rewriter.rewrite(inputs: source, to: destination, extraDirectories: directories) } } catch
+            let error as ArchiveError
+        {
+            unlink(destination)
+            throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
+        }
+    }
+}

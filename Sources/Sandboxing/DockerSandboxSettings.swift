@@ -1,0 +1,53 @@
+import DockerEngine
+
+/// How the docker sandbox talks to the engine and bounds its containers.
+public struct DockerSandboxSettings: Sendable, Hashable {
+    /// The engine's unix socket.
+    public var socketPath = "/var/run/docker.sock"
+    /// The image toolchains are layered on. It must hold `/.kiln/busybox` (a static busybox) and a `/tmp`;
+    /// `scripts/docker-base-image` builds the default from Debian's busybox-static, with no registry.
+    public var baseImage = "kiln-base:busybox"
+    /// The uid and gid compiles run as (never root).
+    public var uid = 65532
+    public var gid = 65532
+    /// Per container; 0 means unlimited.
+    public var memoryBytes: Int64 = 4 << 30
+    public var pidsLimit: Int64 = 1024
+    /// CPUs per container (1.5 = one and a half); 0 means unlimited.
+    public var cpus: Double = 0
+    /// Idle containers kept per toolchain, ready for the next job.
+    public var idleContainersPerToolchain = 4
+    /// Labels Kiln's containers and images with this value, so a restart removes what this builder left (and only
+    /// that, when several builders share an engine).
+    public var instance: String
+
+    public init(instance: String) { self.instance = instance }
+
+    /// The busybox every Kiln image carries, used for container upkeep (never by jobs).
+    static let busybox = "/.kiln/busybox"
+    static let instanceLabel = "dev.kiln.instance"
+    static let toolchainLabel = "dev.kiln.toolchain"
+    /// The long-lived process of a pooled container; jobs run beside it through exec.
+    static let idleCommand = [busybox, "sleep", "2147483647"]
+
+    var labels: [String: String] { [Self.instanceLabel: instance] }
+
+    var hostConfiguration: HostConfiguration {
+        var host = HostConfiguration()
+        host.memoryBytes = memoryBytes
+        host.memoryAndSwapBytes = memoryBytes
+        host.pidsLimit = pidsLimit
+        host.nanoCPUs = Int64(cpus * 1e9)
+        // Only container upkeep (root exec) holds these; a job runs as `uid` with no effective capabilities and
+        // no-new-privileges, so neither setuid binaries nor file capabilities give them back.
+        host.addedCapabilities = ["KILL", "DAC_OVERRIDE", "FOWNER"]
+        return host
+    }
+
+    /// Docker's tag for the image of one toolchain.
+    func imageTag(of archiveID: String) -> String {
+        let safe = instance.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "-" }
+        return "\(String(safe).prefix(40))-\(archiveID)"
+    }
+    static let imageRepository = "kiln-toolchain"
+}
