@@ -24,13 +24,24 @@ import Testing
         return farm
     }
 
-    @Test(arguments: SchedulerKind.allCases, ["0.4.0", "0.16.0"])
-    func compilesThroughKilnBuilder(scheduler: SchedulerKind, version: String) throws {
-        guard Self.skipReason() == nil else { return }
+    static func skip(_ sandbox: BuilderSandboxKind, _ test: String = #function) -> Bool {
+        if skipReason() != nil { return true }
+        guard let reason = sandbox.missingPrerequisite else { return false }
+        print("SKIP BuilderConformanceTests.\(test) [\(sandbox)]: \(reason)")
+        return true
+    }
+
+    static let cases = BuilderSandboxKind.allCases.flatMap { sandbox in
+        SchedulerKind.allCases.flatMap { scheduler in ["0.4.0", "0.16.0"].map { (sandbox, scheduler, $0) } }
+    }
+
+    @Test(arguments: cases)
+    func compilesThroughKilnBuilder(sandbox: BuilderSandboxKind, scheduler: SchedulerKind, version: String) throws {
+        guard !Self.skip(sandbox) else { return }
         let farm = try Self.farm(with: scheduler)
-        try farm.startKilnBuilder(port: freePort())
+        try farm.startKilnBuilder(port: freePort(), sandbox: sandbox)
         try farm.waitForServers(1)
-        let client = try SccacheClient(farm: farm, version: version, name: "kiln-\(scheduler)")
+        let client = try SccacheClient(farm: farm, version: version, name: "kiln-\(sandbox)-\(scheduler)")
         try client.start()
         // The first compile uploads the toolchain, the second finds it cached.
         try SchedulerConformanceTests.compileAndCompare(client, "first", farm: farm, salt: 11)
@@ -40,14 +51,15 @@ import Testing
         #expect(stats.distErrors == 0)
     }
 
-    @Test func failingCompileIsAResultWithTheCompilersMessage() throws {
-        guard Self.skipReason() == nil else { return }
+    @Test(arguments: BuilderSandboxKind.allCases)
+    func failingCompileIsAResultWithTheCompilersMessage(sandbox: BuilderSandboxKind) throws {
+        guard !Self.skip(sandbox) else { return }
         let farm = try Self.farm(with: .kiln)
-        let builder = try farm.startKilnBuilder(port: freePort())
+        let builder = try farm.startKilnBuilder(port: freePort(), sandbox: sandbox)
         try farm.waitForServers(1)
-        let client = try SccacheClient(farm: farm, version: "0.4.0", name: "failing")
+        let client = try SccacheClient(farm: farm, version: "0.4.0", name: "failing-\(sandbox)")
         try client.start()
-        let work = "\(farm.root)/src-failing"
+        let work = "\(farm.root)/src-failing-\(sandbox)"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         try "int broken(void) { return kiln_undeclared_identifier; }\n".write(toFile: work + "/broken.c", atomically: true, encoding: .utf8)
         let result = try client.gcc(["-c", "broken.c", "-o", "broken.o"], in: work)

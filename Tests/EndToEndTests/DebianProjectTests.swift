@@ -5,15 +5,16 @@ import Testing
 /// A real C project from a Debian source package (`apt-get source lua5.4`, 34 translation units; scripts/test
 /// fetches it) built with `make CC="sccache gcc"` through Kiln's scheduler and Kiln's build server. Every compile
 /// must be distributed and every object byte-identical to a local build.
-@Suite struct DebianProjectTests {
+@Suite(.serialized) struct DebianProjectTests {
     static var sourceDirectory: String {
         ProcessInfo.processInfo.environment["KILN_DEBIAN_SOURCE"]
             ?? SharedVectors.repositoryRoot.appendingPathComponent(".kiln/debian-source/lua5.4").path
     }
 
-    @Test func luaBuildsThroughTheFarmWithIdenticalObjects() throws {
-        if let reason = Binaries.missingPrerequisite {
-            print("SKIP DebianProjectTests: \(reason)")
+    @Test(arguments: BuilderSandboxKind.allCases)
+    func luaBuildsThroughTheFarmWithIdenticalObjects(sandbox: BuilderSandboxKind) throws {
+        if let reason = Binaries.missingPrerequisite ?? sandbox.missingPrerequisite {
+            print("SKIP DebianProjectTests [\(sandbox)]: \(reason)")
             return
         }
         guard FileManager.default.fileExists(atPath: Self.sourceDirectory + "/src/Makefile") else {
@@ -22,9 +23,9 @@ import Testing
         }
         let farm = try Farm()
         try farm.startKilnScheduler()
-        try farm.startKilnBuilder(port: freePort())
+        try farm.startKilnBuilder(port: freePort(), sandbox: sandbox)
         try farm.waitForServers(1)
-        let client = try SccacheClient(farm: farm, version: "0.16.0", name: "lua")
+        let client = try SccacheClient(farm: farm, version: "0.16.0", name: "lua-\(sandbox)")
         try client.start()
 
         let remote = farm.root + "/lua-remote"

@@ -39,6 +39,8 @@ final class Farm: @unchecked Sendable {
     let clientToken = "e2e-client-token"
     let serverToken = "e2e-server-token"
     private(set) var processes: [ManagedProcess] = []
+    /// Instances (public addresses) of docker builders, whose containers and images go when the farm does.
+    private var dockerInstances: [String] = []
 
     init() throws {
         directory = try TemporaryDirectory(prefix: "kiln-e2e")
@@ -46,6 +48,7 @@ final class Farm: @unchecked Sendable {
 
     deinit {
         for process in processes.reversed() { process.stop() }
+        for instance in dockerInstances { DockerEngineForTests.removeLeftovers(instance: instance) }
     }
 
     var schedulerURL: String { "http://127.0.0.1:\(schedulerPort)" }
@@ -98,11 +101,11 @@ final class Farm: @unchecked Sendable {
         return server
     }
 
-    /// Starts Kiln's build server (overlay + bubblewrap) on `port` and returns it.
+    /// Starts Kiln's build server (overlay + bubblewrap, or docker) on `port` and returns it.
     @discardableResult
     func startKilnBuilder(
         port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil,
-        schedulerAuth: String? = nil
+        schedulerAuth: String? = nil, sandbox: BuilderSandboxKind = .overlay
     ) throws -> ManagedProcess {
         let label = name ?? "kiln-builder-\(port)"
         var extra = ""
@@ -117,15 +120,14 @@ final class Farm: @unchecked Sendable {
                 scheduler_url = "\(schedulerURL)"
                 \(extra)
                 [builder]
-                type = "overlay"
-                build_dir = "\(root)/\(label)/build"
-                bwrap_path = "/usr/bin/bwrap"
+                \(sandbox.builderTable(directory: "\(root)/\(label)"))
                 [scheduler_auth]
                 \(schedulerAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
                 """.utf8))
         let server = try ManagedProcess(
             logName ?? label, executable: Binaries.builderServer, arguments: ["--config", config, "--log-level", "debug"], logDirectory: root)
         processes.append(server)
+        if sandbox == .docker { dockerInstances.append("127.0.0.1:\(port)") }
         return server
     }
 
