@@ -166,6 +166,7 @@ let package = Package(
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(
             name: "KilnConfigurationTests",

@@ -7,6 +7,7 @@ public enum ExecStreamDemultiplexer {
         public var stdout: [UInt8] = []
         public var stderr: [UInt8] = []
         public var truncated = false
+        public init() {}
     }
 
     /// Throws ``DockerEngineError`` (`malformed`) on a bad header or a frame that ends early.

@@ -9,7 +9,7 @@ import Testing
 @Suite struct ConfigurationLoaderTests {
     static let configDirectory = SharedVectors.repositoryRoot.appendingPathComponent("config")
 
-    @Test(arguments: ["scheduler.toml", "builder.toml", "sccache-dist/scheduler.toml", "sccache-dist/server.toml"])
+    @Test(arguments: ["scheduler.toml", "builder.toml", "builder-docker.toml", "sccache-dist/scheduler.toml", "sccache-dist/server.toml"])
     func shippedConfigsLoad(_ name: String) throws {
         _ = try ConfigurationLoader.load(path: Self.configDirectory.appendingPathComponent(name).path)
     }
@@ -49,6 +49,7 @@ import Testing
     @Test func dockerKeysOfKiln() throws {
         let builder = try ConfigurationLoader.parseBuilder(
             """
+            cache_dir = "/var/cache/kiln"
             public_addr = "127.0.0.1:10501"
             scheduler_url = "127.0.0.1:10600"
             [builder]
@@ -76,9 +77,10 @@ import Testing
 
     @Test(arguments: ["run_as = \"0:0\"", "run_as = \"nobody\"", "memory_limit = -1", "cpus = -2", "docker_sockt = \"/x\""])
     func dockerKeysRefused(_ line: String) throws {
-        #expect(throws: ConfigurationError.self) {
+        let error = #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.parseBuilder(
                 """
+                cache_dir = "/var/cache/kiln"
                 public_addr = "127.0.0.1:10501"
                 scheduler_url = "127.0.0.1:10600"
                 [builder]
@@ -88,6 +90,8 @@ import Testing
                 type = "DANGEROUSLY_INSECURE"
                 """)
         }
+        let key = String(line.prefix { $0 != " " })
+        #expect(error?.description.contains(key) == true, "the error names the key: \(String(describing: error))")
     }
 
     @Test func potDefaults() throws {
