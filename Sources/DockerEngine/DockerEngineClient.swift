@@ -45,7 +45,8 @@ public struct DockerEngineClient: Sendable {
     /// Removes a container, running or not, with its anonymous volumes. A container already gone is fine.
     public func removeContainer(_ id: String) async throws {
         do { _ = try await call(.delete, "/containers/\(id)?force=1&v=1", timeout: 60) } catch let error as DockerEngineError
-            where error.code == .notFound {}
+            where error.code == .notFound
+        {}
     }
 
     /// Ids of all containers (running or not) carrying the label `key=value`.
@@ -64,7 +65,8 @@ public struct DockerEngineClient: Sendable {
     /// Removes an image and its tags. An image already gone is fine.
     public func removeImage(_ id: String) async throws {
         do { _ = try await call(.delete, "/images/\(Self.encoded(id))?force=1", timeout: 120) } catch let error as DockerEngineError
-            where error.code == .notFound {}
+            where error.code == .notFound
+        {}
     }
 
     /// Saves a container's filesystem as the image `repository:tag` with the given labels and command.

@@ -30,7 +30,8 @@ public struct DockerConfiguration: Sendable, Hashable {
         if let user = try table.string("run_as") {
             let parts = user.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
-                throw ConfigurationError(.invalidValue, key: table.keyPath("run_as"), "'\(user)' is not 'uid:gid' with both above 0 (compiles never run as root)")
+                throw ConfigurationError(
+                    .invalidValue, key: table.keyPath("run_as"), "'\(user)' is not 'uid:gid' with both above 0 (compiles never run as root)")
             }
             (uid, gid) = (parts[0], parts[1])
         }

@@ -22,6 +22,9 @@ actor DockerContainerPool {
     private var images: LRUIndex<String>
     private var building: [String: Task<Void, any Error>] = [:]
     private var idle: [String: [String]] = [:]
+    /// Containers being reset, and jobs waiting for one of them, per toolchain.
+    private var resetting: [String: Int] = [:]
+    private var waiters: [String: [CheckedContinuation<String?, Never>]] = [:]
 
     init(engine: DockerEngineClient, settings: DockerSandboxSettings, budget: UInt64) {
         self.engine = engine
@@ -36,6 +39,11 @@ actor DockerContainerPool {
         guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
         try await pinImage(id, archivePath: archivePath)
         if let container = idle[id]?.popLast() { return Lease(archiveID: id, containerID: container) }
+        if resetting[id, default: 0] > waiters[id, default: []].count {
+            // A container being reset comes back sooner than a new one starts.
+            let handed = await withCheckedContinuation { waiters[id, default: []].append($0) }
+            if let handed { return Lease(archiveID: id, containerID: handed) }
+        }
         do {
             let container = try await engine.createContainer(
                 ContainerConfig(
@@ -53,15 +61,26 @@ actor DockerContainerPool {
         }
     }
 
-    /// Returns a container after its job: kept for the next job when it was reset cleanly and there is room,
-    /// removed otherwise.
+    /// Marks a container whose job is done as being reset; call ``giveBack(_:reusable:)`` when the reset ends.
+    func beginReset(_ lease: Lease) {
+        resetting[lease.archiveID, default: 0] += 1
+    }
+
+    /// Returns a container after its reset: handed to a waiting job, or kept idle when there is room, when it was
+    /// reset cleanly; removed otherwise (and a waiting job then starts a new one).
     func giveBack(_ lease: Lease, reusable: Bool) {
-        if reusable, images.contains(lease.archiveID), idle[lease.archiveID, default: []].count < settings.idleContainersPerToolchain {
-            idle[lease.archiveID, default: []].append(lease.containerID)
+        let id = lease.archiveID
+        resetting[id, default: 1] -= 1
+        let waiter = waiters[id]?.isEmpty == false ? waiters[id]?.removeFirst() : nil
+        if reusable, images.contains(id), let waiter {
+            waiter.resume(returning: lease.containerID)  // the waiter holds its own pin on the image
+        } else if reusable, images.contains(id), idle[id, default: []].count < settings.idleContainersPerToolchain {
+            idle[id, default: []].append(lease.containerID)
         } else {
             removeInBackground(containers: [lease.containerID])
+            waiter?.resume(returning: nil)
         }
-        evict(images.unpin(lease.archiveID))
+        evict(images.unpin(id))
     }
 
     /// Idle containers per toolchain, for tests and the status page.

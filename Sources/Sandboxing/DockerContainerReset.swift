@@ -9,19 +9,17 @@ enum DockerContainerReset {
     /// The most added paths removed in one go; a job that scattered more gets a new container instead.
     static let maxRemovedPaths = 2000
 
-    /// True when the container is clean and may be reused.
+    /// True when the container is clean and may be reused. One root exec kills every process but the container's
+    /// init and removes what the job added; a second look at the changes proves nothing was added meanwhile.
     static func reset(_ container: String, engine: DockerEngineClient) async -> Bool {
         do {
-            // Kill first (everything but the container's init), so nothing writes while the changes are read.
-            let kill = try await engine.exec(container: container, upkeep(["kill", "-9", "-1"]), timeout: 30, streamLimit: 4096)
-            guard kill.exitCode == 0 || kill.exitCode == 1 else { return false }  // 1: there was nothing to kill
-            let changes = try await engine.changes(container: container)
-            guard let plan = plan(for: changes) else { return false }
-            guard !plan.removals.isEmpty || !plan.directoriesToCheck.isEmpty else { return true }
-            let script = #"for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
+            guard let plan = plan(for: try await engine.changes(container: container)) else { return false }
+            let script =
+                #"kill -9 -1 2>/dev/null; for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
             let arguments = ["sh", "-c", script, "reset", "-r"] + plan.removals + ["-d"] + plan.directoriesToCheck
             let cleanup = try await engine.exec(container: container, upkeep(arguments), timeout: 60, streamLimit: 4096)
-            return cleanup.exitCode == 0
+            guard cleanup.exitCode == 0, let after = Self.plan(for: try await engine.changes(container: container)) else { return false }
+            return after.removals.isEmpty
         } catch {
             return false
         }

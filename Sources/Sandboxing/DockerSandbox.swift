@@ -52,12 +52,31 @@ public struct DockerSandbox: BuildSandbox {
             return (name: output, path: "/" + components.joined(separator: "/"))
         }
         let inputs = job.inputsTarPath + ".container"
-        let needed = [cwd.joined(separator: "/")] + outputs.map { String($0.path.dropFirst().split(separator: "/").dropLast().joined(separator: "/")) }
+        let needed =
+            [cwd.joined(separator: "/")] + outputs.map { String($0.path.dropFirst().split(separator: "/").dropLast().joined(separator: "/")) }
         try await rewriteInputs(job.inputsTarPath, to: inputs, directories: needed)
         defer { unlink(inputs) }
 
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
-        defer { resets.start { [engine, pool] in await pool.giveBack(lease, reusable: await DockerContainerReset.reset(lease.containerID, engine: engine)) } }
+        do {
+            let result = try await runInContainer(job, lease: lease, inputs: inputs, outputs: outputs)
+            await resetInBackground(lease)
+            return result
+        } catch {
+            await resetInBackground(lease)
+            throw error
+        }
+    }
+
+    /// The reset runs after the answer is sent; the pool knows the container is coming back.
+    private func resetInBackground(_ lease: DockerContainerPool.Lease) async {
+        await pool.beginReset(lease)
+        resets.start { [engine, pool] in await pool.giveBack(lease, reusable: await DockerContainerReset.reset(lease.containerID, engine: engine)) }
+    }
+
+    private func runInContainer(_ job: SandboxJob, lease: DockerContainerPool.Lease, inputs: String, outputs: [(name: String, path: String)])
+        async throws -> JobComplete
+    {
         do {
             try await engine.putArchive(container: lease.containerID, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
             let environment = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }.map { "\($0.name)=\($0.value)" }
@@ -75,7 +94,8 @@ public struct DockerSandbox: BuildSandbox {
                     produced.append(NamedOutput(path: output.name, data: try OutputData(compressing: file)))
                 }
             }
-            let process = ProcessOutput(code: Int32(truncatingIfNeeded: result.exitCode), stdout: result.streams.stdout, stderr: result.streams.stderr)
+            let process = ProcessOutput(
+                code: Int32(truncatingIfNeeded: result.exitCode), stdout: result.streams.stdout, stderr: result.streams.stderr)
             return JobComplete(output: process, outputs: produced)
         } catch let error as DockerEngineError where error.code == .timeout {
             throw SandboxError(.timedOut, "the job ran longer than \(limits.timeout) and was killed", cause: error.description)
@@ -106,8 +126,8 @@ public struct DockerSandbox: BuildSandbox {
 
     private func rewriteInputs(_ source: String, to destination: String, directories: [String]) async throws {
         let rewriter = ContainerInputsRewriter(limits: .jobInputs, uid: settings.uid, gid: settings.gid)
-        do { _ = try await BlockingWork.run { try rewriter.rewrite(inputs: source, to: destination, extraDirectories: directories) } } catch
-            let error as ArchiveError
+        do { _ = try await BlockingWork.run { try rewriter.rewrite(inputs: source, to: destination, extraDirectories: directories) } } catch let error
+            as ArchiveError
         {
             unlink(destination)
             throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)

@@ -17,7 +17,8 @@ enum BuilderSandboxKind: String, CaseIterable, Sendable {
     var missingPrerequisite: String? {
         guard self == .docker else { return nil }
         let probe = try? runCommand(
-            "/usr/bin/curl", ["-fsS", "--max-time", "5", "--unix-socket", DockerEngineForTests.socket, "http://docker/v1.41/images/kiln-base:busybox/json"])
+            "/usr/bin/curl",
+            ["-fsS", "--max-time", "5", "--unix-socket", DockerEngineForTests.socket, "http://docker/v1.41/images/kiln-base:busybox/json"])
         guard probe?.status == 0 else {
             return "no Docker engine with the image kiln-base:busybox on \(DockerEngineForTests.socket) (scripts/test starts one and builds it)"
         }
@@ -33,12 +34,15 @@ enum DockerEngineForTests {
     static func removeLeftovers(instance: String) {
         let filter = "{\"label\":[\"dev.kiln.instance=\(instance)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
         for (list, remove) in [("containers/json?all=1&filters=", "containers/%@?force=1&v=1"), ("images/json?filters=", "images/%@?force=1")] {
-            guard let answer = try? runCommand("/usr/bin/curl", ["-fsS", "--max-time", "30", "--unix-socket", socket, "http://docker/v1.41/\(list)\(filter)"]),
+            guard
+                let answer = try? runCommand(
+                    "/usr/bin/curl", ["-fsS", "--max-time", "30", "--unix-socket", socket, "http://docker/v1.41/\(list)\(filter)"]),
                 answer.status == 0, let objects = try? JSONSerialization.jsonObject(with: Data(answer.output.utf8)) as? [[String: Any]]
             else { continue }
             for case let id as String in objects.compactMap({ $0["Id"] }) {
                 _ = try? runCommand(
-                    "/usr/bin/curl", ["-fsS", "--max-time", "60", "-X", "DELETE", "--unix-socket", socket, "http://docker/v1.41/" + String(format: remove, id)])
+                    "/usr/bin/curl",
+                    ["-fsS", "--max-time", "60", "-X", "DELETE", "--unix-socket", socket, "http://docker/v1.41/" + String(format: remove, id)])
             }
         }
     }

@@ -30,7 +30,9 @@ import WireStreams
         let archive: String
         let toolchain: Toolchain
 
-        func job(_ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1)
+        func job(
+            _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1
+        )
             throws -> SandboxJob
         {
             SandboxJob(
@@ -45,7 +47,9 @@ import WireStreams
             try result.outputs.first { $0.path == path }.map { String(decoding: try $0.data.decompressed(), as: UTF8.self) }
         }
 
-        func run(_ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [])
+        func run(
+            _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = []
+        )
             async throws -> JobComplete
         {
             try await sandbox.run(try job(script, outputs: outputs, inputs: inputs, environment: environment))
@@ -131,7 +135,9 @@ import WireStreams
     }
 
     @Test func limitsFromTheSettingsAreInForce() async throws {
-        try await Self.withFixture(configure: { $0.pidsLimit = 64; $0.memoryBytes = 256 << 20 }) { fixture in
+        try await Self.withFixture(configure: {
+            $0.pidsLimit = 64; $0.memoryBytes = 256 << 20
+        }) { fixture in
             let result = try await fixture.run(
                 "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes > limits.txt 2>&1 || cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max > limits.txt",
                 outputs: ["limits.txt"])
@@ -192,6 +198,18 @@ import WireStreams
             #expect(try fixture.output(second, "procs.txt")?.contains("4242") == false, "no process of the earlier job survives")
             await fixture.sandbox.waitForResets()
             #expect(await fixture.sandbox.idleContainers == [fixture.toolchain.archiveID: 1], "one container served both jobs")
+        }
+    }
+
+    @Test func jobsInARowWaitForTheResetInsteadOfStartingNewContainers() async throws {
+        try await Self.withFixture { fixture in
+            for index in 0..<5 {
+                #expect(try await fixture.run("echo \(index) > o.txt", outputs: ["o.txt"]).outputs.count == 1)
+            }
+            await fixture.sandbox.waitForResets()
+            #expect(await fixture.sandbox.idleContainers == [fixture.toolchain.archiveID: 1], "one container served all five jobs")
+            let label = (DockerSandboxSettings.instanceLabel, fixture.settings.instance)
+            #expect(try await Self.engine.containers(labeled: label.0, label.1).count == 1)
         }
     }
 

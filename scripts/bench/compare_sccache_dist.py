@@ -6,6 +6,7 @@ parallel wall time is a fresh set of files compiled three at a time. Every start
 """
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from docker_replay import Replay, docker_cleanup, upstream_base_image, upstream_docker_cleanup
 
 CLIENT_TOKEN, SERVER_TOKEN = "bench-client-token", "bench-server-token"
 
@@ -26,8 +27,8 @@ def source(salt, index):
 
 
 class Farm:
-    def __init__(self, name, root, kiln, sccache, port):
-        self.name, self.root, self.kiln, self.sccache = name, f"{root}/{name}", kiln, sccache
+    def __init__(self, name, root, kiln, sccache, port, sandbox="overlay"):
+        self.name, self.root, self.kiln, self.sccache, self.sandbox = name, f"{root}/{name}", kiln, sccache, sandbox
         self.scheduler_port, self.server_port, self.client_port = port, port + 1, port + 2
         self.processes = []
         os.makedirs(self.root, exist_ok=True)
@@ -41,9 +42,10 @@ class Farm:
         scheduler = write(f"{self.root}/scheduler.toml", f'public_addr = "127.0.0.1:{self.scheduler_port}"\n'
                           f'[client_auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n[server_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
         os.makedirs(f"{self.root}/build", exist_ok=True)
+        builder = ('type = "docker"\n' if self.sandbox == "docker" else
+                   f'type = "overlay"\nbuild_dir = "{self.root}/build/overlay"\nbwrap_path = "/usr/bin/bwrap"\n')
         server = write(f"{self.root}/server.toml", f'cache_dir = "{self.root}/cache"\npublic_addr = "127.0.0.1:{self.server_port}"\n'
-                       f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n[builder]\ntype = "overlay"\n'
-                       f'build_dir = "{self.root}/build/overlay"\nbwrap_path = "/usr/bin/bwrap"\n'
+                       f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n[builder]\n{builder}'
                        f'[scheduler_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
         if self.name == "kiln":
             self.spawn("scheduler", [self.kiln, "scheduler", "--config", scheduler])
@@ -71,10 +73,10 @@ class Farm:
                     "SCCACHE_IDLE_TIMEOUT": "0", "SCCACHE_ERROR_LOG": f"{self.root}/client.log"}
         subprocess.run([f"{self.sccache}/sccache", "--start-server"], env=self.env, check=True, capture_output=True)
 
-    def compile(self, directory, name):
+    def compile(self, directory, name, timeout=None):
         start = time.perf_counter()
         result = subprocess.run([f"{self.sccache}/sccache", "gcc", "-O2", "-c", f"{name}.c", "-o", f"{name}.o"],
-                                cwd=directory, env=self.env, capture_output=True)
+                                cwd=directory, env=self.env, capture_output=True, timeout=timeout)
         if result.returncode != 0:
             raise SystemExit(f"{self.name}: compile of {name} failed: {result.stderr.decode()}")
         return time.perf_counter() - start
@@ -94,6 +96,98 @@ class Farm:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+        if self.sandbox == "docker":
+            docker_cleanup(f"dev.kiln.instance=127.0.0.1:{self.server_port}")
+            upstream_docker_cleanup()
+
+
+def own_times(directory, count, suffix=".c", extra=()):
+    """The fastest of three local `gcc -O2 -c` runs per unit: the compiler's own time."""
+    own = []
+    for index in range(count):
+        runs = []
+        for _ in range(3):
+            begin = time.perf_counter()
+            subprocess.run(["gcc", *extra, "-O2", "-c", f"u{index}{suffix}", "-o", "/dev/null"], cwd=directory, check=True)
+            runs.append(time.perf_counter() - begin)
+        own.append(min(runs))
+    return own
+
+
+def measure(farm, count, warmup_timeout=None):
+    """Serial per-job overhead and -j3 wall time of `count` fresh units through a started farm."""
+    serial_dir, parallel_dir = f"{farm.root}/serial", f"{farm.root}/parallel"
+    for index in range(count):
+        write(f"{serial_dir}/u{index}.c", source(1, index))
+        write(f"{parallel_dir}/u{index}.c", source(2, index))
+    write(f"{serial_dir}/warmup.c", source(0, 999))
+    farm.compile(serial_dir, "warmup", timeout=warmup_timeout)  # uploads the toolchain; not measured
+    if warmup_timeout and farm.distributed()[0] != 1:
+        raise SystemExit(f"{farm.name}: the warm-up compile was not distributed")
+    own = own_times(serial_dir, count)
+    job = [farm.compile(serial_dir, f"u{index}") for index in range(count)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda index: farm.compile(parallel_dir, f"u{index}"), range(count)))
+    wall = time.perf_counter() - start
+    distributed, errors = farm.distributed()
+    if distributed != 2 * count + 1 or errors:
+        raise SystemExit(f"{farm.name}: {distributed} of {2 * count + 1} compiles distributed, {errors} errors; see {farm.root}")
+    overhead = [j - o for j, o in zip(job, own)]
+    return {"wall": wall, "overhead": statistics.mean(overhead), "job": statistics.mean(job), "own": statistics.mean(own)}
+
+
+def run_farm(name, root, options, port, sandbox="overlay", warmup_timeout=None):
+    farm = Farm(name, root, options.kiln, options.sccache, port, sandbox)
+    try:
+        farm.start()
+        return measure(farm, options.files, warmup_timeout)
+    finally:
+        farm.stop()
+
+
+def replay_overhead(root, options):
+    """Per-job overhead of upstream's docker CLI sequence on a warm container (see docker_replay)."""
+    directory = f"{root}/replay"
+    for index in range(options.files):
+        write(f"{directory}/u{index}.c", source(3, index))
+        subprocess.run(["gcc", "-E", f"u{index}.c", "-o", f"u{index}.i"], cwd=directory, check=True)
+    toolchain = f"{root}/gcc-toolchain.tar.gz"
+    subprocess.run([f"{options.sccache}/sccache", "--package-toolchain", "/usr/bin/gcc", toolchain], check=True, capture_output=True,
+                   env={**os.environ, "SCCACHE_DIR": f"{root}/replay-cache", "SCCACHE_SERVER_PORT": "10799", "SCCACHE_IDLE_TIMEOUT": "0"})
+    own = own_times(directory, options.files, ".i", ("-x", "cpp-output"))
+    replay = Replay(toolchain, upstream_base_image())
+    try:
+        replay.job(directory, "u0", os.environ)  # warm-up
+        job = [replay.job(directory, f"u{index}", os.environ) for index in range(options.files)]
+    finally:
+        replay.close()
+    return statistics.mean(j - o for j, o in zip(job, own))
+
+
+def compare_docker(root, options):
+    overlay = run_farm("sccache-dist", root, options, 10720)
+    kiln = run_farm("kiln", root, options, 10730, "docker")
+    upstream, why = None, ""
+    upstream_base_image()
+    try:
+        upstream = run_farm("sccache-dist-docker", root, options, 10740, "docker", warmup_timeout=120)
+    except (subprocess.TimeoutExpired, SystemExit) as error:
+        why = "timed out" if isinstance(error, subprocess.TimeoutExpired) else str(error)
+    print(f"workload: {options.files} translation units, gcc -O2, sccache 0.4.0 client, 1 build server, docker sandboxes on one engine")
+    print(f"kiln docker farm: per-job overhead {kiln['overhead'] * 1000:.1f}ms, -j3 wall {kiln['wall']:.2f}s")
+    if upstream:
+        print(f"sccache-dist docker farm: per-job overhead {upstream['overhead'] * 1000:.1f}ms, -j3 wall {upstream['wall']:.2f}s")
+        print(f"ratio of per-job overhead (sccache-dist / kiln): {upstream['overhead'] / kiln['overhead']:.2f}x")
+        return
+    replay = replay_overhead(root, options)
+    estimate = overlay["overhead"] + replay
+    print(f"sccache-dist 0.4.0's docker builder did not run here ({why}); comparing against an estimate instead:")
+    print(f"  its overlay farm's per-job overhead {overlay['overhead'] * 1000:.1f}ms (same run)")
+    print(f"  + a replay of its per-job docker CLI sequence on a warm container {replay * 1000:.1f}ms")
+    print(f"{'':44}{'sccache-dist (est.)':>20}{'kiln docker':>14}{'sccache-dist / kiln':>22}")
+    print(f"{'mean per-job overhead, estimate':44}{estimate * 1000:>18.1f}ms{kiln['overhead'] * 1000:>12.1f}ms{estimate / kiln['overhead']:>21.2f}x")
+    print(f"{'mean per-job overhead, replay alone (floor)':44}{replay * 1000:>18.1f}ms{kiln['overhead'] * 1000:>12.1f}ms{replay / kiln['overhead']:>21.2f}x")
 
 
 def main():
@@ -102,41 +196,16 @@ def main():
     arguments.add_argument("--sccache", required=True)
     arguments.add_argument("--files", type=int, default=24)
     arguments.add_argument("--farms", default="sccache-dist,kiln", help="also: mixed (sccache-dist scheduler + Kiln builder)")
+    arguments.add_argument("--sandbox", default="overlay", choices=["overlay", "docker"])
     options = arguments.parse_args()
     root = tempfile.mkdtemp(prefix="kiln-bench-")
     count = options.files
     results = {}
     try:
+        if options.sandbox == "docker":
+            return compare_docker(root, options)
         for offset, name in enumerate(options.farms.split(",")):
-            farm = Farm(name, root, options.kiln, options.sccache, 10720 + 10 * offset)
-            try:
-                farm.start()
-                serial_dir, parallel_dir = f"{farm.root}/serial", f"{farm.root}/parallel"
-                for index in range(count):
-                    write(f"{serial_dir}/u{index}.c", source(1, index))
-                    write(f"{parallel_dir}/u{index}.c", source(2, index))
-                write(f"{serial_dir}/warmup.c", source(0, 999))
-                farm.compile(serial_dir, "warmup")  # uploads the toolchain; not measured
-                own = []
-                for index in range(count):
-                    runs = []
-                    for _ in range(3):
-                        start = time.perf_counter()
-                        subprocess.run(["gcc", "-O2", "-c", f"u{index}.c", "-o", f"/dev/null"], cwd=serial_dir, check=True)
-                        runs.append(time.perf_counter() - start)
-                    own.append(min(runs))
-                job = [farm.compile(serial_dir, f"u{index}") for index in range(count)]
-                start = time.perf_counter()
-                with ThreadPoolExecutor(3) as pool:
-                    list(pool.map(lambda index: farm.compile(parallel_dir, f"u{index}"), range(count)))
-                wall = time.perf_counter() - start
-                distributed, errors = farm.distributed()
-                if distributed != 2 * count + 1 or errors:
-                    raise SystemExit(f"{name}: {distributed} of {2 * count + 1} compiles distributed, {errors} errors; see {farm.root}")
-                overhead = [j - o for j, o in zip(job, own)]
-                results[name] = {"wall": wall, "overhead": statistics.mean(overhead), "job": statistics.mean(job), "own": statistics.mean(own)}
-            finally:
-                farm.stop()
+            results[name] = run_farm(name, root, options, 10720 + 10 * offset)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for name, result in results.items():
