@@ -74,7 +74,9 @@ public struct DockerSandbox: BuildSandbox {
         resets.start { [engine, pool] in await pool.giveBack(lease, reusable: await DockerContainerReset.reset(lease.containerID, engine: engine)) }
     }
 
-    private func runInContainer(_ job: SandboxJob, lease: DockerContainerPool.Lease, inputs: String, outputs: [(name: String, path: String)])
+    private func runInContainer(
+        _ job: SandboxJob, lease: DockerContainerPool.Lease, inputs: String, outputs: [(name: String, path: String)]
+    )
         async throws -> JobComplete
     {
         do {
