@@ -174,6 +174,8 @@ def compare_docker(root, options):
         upstream = run_farm("sccache-dist-docker", root, options, 10740, "docker", warmup_timeout=120)
     except (subprocess.TimeoutExpired, SystemExit) as error:
         why = "timed out" if isinstance(error, subprocess.TimeoutExpired) else str(error)
+    finally:
+        docker_cleanup("dev.kiln.bench=1")
     print(f"workload: {options.files} translation units, gcc -O2, sccache 0.4.0 client, 1 build server, docker sandboxes on one engine")
     print(f"kiln docker farm: per-job overhead {kiln['overhead'] * 1000:.1f}ms, -j3 wall {kiln['wall']:.2f}s")
     if upstream:
