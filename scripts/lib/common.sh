@@ -97,14 +97,17 @@ docker_engine_answers() {
 ensure_docker_engine() {
     install_apt_packages "${KILN_DOCKER_PACKAGES[@]}"
     docker_engine_answers && return 0
-    local logfile="$KILN_HOME/dockerd.log"
+    local logfile="$KILN_HOME/dockerd.log" pidfile="$KILN_HOME/dockerd.pid" launcher
     mkdir -p "$KILN_HOME"
+    rm -f "$pidfile"
     log "starting dockerd (log: $logfile)"
-    as_root setsid dockerd --host "unix://$KILN_DOCKER_SOCKET" >"$logfile" 2>&1 </dev/null &
-    KILN_STARTED_DOCKERD_PID=$!
+    as_root setsid dockerd --host "unix://$KILN_DOCKER_SOCKET" --pidfile "$pidfile" >"$logfile" 2>&1 </dev/null &
+    launcher=$!
     for _ in $(seq 1 120); do
-        docker_engine_answers && return 0
-        kill -0 "$KILN_STARTED_DOCKERD_PID" 2>/dev/null || break
+        # dockerd's own PID (the launcher is a wrapper shell): that is what gets stopped.
+        [ -s "$pidfile" ] && KILN_STARTED_DOCKERD_PID="$(cat "$pidfile")"
+        docker_engine_answers && [ -n "$KILN_STARTED_DOCKERD_PID" ] && return 0
+        kill -0 "$launcher" 2>/dev/null || break
         sleep 0.5
     done
     log "dockerd did not come up; its log ends with:"; tail -n 15 "$logfile" >&2
