@@ -60,15 +60,9 @@ public struct ContainerInputsRewriter: Sendable {
     }
 
     private func copy(_ entry: OpaquePointer, from reader: OpaquePointer, to writer: TarArchiveWriter, state: inout RewriteState) throws {
-        let rawName = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let type = UInt32(archive_entry_filetype(entry))
-        if [FileTypeBits.characterDevice, FileTypeBits.blockDevice, FileTypeBits.fifo, FileTypeBits.socket].contains(type) {
-            throw ArchiveError(.forbiddenType, "member '\(rawName)' is a device, fifo or socket; inputs may hold only files, directories and links")
-        }
-        guard let relative = ArchivePath.safeRelative(rawName) else {
-            if !rawName.hasPrefix("/") && rawName.split(separator: "/").allSatisfy({ $0 == "." }) { return }
-            throw ArchiveError(.unsafePath, "member '\(rawName)' is absolute or climbs out with '..'")
-        }
+        let member = try ArchiveMember(entry)
+        let (rawName, type) = (member.rawName, member.type)
+        guard let relative = member.relativePath else { return }  // "./" names the root itself
         try state.refuseSymlink(in: relative, member: rawName, includingLast: false)
         if type == FileTypeBits.directory {
             try writeDirectories(upTo: relative, to: writer, state: &state)
@@ -77,11 +71,7 @@ public struct ContainerInputsRewriter: Sendable {
         if let slash = relative.lastIndex(of: "/") {
             try writeDirectories(upTo: String(relative[..<slash]), to: writer, state: &state)
         }
-        if let link = archive_entry_hardlink(entry) {
-            let target = String(cString: link)
-            guard let safeTarget = ArchivePath.safeRelative(target) else {
-                throw ArchiveError(.unsafePath, "hard link '\(rawName)' points at '\(target)', outside the archive")
-            }
+        if let safeTarget = try member.hardLinkTarget(entry) {
             try state.refuseSymlink(in: safeTarget, member: rawName, includingLast: true)
             archive_entry_set_hardlink(entry, safeTarget)
         }

@@ -92,23 +92,12 @@ public struct SafeExtractor: Sendable {
 
     /// Checks one entry and points it under the root. False means skip it (the root itself).
     private func prepare(_ entry: OpaquePointer, root: String, summary: inout ExtractionSummary) throws -> Bool {
-        let rawName = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let type = UInt32(archive_entry_filetype(entry))
-        if [FileTypeBits.characterDevice, FileTypeBits.blockDevice, FileTypeBits.fifo, FileTypeBits.socket].contains(type) {
-            throw ArchiveError(.forbiddenType, "member '\(rawName)' is a device, fifo or socket; archives may hold only files, directories and links")
-        }
-        guard let relative = ArchivePath.safeRelative(rawName) else {
-            let trimmed = rawName.split(separator: "/").filter { $0 != "." }
-            if !rawName.hasPrefix("/") && trimmed.isEmpty { return false }  // "./" names the root itself
-            throw ArchiveError(.unsafePath, "member '\(rawName)' is absolute or climbs out with '..'")
-        }
+        let member = try ArchiveMember(entry)
+        let (rawName, type) = (member.rawName, member.type)
+        guard let relative = member.relativePath else { return false }  // "./" names the root itself
         try refuseSymlinkInPath(relative, root: root, member: rawName)
         archive_entry_set_pathname(entry, root + "/" + relative)
-        if let link = archive_entry_hardlink(entry) {
-            let target = String(cString: link)
-            guard let safeTarget = ArchivePath.safeRelative(target) else {
-                throw ArchiveError(.unsafePath, "hard link '\(rawName)' points at '\(target)', outside the archive")
-            }
+        if let safeTarget = try member.hardLinkTarget(entry) {
             try refuseSymlinkInPath(safeTarget, root: root, member: rawName, includingLast: true)
             archive_entry_set_hardlink(entry, root + "/" + safeTarget)
         }

@@ -32,7 +32,9 @@ public enum SingleFileArchive {
             var bytes = [UInt8](repeating: 0, count: Int(size))
             var filled = 0
             while filled < bytes.count {
-                let count = bytes.withUnsafeMutableBytes { archive_read_data(reader, $0.baseAddress! + filled, $0.count - filled) }
+                let count = bytes.withUnsafeMutableBytes { buffer in
+                    buffer.baseAddress.map { archive_read_data(reader, $0 + filled, buffer.count - filled) } ?? -1
+                }
                 guard count > 0 else { throw ArchiveError(.corrupt, "'\(name)' is truncated", cause: SafeExtractor.message(reader)) }
                 filled += count
             }

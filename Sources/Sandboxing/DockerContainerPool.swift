@@ -48,7 +48,7 @@ actor DockerContainerPool {
             let container = try await engine.createContainer(
                 ContainerConfig(
                     image: image(of: id), command: DockerSandboxSettings.idleCommand,
-                    labels: settings.labels.merging([DockerSandboxSettings.toolchainLabel: id]) { $1 },
+                    labels: settings.labels(forToolchain: id),
                     hostConfig: settings.hostConfiguration))
             do { try await engine.startContainer(container) } catch {
                 try? await engine.removeContainer(container)
@@ -119,7 +119,7 @@ actor DockerContainerPool {
                 try await engine.putArchive(container: builder, directory: "/", tarFile: archivePath, copyOwners: false, timeout: 600)
                 try await engine.commit(
                     container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: id),
-                    labels: settings.labels.merging([DockerSandboxSettings.toolchainLabel: id]) { $1 },
+                    labels: settings.labels(forToolchain: id),
                     command: DockerSandboxSettings.idleCommand)
             } catch {
                 try? await engine.removeContainer(builder)

@@ -45,15 +45,15 @@ public struct DockerSandbox: BuildSandbox {
         guard job.command.cwd.hasPrefix("/"), let cwd = SandboxPaths.components(of: job.command.cwd, cwd: "/") else {
             throw SandboxError(.setup, "the job's cwd '\(job.command.cwd)' must be an absolute path without '..'")
         }
+        var needed = [cwd.joined(separator: "/")]  // directories the job writes in, relative to the root
         let outputs = try job.outputs.map { output in
             guard let components = SandboxPaths.components(of: output, cwd: job.command.cwd) else {
                 throw SandboxError(.unsafeOutput, "output '\(output)' has a '..' component")
             }
+            needed.append(components.dropLast().joined(separator: "/"))
             return (name: output, path: "/" + components.joined(separator: "/"))
         }
         let inputs = job.inputsTarPath + ".container"
-        let needed =
-            [cwd.joined(separator: "/")] + outputs.map { String($0.path.dropFirst().split(separator: "/").dropLast().joined(separator: "/")) }
         try await rewriteInputs(job.inputsTarPath, to: inputs, directories: needed)
         defer { unlink(inputs) }
 

@@ -31,6 +31,8 @@ public struct DockerSandboxSettings: Sendable, Hashable {
     static let idleCommand = [busybox, "sleep", "2147483647"]
 
     var labels: [String: String] { [Self.instanceLabel: instance] }
+    /// The labels of a toolchain's image and containers.
+    func labels(forToolchain archiveID: String) -> [String: String] { [Self.instanceLabel: instance, Self.toolchainLabel: archiveID] }
 
     var hostConfiguration: HostConfiguration {
         var host = HostConfiguration()
