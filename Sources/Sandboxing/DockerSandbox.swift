@@ -13,15 +13,18 @@ public struct DockerSandbox: BuildSandbox {
     let engine: DockerEngineClient
     let settings: DockerSandboxSettings
     let limits: SandboxLimits
-    let pool: DockerContainerPool
-    private let resets = ResetTracker()
+    let pool: ContainerPool<DockerContainerBackend>
+    private let resets: BoundedWorkQueue
 
     /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
     public init(settings: DockerSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
         engine = DockerEngineClient(socketPath: settings.socketPath)
         self.settings = settings
         self.limits = limits
-        pool = DockerContainerPool(engine: engine, settings: settings, budget: toolchainBudget)
+        pool = ContainerPool(
+            backend: DockerContainerBackend(engine: engine, settings: settings), idleLimit: settings.idleContainersPerToolchain,
+            budget: toolchainBudget)
+        resets = BoundedWorkQueue(maxWorkers: settings.resetWorkers)
     }
 
     /// Checks the engine answers and the base image exists, then removes this builder's containers and images
@@ -42,24 +45,16 @@ public struct DockerSandbox: BuildSandbox {
     }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
-        guard job.command.cwd.hasPrefix("/"), let cwd = SandboxPaths.components(of: job.command.cwd, cwd: "/") else {
-            throw SandboxError(.setup, "the job's cwd '\(job.command.cwd)' must be an absolute path without '..'")
-        }
-        var needed = [cwd.joined(separator: "/")]  // directories the job writes in, relative to the root
-        let outputs = try job.outputs.map { output in
-            guard let components = SandboxPaths.components(of: output, cwd: job.command.cwd) else {
-                throw SandboxError(.unsafeOutput, "output '\(output)' has a '..' component")
-            }
-            needed.append(components.dropLast().joined(separator: "/"))
-            return (name: output, path: "/" + components.joined(separator: "/"))
-        }
+        let layout = try JobLayout(command: job.command, outputs: job.outputs)
+        // The directories the job writes in, relative to the root.
+        let needed = layout.directories.map { $0.joined(separator: "/") }
         let inputs = job.inputsTarPath + ".container"
         try await rewriteInputs(job.inputsTarPath, to: inputs, directories: needed)
         defer { unlink(inputs) }
 
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
         do {
-            let result = try await runInContainer(job, lease: lease, inputs: inputs, outputs: outputs)
+            let result = try await runInContainer(job, lease: lease, inputs: inputs, outputs: layout.outputs)
             await resetInBackground(lease)
             return result
         } catch {
@@ -69,30 +64,30 @@ public struct DockerSandbox: BuildSandbox {
     }
 
     /// The reset runs after the answer is sent; the pool knows the container is coming back.
-    private func resetInBackground(_ lease: DockerContainerPool.Lease) async {
+    private func resetInBackground(_ lease: ContainerPool<DockerContainerBackend>.Lease) async {
         await pool.beginReset(lease)
-        resets.start { [engine, pool] in await pool.giveBack(lease, reusable: await DockerContainerReset.reset(lease.containerID, engine: engine)) }
+        resets.start { [engine, pool] in await pool.giveBack(lease, reusable: await DockerContainerReset.reset(lease.container, engine: engine)) }
     }
 
     private func runInContainer(
-        _ job: SandboxJob, lease: DockerContainerPool.Lease, inputs: String, outputs: [(name: String, path: String)]
+        _ job: SandboxJob, lease: ContainerPool<DockerContainerBackend>.Lease, inputs: String, outputs: [JobLayout.Output]
     )
         async throws -> JobComplete
     {
         do {
-            try await engine.putArchive(container: lease.containerID, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
+            try await engine.putArchive(container: lease.container, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
             let environment = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }.map { "\($0.name)=\($0.value)" }
             let config = ExecConfig(
                 user: "\(settings.uid):\(settings.gid)", workingDirectory: job.command.cwd, environment: environment,
                 command: [job.command.executable] + job.command.arguments)
             let result = try await engine.exec(
-                container: lease.containerID, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
+                container: lease.container, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
             guard !result.streams.truncated else {
                 throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")
             }
             var produced: [NamedOutput] = []
             for output in outputs {
-                if let file = try await readOutput(output.path, from: lease.containerID) {
+                if let file = try await readOutput(output.path, from: lease.container) {
                     produced.append(NamedOutput(path: output.name, data: try OutputData(compressing: file)))
                 }
             }

@@ -17,6 +17,8 @@ public struct DockerSandboxSettings: Sendable, Hashable {
     public var cpus: Double = 0
     /// Idle containers kept per toolchain, ready for the next job.
     public var idleContainersPerToolchain = 4
+    /// Containers reset at the same time, in the background.
+    public var resetWorkers = 4
     /// Labels Kiln's containers and images with this value, so a restart removes what this builder left (and only
     /// that, when several builders share an engine).
     public var instance: String

@@ -64,15 +64,7 @@ public struct OverlaySandbox: BuildSandbox {
     }
 
     private func runMounted(_ job: SandboxJob, lowerLayer: String, jobDirectory: String, root: String) async throws -> JobComplete {
-        let outputs = try job.outputs.map { output in
-            guard let components = SandboxPaths.components(of: output, cwd: job.command.cwd) else {
-                throw SandboxError(.unsafeOutput, "output '\(output)' has a '..' component")
-            }
-            return (output, components)
-        }
-        guard job.command.cwd.hasPrefix("/"), let cwd = SandboxPaths.components(of: job.command.cwd, cwd: "/") else {
-            throw SandboxError(.setup, "the job's cwd '\(job.command.cwd)' must be an absolute path without '..'")
-        }
+        let layout = try JobLayout(command: job.command, outputs: job.outputs)
         try await BlockingWork.run {
             let files = FileManager.default
             for layer in ["upper", "work", "root"] {
@@ -84,8 +76,7 @@ public struct OverlaySandbox: BuildSandbox {
             } catch let error as ArchiveError {
                 throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
             }
-            try SandboxPaths.makeDirectories(cwd, under: root)
-            for (_, components) in outputs { try SandboxPaths.makeDirectories(Array(components.dropLast()), under: root) }
+            for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
         }
         let runner = ProcessRunner(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         let outcome = try await runner.run(bubblewrapPath, BubblewrapCommand.arguments(root: root, command: job.command), environment: [:])
@@ -94,9 +85,9 @@ public struct OverlaySandbox: BuildSandbox {
         }
         let limit = limits.maxOutputFileBytes
         let produced = try await BlockingWork.run {
-            try outputs.compactMap { (name, components) -> NamedOutput? in
-                guard let bytes = try SandboxPaths.readRegularFile(components, under: root, limit: limit) else { return nil }
-                return NamedOutput(path: name, data: try OutputData(compressing: bytes))
+            try layout.outputs.compactMap { output -> NamedOutput? in
+                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: limit) else { return nil }
+                return NamedOutput(path: output.name, data: try OutputData(compressing: bytes))
             }
         }
         return JobComplete(output: ProcessOutput(code: code, stdout: outcome.stdout, stderr: outcome.stderr), outputs: produced)

@@ -1,0 +1,130 @@
+import BuilderCore
+import Foundation
+import KilnProtocol
+
+/// What a container backend (Docker, pot) does for ``ContainerPool``. Each call has its own deadline.
+protocol ContainerBackend: Sendable {
+    /// Makes the image of a toolchain from its `.tar.gz`; throws a ``SandboxError`` that says why not.
+    func buildImage(_ archiveID: String, archivePath: String) async throws
+    /// Starts a new container from the image of `archiveID` and returns its name.
+    func startContainer(fromImageOf archiveID: String) async throws -> String
+    func removeContainer(_ container: String) async
+    /// Removes a toolchain's image; its containers are removed first.
+    func removeImage(of archiveID: String) async
+}
+
+/// A container sandbox's images and containers: one image per toolchain, and per image a pool of idle, started
+/// containers.
+///
+/// An image is built once, shared by concurrent first jobs, pinned while a container made from it is leased, and
+/// evicted least recently used first once the archive bytes of the images exceed the budget; evicting an image
+/// removes its idle containers first, then the image. Removals run in order on one background queue. Backend
+/// calls run outside the actor's state changes, so jobs on different toolchains never wait on each other.
+actor ContainerPool<Backend: ContainerBackend> {
+    /// A container for one job, from the image of `archiveID`. Give it back with ``giveBack(_:reusable:)``.
+    struct Lease: Sendable {
+        let archiveID: String
+        let container: String
+    }
+
+    private let backend: Backend
+    private let idleLimit: Int
+    private var images: LRUIndex<String>
+    private var building: [String: Task<Void, any Error>] = [:]
+    private var idle: [String: [String]] = [:]
+    /// Containers being reset, and jobs waiting for one of them, per toolchain.
+    private var resetting: [String: Int] = [:]
+    private var waiters: [String: [CheckedContinuation<String?, Never>]] = [:]
+    private let removals = BoundedWorkQueue(maxWorkers: 1)
+
+    /// - Parameters:
+    ///   - idleLimit: idle containers kept per toolchain.
+    ///   - budget: archive bytes of the images kept when no job uses them.
+    init(backend: Backend, idleLimit: Int, budget: UInt64) {
+        self.backend = backend
+        self.idleLimit = idleLimit
+        images = LRUIndex(capacity: budget)
+    }
+
+    /// A started container with the toolchain in it: an idle one when there is one, else a new one (building the
+    /// toolchain's image first when needed).
+    func acquire(_ toolchain: Toolchain, archivePath: String) async throws -> Lease {
+        let id = toolchain.archiveID
+        guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
+        try await pinImage(id, archivePath: archivePath)
+        if let container = idle[id]?.popLast() { return Lease(archiveID: id, container: container) }
+        if resetting[id, default: 0] > waiters[id, default: []].count {
+            // A container being reset comes back sooner than a new one starts.
+            let handed = await withCheckedContinuation { waiters[id, default: []].append($0) }
+            if let handed { return Lease(archiveID: id, container: handed) }
+        }
+        do {
+            return Lease(archiveID: id, container: try await backend.startContainer(fromImageOf: id))
+        } catch {
+            evict(images.unpin(id))
+            throw error as? SandboxError ?? SandboxError(.setup, "cannot start a container for toolchain \(id)", cause: "\(error)")
+        }
+    }
+
+    /// Marks a container whose job is done as being reset; call ``giveBack(_:reusable:)`` when the reset ends.
+    func beginReset(_ lease: Lease) {
+        resetting[lease.archiveID, default: 0] += 1
+    }
+
+    /// Returns a container after its reset: handed to a waiting job, or kept idle when there is room, when it was
+    /// reset cleanly; removed otherwise (and a waiting job then starts a new one).
+    func giveBack(_ lease: Lease, reusable: Bool) {
+        let id = lease.archiveID
+        resetting[id, default: 1] -= 1
+        let waiter = waiters[id]?.isEmpty == false ? waiters[id]?.removeFirst() : nil
+        if reusable, images.contains(id), let waiter {
+            waiter.resume(returning: lease.container)  // the waiter holds its own pin on the image
+        } else if reusable, images.contains(id), idle[id, default: []].count < idleLimit {
+            idle[id, default: []].append(lease.container)
+        } else {
+            removeInBackground(containers: [lease.container])
+            waiter?.resume(returning: nil)
+        }
+        evict(images.unpin(id))
+    }
+
+    /// Idle containers per toolchain, for tests and the status page.
+    var idleCounts: [String: Int] { idle.mapValues(\.count) }
+
+    /// Removes every idle container (at shutdown); leased ones are removed as they come back.
+    func drain() async {
+        removeInBackground(containers: idle.values.flatMap { $0 })
+        idle = [:]
+        await removals.waitForAll()
+    }
+
+    private func pinImage(_ id: String, archivePath: String) async throws {
+        while true {
+            if images.pin(id) { return }
+            if let running = building[id] {
+                try await running.value
+                continue
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: archivePath)[.size] as? UInt64) ?? 0
+            let task = Task {
+                try await backend.buildImage(id, archivePath: archivePath)
+                evict(images.insert(id, size: size))
+            }
+            building[id] = task
+            defer { building[id] = nil }
+            try await task.value
+        }
+    }
+
+    private func evict(_ ids: [String]) {
+        for id in ids { removeInBackground(containers: idle.removeValue(forKey: id) ?? [], imageOf: id) }
+    }
+
+    private func removeInBackground(containers: [String], imageOf archiveID: String? = nil) {
+        guard !containers.isEmpty || archiveID != nil else { return }
+        removals.start { [backend] in
+            for container in containers { await backend.removeContainer(container) }
+            if let archiveID { await backend.removeImage(of: archiveID) }
+        }
+    }
+}

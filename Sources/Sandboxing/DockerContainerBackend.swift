@@ -1,0 +1,47 @@
+import DockerEngine
+
+/// The docker sandbox's images and containers, through the Engine API: an image is the base image with the
+/// toolchain archive unpacked by the engine and committed; a container runs the image's idle command.
+struct DockerContainerBackend: ContainerBackend {
+    let engine: DockerEngineClient
+    let settings: DockerSandboxSettings
+
+    func buildImage(_ archiveID: String, archivePath: String) async throws {
+        do {
+            let builder = try await engine.createContainer(
+                ContainerConfig(
+                    image: settings.baseImage, command: [DockerSandboxSettings.busybox, "true"], labels: settings.labels,
+                    hostConfig: settings.hostConfiguration))
+            do {
+                try await engine.putArchive(container: builder, directory: "/", tarFile: archivePath, copyOwners: false, timeout: 600)
+                try await engine.commit(
+                    container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: archiveID),
+                    labels: settings.labels(forToolchain: archiveID), command: DockerSandboxSettings.idleCommand)
+            } catch {
+                try? await engine.removeContainer(builder)
+                throw error
+            }
+            try? await engine.removeContainer(builder)
+        } catch {
+            throw SandboxError(.setup, "cannot build the image of toolchain \(archiveID) on \(settings.baseImage)", cause: "\(error)")
+        }
+    }
+
+    func startContainer(fromImageOf archiveID: String) async throws -> String {
+        let container = try await engine.createContainer(
+            ContainerConfig(
+                image: image(of: archiveID), command: DockerSandboxSettings.idleCommand, labels: settings.labels(forToolchain: archiveID),
+                hostConfig: settings.hostConfiguration))
+        do { try await engine.startContainer(container) } catch {
+            try? await engine.removeContainer(container)
+            throw error
+        }
+        return container
+    }
+
+    func removeContainer(_ container: String) async { try? await engine.removeContainer(container) }
+
+    func removeImage(of archiveID: String) async { try? await engine.removeImage(image(of: archiveID)) }
+
+    private func image(of archiveID: String) -> String { "\(DockerSandboxSettings.imageRepository):\(settings.imageTag(of: archiveID))" }
+}

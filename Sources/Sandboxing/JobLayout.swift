@@ -1,0 +1,32 @@
+import KilnProtocol
+
+/// Where a job works inside its root: the working directory and each declared output, as path components
+/// (no `..`, no leading `/`). Every sandbox checks a job this way before touching anything.
+struct JobLayout: Sendable {
+    struct Output: Sendable {
+        /// The output as the client named it; the answer uses this name.
+        let name: String
+        let components: [String]
+        /// The path inside the root, with a leading `/`.
+        var path: String { "/" + components.joined(separator: "/") }
+    }
+
+    let cwd: [String]
+    let outputs: [Output]
+
+    init(command: CompileCommand, outputs declared: [String]) throws {
+        guard command.cwd.hasPrefix("/"), let cwd = SandboxPaths.components(of: command.cwd, cwd: "/") else {
+            throw SandboxError(.setup, "the job's cwd '\(command.cwd)' must be an absolute path without '..'")
+        }
+        self.cwd = cwd
+        outputs = try declared.map { output in
+            guard let components = SandboxPaths.components(of: output, cwd: command.cwd) else {
+                throw SandboxError(.unsafeOutput, "output '\(output)' has a '..' component")
+            }
+            return Output(name: output, components: components)
+        }
+    }
+
+    /// The directories the job writes in: its cwd and the parent of each output.
+    var directories: [[String]] { [cwd] + outputs.map { Array($0.components.dropLast()) } }
+}
