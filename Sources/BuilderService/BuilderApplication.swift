@@ -64,7 +64,11 @@ private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any Bu
         settings.cpus = docker.cpus
         settings.idleContainersPerToolchain = docker.idleContainersPerToolchain
         return DockerSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize)
-    case .pot:
-        throw BuilderError(.configuration, "this build of Kiln runs the overlay and docker builders; set [builder] type = \"overlay\" or \"docker\"")
+    case .pot(let pot):
+        var settings = PotSandboxSettings()
+        (settings.fsRoot, settings.cloneFrom, settings.cloneArguments) = (pot.fsRoot, pot.cloneFrom, pot.cloneArguments)
+        (settings.potCommand, settings.jexecCommand) = (pot.potCommand, pot.jexecCommand)
+        settings.idleContainersPerToolchain = pot.idleContainersPerToolchain
+        return PotSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize)
     }
 }

@@ -5,7 +5,7 @@ public enum SandboxConfiguration: Sendable, Hashable {
     /// Docker through the Engine API; Kiln's optional keys (sccache-dist's docker builder has none).
     case docker(DockerConfiguration)
     /// FreeBSD pot jails, with sccache-dist's keys and defaults.
-    case pot(fsRoot: String, cloneFrom: String, potCommand: String, cloneArguments: [String])
+    case pot(PotConfiguration)
 
     init(reading table: inout TOMLTableReader) throws {
         let type = try table.requiredString("type", "the builder type")
@@ -17,11 +17,7 @@ public enum SandboxConfiguration: Sendable, Hashable {
         case "docker":
             self = .docker(try DockerConfiguration(reading: &table))
         case "pot":
-            self = .pot(
-                fsRoot: try table.string("pot_fs_root") ?? "/opt/pot",
-                cloneFrom: try table.string("clone_from") ?? "sccache-template",
-                potCommand: try table.string("pot_cmd") ?? "pot",
-                cloneArguments: try table.stringArray("pot_clone_args") ?? ["-i", "lo0|127.0.0.2"])
+            self = .pot(try PotConfiguration(reading: &table))
         default:
             throw ConfigurationError(.invalidValue, key: table.keyPath("type"), "'\(type)' is not a builder type; expected overlay, docker or pot")
         }

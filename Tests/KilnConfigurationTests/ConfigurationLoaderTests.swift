@@ -106,9 +106,40 @@ import Testing
             type = "token"
             token = "t"
             """)
-        #expect(
-            builder.sandbox == .pot(fsRoot: "/opt/pot", cloneFrom: "sccache-template", potCommand: "pot", cloneArguments: ["-i", "lo0|127.0.0.2"]))
+        guard case .pot(let pot) = builder.sandbox else {
+            Issue.record("not a pot builder: \(builder.sandbox)")
+            return
+        }
+        #expect(pot.fsRoot == "/opt/pot" && pot.cloneFrom == "sccache-template" && pot.potCommand == "pot")
+        #expect(pot.cloneArguments == ["-i", "lo0|127.0.0.2"] && pot.jexecCommand == "jexec" && pot.idleContainersPerToolchain == 4)
         #expect(builder.schedulerAuth == .token("t"))
+    }
+
+    @Test func potKeysOfBothKindsAndTheirRefusals() throws {
+        let header = "cache_dir = \"/c\"\npublic_addr = \"127.0.0.1:1\"\nscheduler_url = \"https://s.example/\"\n[builder]\ntype = \"pot\"\n"
+        let auth = "[scheduler_auth]\ntype = \"DANGEROUSLY_INSECURE\"\n"
+        let builder = try ConfigurationLoader.parseBuilder(
+            header + """
+                pot_fs_root = "/zroot/pot"
+                clone_from = "tmpl"
+                pot_cmd = "/usr/local/bin/pot"
+                pot_clone_args = ["-N", "inherit"]
+                jexec_cmd = "/usr/sbin/jexec"
+                idle_containers = 2
+
+                """ + auth)
+        var expected = PotConfiguration()
+        (expected.fsRoot, expected.cloneFrom, expected.potCommand) = ("/zroot/pot", "tmpl", "/usr/local/bin/pot")
+        (expected.cloneArguments, expected.jexecCommand, expected.idleContainersPerToolchain) = (["-N", "inherit"], "/usr/sbin/jexec", 2)
+        #expect(builder.sandbox == .pot(expected))
+        for (line, key) in [("pot_fs_root = \"opt/pot\"", "pot_fs_root"), ("idle_containers = -1", "idle_containers"), ("pot_clone_args = \"-i\"", "pot_clone_args"), ("jail = 1", "jail")] {
+            do {
+                _ = try ConfigurationLoader.parseBuilder(header + line + "\n" + auth)
+                Issue.record("'\(line)' was accepted")
+            } catch {
+                #expect(error is ConfigurationError && "\(error)".contains(key), "names \(key): \(error)")
+            }
+        }
     }
 
     @Test func schedulerAuthVariantsOfBothKeySets() throws {

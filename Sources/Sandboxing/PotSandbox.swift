@@ -1,0 +1,103 @@
+import ArchiveKit
+import Foundation
+import KilnProtocol
+import WireStreams
+
+/// The pot builder (FreeBSD jails, protocol §8.5): a pot image per toolchain cloned from the template, a pool of
+/// started containers cloned from it, the job's inputs unpacked into the container's root from the host side, the
+/// compile through `jexec` with only the job's environment, outputs read from the root without following symlinks,
+/// and the container stopped, reverted and started again in the background (destroyed when that fails).
+///
+/// Upstream creates directories and reads outputs with `jexec … mkdir`/`cat` (a symlinked output is followed
+/// inside the jail, a missing one is silently dropped), leaks the builder's environment into the compile, and
+/// busy-waits for a free cleanup thread before answering.
+public struct PotSandbox: BuildSandbox {
+    let settings: PotSandboxSettings
+    let limits: SandboxLimits
+    let jails: PotJails
+    let pool: ContainerPool<PotJails>
+    private let resets: BoundedWorkQueue
+
+    /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
+    public init(settings: PotSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
+        self.settings = settings
+        self.limits = limits
+        jails = PotJails(settings: settings)
+        pool = ContainerPool(backend: jails, idleLimit: settings.idleContainersPerToolchain, budget: toolchainBudget)
+        resets = BoundedWorkQueue(maxWorkers: settings.resetWorkers)
+    }
+
+    /// Checks pot answers and the template exists, then destroys the pots an earlier run left (containers first).
+    public func prepare() async throws {
+        guard settings.resolve(settings.jexecCommand) != nil else {
+            throw SandboxError(.unavailable, "jexec_cmd '\(settings.jexecCommand)' is not an executable; the pot builder runs on FreeBSD")
+        }
+        let listing = try await jails.list()
+        guard listing.split(whereSeparator: \.isWhitespace).contains(Substring(settings.cloneFrom)) else {
+            throw SandboxError(
+                .unavailable, "the template pot '\(settings.cloneFrom)' does not exist; create it as deploy/freebsd/README.md shows, or set clone_from")
+        }
+        var failures: [String] = []
+        for stale in PotCommandLine.stalePots(in: listing) {
+            do { try await jails.destroy(stale) } catch { failures.append(stale) }
+        }
+        guard failures.isEmpty else {
+            throw SandboxError(.setup, "cannot destroy the pots \(failures) left by an earlier run; destroy them with 'pot destroy -F -p NAME'")
+        }
+    }
+
+    public func run(_ job: SandboxJob) async throws -> JobComplete {
+        let layout = try JobLayout(command: job.command, outputs: job.outputs)
+        let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
+        do {
+            let result = try await runInContainer(job, layout: layout, container: lease.container)
+            await resetInBackground(lease)
+            return result
+        } catch {
+            await resetInBackground(lease)
+            throw error
+        }
+    }
+
+    private func runInContainer(_ job: SandboxJob, layout: JobLayout, container: String) async throws -> JobComplete {
+        let root = settings.root(of: container)
+        try await BlockingWork.run {
+            do {
+                try SafeExtractor(limits: .jobInputs).extract(file: job.inputsTarPath, into: root)
+            } catch let error as ArchiveError {
+                throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
+            }
+            for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
+        }
+        let outcome = try await jails.compile(in: container, job.command, limits: limits)
+        guard case .exited(let code) = outcome.termination else {
+            throw SandboxError(.processFailed, "the compiler was killed by signal \(outcome.termination)")
+        }
+        let limit = limits.maxOutputFileBytes
+        let produced = try await BlockingWork.run {
+            try layout.outputs.compactMap { output -> NamedOutput? in
+                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: limit) else { return nil }
+                return NamedOutput(path: output.name, data: try OutputData(compressing: bytes))
+            }
+        }
+        return JobComplete(output: ProcessOutput(code: code, stdout: outcome.stdout, stderr: outcome.stderr), outputs: produced)
+    }
+
+    /// The reset runs after the answer is sent; the pool knows the container is coming back.
+    private func resetInBackground(_ lease: ContainerPool<PotJails>.Lease) async {
+        await pool.beginReset(lease)
+        resets.start { [jails, pool] in await pool.giveBack(lease, reusable: await jails.reset(lease.container)) }
+    }
+
+    /// Waits for the resets, then destroys the idle containers; the next start destroys the images.
+    public func shutdown() async {
+        await resets.waitForAll()
+        await pool.drain()
+    }
+
+    /// Waits until every container given back has been reset (tests look at the pool afterwards).
+    public func waitForResets() async { await resets.waitForAll() }
+
+    /// Idle containers per toolchain archive id.
+    public var idleContainers: [String: Int] { get async { await pool.idleCounts } }
+}
