@@ -98,6 +98,9 @@ actor ContainerPool<Backend: ContainerBackend> {
         await removals.waitForAll()
     }
 
+    /// Returns once the containers and images queued for removal are gone.
+    func waitForRemovals() async { await removals.waitForAll() }
+
     private func pinImage(_ id: String, archivePath: String) async throws {
         while true {
             if images.pin(id) { return }

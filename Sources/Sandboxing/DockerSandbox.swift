@@ -107,8 +107,11 @@ public struct DockerSandbox: BuildSandbox {
         await pool.drain()
     }
 
-    /// Waits until every container given back has been reset (tests look at the pool afterwards).
-    public func waitForResets() async { await resets.waitForAll() }
+    /// Waits until every container given back has been reset, or removed (tests look at the pool afterwards).
+    public func waitForResets() async {
+        await resets.waitForAll()
+        await pool.waitForRemovals()
+    }
 
     /// Idle containers per toolchain archive id.
     public var idleContainers: [String: Int] { get async { await pool.idleCounts } }

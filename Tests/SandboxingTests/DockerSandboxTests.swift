@@ -27,32 +27,14 @@ import WireStreams
         let directory: TemporaryDirectory
         let sandbox: DockerSandbox
         let settings: DockerSandboxSettings
-        let archive: String
-        let toolchain: Toolchain
-
-        func job(
-            _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1
-        )
-            throws -> SandboxJob
-        {
-            SandboxJob(
-                id: JobID(id), toolchain: toolchain, toolchainArchivePath: archive,
-                command: CompileCommand(
-                    executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")] + environment,
-                    cwd: "/work/job"),
-                outputs: outputs, inputsTarPath: try TestToolchain.inputs(in: directory, inputs, name: "inputs-\(id)-\(UUID()).tar"))
-        }
-
-        func output(_ result: JobComplete, _ path: String) throws -> String? {
-            try result.outputs.first { $0.path == path }.map { String(decoding: try $0.data.decompressed(), as: UTF8.self) }
-        }
+        let jobs: ShellJobs
 
         func run(
             _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = []
         )
             async throws -> JobComplete
         {
-            try await sandbox.run(try job(script, outputs: outputs, inputs: inputs, environment: environment))
+            try await sandbox.run(try jobs.job(script, outputs: outputs, inputs: inputs, environment: environment))
         }
     }
 
@@ -69,9 +51,9 @@ import WireStreams
         var settings = DockerSandboxSettings(instance: "kiln-test-\(UUID().uuidString.prefix(8).lowercased())")
         configure(&settings)
         let sandbox = DockerSandbox(settings: settings, toolchainBudget: 1 << 30, limits: limits)
-        let (archive, toolchain) = try TestToolchain.make(in: directory)
+        let jobs = try ShellJobs(in: directory)
         try await sandbox.prepare()
-        let fixture = Fixture(directory: directory, sandbox: sandbox, settings: settings, archive: archive, toolchain: toolchain)
+        let fixture = Fixture(directory: directory, sandbox: sandbox, settings: settings, jobs: jobs)
         do {
             try await body(fixture)
         } catch {
@@ -96,7 +78,7 @@ import WireStreams
             #expect(result.output.code == 3, "a compiler's exit code is a result")
             #expect(String(decoding: result.output.stdout, as: UTF8.self) == "to-stdout\n")
             #expect(String(decoding: result.output.stderr, as: UTF8.self) == "to-stderr\n")
-            #expect(try fixture.output(result, "out/a.txt") == "input bytes\ntoolchain \n")
+            #expect(try fixture.jobs.output(result, "out/a.txt") == "input bytes\ntoolchain \n")
             #expect(result.outputs.count == 1, "missing outputs are left out")
         }
     }
@@ -106,7 +88,7 @@ import WireStreams
             let result = try await fixture.run(
                 "env > env.txt", outputs: ["env.txt"],
                 environment: [EnvironmentVariable("KILN_JOB", "value with spaces"), EnvironmentVariable("BAD=KEY", "x")])
-            let environment = try #require(try fixture.output(result, "env.txt"))
+            let environment = try #require(try fixture.jobs.output(result, "env.txt"))
             #expect(environment.contains("KILN_JOB=value with spaces"))
             #expect(!environment.contains("BAD"), "keys containing '=' are skipped")
         }
@@ -122,13 +104,13 @@ import WireStreams
                 /.kiln/busybox nc -w 2 172.17.0.1 \(listener.port) </dev/null >> nc.txt 2>&1; echo "bridge $?" >> nc.txt
                 """
             let result = try await fixture.run(script, outputs: ["stolen.txt", "net.txt", "status.txt", "nc.txt"])
-            #expect(try fixture.output(result, "stolen.txt")?.contains("do not read") == false, "host files are not in the container")
-            #expect(try fixture.output(result, "net.txt") == "lo\n", "only a loopback interface")
-            let status = try #require(try fixture.output(result, "status.txt"))
+            #expect(try fixture.jobs.output(result, "stolen.txt")?.contains("do not read") == false, "host files are not in the container")
+            #expect(try fixture.jobs.output(result, "net.txt") == "lo\n", "only a loopback interface")
+            let status = try #require(try fixture.jobs.output(result, "status.txt"))
             #expect(status.contains("Uid:\t65532\t65532\t65532\t65532"), "runs as the unprivileged uid: \(status)")
             #expect(status.contains("CapEff:\t0000000000000000"), "no capabilities")
             #expect(status.contains("NoNewPrivs:\t1"))
-            let network = try #require(try fixture.output(result, "nc.txt"))
+            let network = try #require(try fixture.jobs.output(result, "nc.txt"))
             #expect(!network.contains("loopback 0") && !network.contains("bridge 0"), "\(network)")
         }
         #expect(listener.acceptedConnections() == 0, "no connection reached the host")
@@ -141,7 +123,7 @@ import WireStreams
             let result = try await fixture.run(
                 "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes > limits.txt 2>&1 || cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max > limits.txt",
                 outputs: ["limits.txt"])
-            #expect(try fixture.output(result, "limits.txt") == "64\n\(256 << 20)\n")
+            #expect(try fixture.jobs.output(result, "limits.txt") == "64\n\(256 << 20)\n")
         }
     }
 
@@ -155,7 +137,7 @@ import WireStreams
             do {
                 let result = try await fixture.run(script, outputs: [output])
                 // A symlinked parent resolves inside the container: whatever comes back is the container's file.
-                #expect(try fixture.output(result, output)?.contains("root:x:0:0:root:/root") != true, "never the host's file")
+                #expect(try fixture.jobs.output(result, output)?.contains("root:x:0:0:root:/root") != true, "never the host's file")
             } catch let error as SandboxError {
                 #expect(error.code == .unsafeOutput)
             }
@@ -187,17 +169,17 @@ import WireStreams
             let first = try await fixture.run(
                 "echo one > out.txt; mkdir -p /tmp/d; echo x > /tmp/d/leftover; (sleep 4242 >/dev/null 2>&1 &) ; exit 0",
                 outputs: ["out.txt"], inputs: ["work/job/src.c": "int x;\n"])
-            #expect(try fixture.output(first, "out.txt") == "one\n")
+            #expect(try fixture.jobs.output(first, "out.txt") == "one\n")
             await fixture.sandbox.waitForResets()
-            #expect(await fixture.sandbox.idleContainers == [fixture.toolchain.archiveID: 1])
+            #expect(await fixture.sandbox.idleContainers == [fixture.jobs.toolchain.archiveID: 1])
             let second = try await fixture.run(
                 "ls /tmp /work/job > seen.txt 2>&1; for p in /proc/[0-9]*; do cat $p/cmdline; echo; done > procs.txt",
                 outputs: ["seen.txt", "procs.txt"])
-            let seen = try #require(try fixture.output(second, "seen.txt"))
+            let seen = try #require(try fixture.jobs.output(second, "seen.txt"))
             #expect(!seen.contains("leftover") && !seen.contains("src.c") && !seen.contains("out.txt"), "\(seen)")
-            #expect(try fixture.output(second, "procs.txt")?.contains("4242") == false, "no process of the earlier job survives")
+            #expect(try fixture.jobs.output(second, "procs.txt")?.contains("4242") == false, "no process of the earlier job survives")
             await fixture.sandbox.waitForResets()
-            #expect(await fixture.sandbox.idleContainers == [fixture.toolchain.archiveID: 1], "one container served both jobs")
+            #expect(await fixture.sandbox.idleContainers == [fixture.jobs.toolchain.archiveID: 1], "one container served both jobs")
         }
     }
 
@@ -205,10 +187,10 @@ import WireStreams
         try await Self.withFixture { fixture in
             for index in 0..<5 {
                 let result = try await fixture.run("echo \(index) > o.txt", outputs: ["o.txt"])
-                #expect(try fixture.output(result, "o.txt") == "\(index)\n")
+                #expect(try fixture.jobs.output(result, "o.txt") == "\(index)\n")
             }
             await fixture.sandbox.waitForResets()
-            #expect(await fixture.sandbox.idleContainers == [fixture.toolchain.archiveID: 1], "one container served all five jobs")
+            #expect(await fixture.sandbox.idleContainers == [fixture.jobs.toolchain.archiveID: 1], "one container served all five jobs")
             let label = (DockerSandboxSettings.instanceLabel, fixture.settings.instance)
             #expect(try await Self.engine.containers(labeled: label.0, label.1).count == 1)
         }

@@ -16,33 +16,15 @@ import WireStreams
     struct Fixture {
         let directory: TemporaryDirectory
         let sandbox: OverlaySandbox
-        let archive: String
-        let toolchain: Toolchain
+        let jobs: ShellJobs
         var buildDirectory: String { directory.path + "/build" }
 
         init(limits: SandboxLimits = SandboxLimits()) async throws {
             directory = try TemporaryDirectory(prefix: "kiln-overlay")
             sandbox = OverlaySandbox(
                 buildDirectory: directory.path + "/build", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 30, limits: limits)
-            (archive, toolchain) = try TestToolchain.make(in: directory)
+            jobs = try ShellJobs(in: directory)
             try await sandbox.prepare()
-        }
-
-        func job(
-            _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1
-        )
-            throws -> SandboxJob
-        {
-            SandboxJob(
-                id: JobID(id), toolchain: toolchain, toolchainArchivePath: archive,
-                command: CompileCommand(
-                    executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")] + environment,
-                    cwd: "/work/job"),
-                outputs: outputs, inputsTarPath: try TestToolchain.inputs(in: directory, inputs, name: "inputs-\(id).tar"))
-        }
-
-        func output(_ result: JobComplete, _ path: String) throws -> String? {
-            try result.outputs.first { $0.path == path }.map { String(decoding: try $0.data.decompressed(), as: UTF8.self) }
         }
     }
 
@@ -50,13 +32,13 @@ import WireStreams
         guard !Self.skip() else { return }
         let fixture = try await Fixture()
         let result = try await fixture.sandbox.run(
-            try fixture.job(
+            try fixture.jobs.job(
                 "mkdir -p out && cat in.txt /etc/toolchain-marker > out/a.txt && echo to-stderr >&2 && echo to-stdout && exit 3",
                 outputs: ["out/a.txt", "/work/job/out/missing.o"], inputs: ["work/job/in.txt": "input bytes\n"]))
         #expect(result.output.code == 3, "a compiler's exit code is a result")
         #expect(String(decoding: result.output.stdout, as: UTF8.self) == "to-stdout\n")
         #expect(String(decoding: result.output.stderr, as: UTF8.self) == "to-stderr\n")
-        #expect(try fixture.output(result, "out/a.txt") == "input bytes\ntoolchain \n")
+        #expect(try fixture.jobs.output(result, "out/a.txt") == "input bytes\ntoolchain \n")
         #expect(result.outputs.count == 1, "missing outputs are left out")
     }
 
@@ -65,10 +47,10 @@ import WireStreams
         let fixture = try await Fixture()
         setenv("KILN_HOST_ONLY", "leak", 1)
         let result = try await fixture.sandbox.run(
-            try fixture.job(
+            try fixture.jobs.job(
                 "env > env.txt", outputs: ["env.txt"],
                 environment: [EnvironmentVariable("KILN_JOB", "value with spaces"), EnvironmentVariable("BAD=KEY", "x")]))
-        let environment = try #require(try fixture.output(result, "env.txt"))
+        let environment = try #require(try fixture.jobs.output(result, "env.txt"))
         #expect(environment.contains("KILN_JOB=value with spaces"))
         #expect(!environment.contains("BAD"), "keys containing '=' are skipped")
         #expect(!environment.contains("KILN_HOST_ONLY"), "the server's own environment never reaches the job")
@@ -79,12 +61,12 @@ import WireStreams
         let fixture = try await Fixture()
         let secret = try fixture.directory.write("host-secret.txt", Array("do not read".utf8))
         let result = try await fixture.sandbox.run(
-            try fixture.job(
+            try fixture.jobs.job(
                 "cat \(secret) > stolen.txt; ls /sys/class/net > net.txt; cat /proc/self/status > status.txt",
                 outputs: ["stolen.txt", "net.txt", "status.txt"]))
-        #expect(try fixture.output(result, "stolen.txt") == "", "host files are not in the sandbox")
-        #expect(try fixture.output(result, "net.txt")?.contains("eth") == false)
-        let status = try #require(try fixture.output(result, "status.txt"))
+        #expect(try fixture.jobs.output(result, "stolen.txt") == "", "host files are not in the sandbox")
+        #expect(try fixture.jobs.output(result, "net.txt")?.contains("eth") == false)
+        let status = try #require(try fixture.jobs.output(result, "status.txt"))
         #expect(status.contains("CapEff:\t0000000000000000"), "no capabilities: \(status)")
     }
 
@@ -96,13 +78,13 @@ import WireStreams
     func outputsAreNeverReadThroughSymlinks(script: String, output: String) async throws {
         guard !Self.skip() else { return }
         let fixture = try await Fixture()
-        await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.job(script, outputs: [output])) }
+        await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.jobs.job(script, outputs: [output])) }
     }
 
     @Test func outputsWithDotDotAreRefused() async throws {
         guard !Self.skip() else { return }
         let fixture = try await Fixture()
-        await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.job("true", outputs: ["../../etc/passwd"])) }
+        await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.jobs.job("true", outputs: ["../../etc/passwd"])) }
     }
 
     @Test func aJobPastItsDeadlineIsKilled() async throws {
@@ -111,18 +93,18 @@ import WireStreams
         limits.timeout = .seconds(1)
         let fixture = try await Fixture(limits: limits)
         do {
-            _ = try await fixture.sandbox.run(try fixture.job("sleep 60 & sleep 60"))
+            _ = try await fixture.sandbox.run(try fixture.jobs.job("sleep 60 & sleep 60"))
             Issue.record("the job should have timed out")
         } catch let error as SandboxError {
             #expect(error.code == .timedOut)
         }
-        #expect(try await fixture.sandbox.run(try fixture.job("exit 0", id: 2)).output.code == 0, "the sandbox still works after a kill")
+        #expect(try await fixture.sandbox.run(try fixture.jobs.job("exit 0", id: 2)).output.code == 0, "the sandbox still works after a kill")
     }
 
     @Test func aThousandJobsInARowLeaveNoMountOrDirectoryBehind() async throws {
         guard !Self.skip() else { return }
         let fixture = try await Fixture()
-        let job = try fixture.job("echo ok > o.txt", outputs: ["o.txt"])
+        let job = try fixture.jobs.job("echo ok > o.txt", outputs: ["o.txt"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             for lane in 0..<3 {
                 group.addTask {
@@ -139,7 +121,7 @@ import WireStreams
         let mountInfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         #expect(!mountInfo.contains(fixture.buildDirectory), "no mount may stay behind")
         #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.buildDirectory + "/builds").isEmpty)
-        #expect(await fixture.sandbox.toolchains.unpackedIDs == [fixture.toolchain.archiveID], "unpacked once")
+        #expect(await fixture.sandbox.toolchains.unpackedIDs == [fixture.jobs.toolchain.archiveID], "unpacked once")
     }
 
     @Test func prepareDetachesMountsLeftByACrashedRun() async throws {

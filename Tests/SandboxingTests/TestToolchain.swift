@@ -3,6 +3,8 @@ import BLAKE3
 import Foundation
 import KilnProtocol
 import KilnTestSupport
+import Sandboxing
+import WireStreams
 
 /// A tiny real toolchain for sandbox tests: the host's dash, coreutils pieces and the C library they need,
 /// packed as sccache packs one (a gzip tar), with its archive id.
@@ -42,5 +44,32 @@ enum TestToolchain {
         for (file, contents) in files.sorted(by: { $0.key < $1.key }) { try writer.addFile(file, contents: Array(contents.utf8)) }
         try writer.finish()
         return path
+    }
+}
+
+/// Jobs that run a shell script with the test toolchain in `/work/job`, and their outputs as text.
+struct ShellJobs {
+    let directory: TemporaryDirectory
+    let archive: String
+    let toolchain: Toolchain
+
+    init(in directory: TemporaryDirectory) throws {
+        self.directory = directory
+        (archive, toolchain) = try TestToolchain.make(in: directory)
+    }
+
+    func job(
+        _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1
+    ) throws -> SandboxJob {
+        SandboxJob(
+            id: JobID(id), toolchain: toolchain, toolchainArchivePath: archive,
+            command: CompileCommand(
+                executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")] + environment,
+                cwd: "/work/job"),
+            outputs: outputs, inputsTarPath: try TestToolchain.inputs(in: directory, inputs, name: "inputs-\(id)-\(UUID()).tar"))
+    }
+
+    func output(_ result: JobComplete, _ path: String) throws -> String? {
+        try result.outputs.first { $0.path == path }.map { String(decoding: try $0.data.decompressed(), as: UTF8.self) }
     }
 }
