@@ -65,7 +65,8 @@ struct PotJails: ContainerBackend {
     /// Runs the job's compile in the container's jail.
     func compile(in container: String, _ command: CompileCommand, limits: SandboxLimits) async throws -> ProcessRunner.Outcome {
         let runner = ProcessRunner(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
-        return try await runner.run(try executable(settings.jexecCommand, key: "jexec_cmd"), PotCommandLine.compile(in: container, command), environment: environment)
+        return try await runner.run(
+            try executable(settings.jexecCommand, key: "jexec_cmd"), PotCommandLine.compile(in: container, command), environment: environment)
     }
 
     /// Runs `pot` with `arguments`; throws with pot's own message when it exits non-zero.
@@ -84,7 +85,8 @@ struct PotJails: ContainerBackend {
 
     private func executable(_ command: String, key: String) throws -> String {
         guard let path = settings.resolve(command) else {
-            throw SandboxError(.unavailable, "\(key) '\(command)' is not an executable (PATH \(settings.searchPath)); install pot (pkg install pot) or set \(key)")
+            throw SandboxError(
+                .unavailable, "\(key) '\(command)' is not an executable (PATH \(settings.searchPath)); install pot (pkg install pot) or set \(key)")
         }
         return path
     }

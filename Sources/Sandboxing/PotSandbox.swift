@@ -35,7 +35,8 @@ public struct PotSandbox: BuildSandbox {
         let listing = try await jails.list()
         guard listing.split(whereSeparator: \.isWhitespace).contains(Substring(settings.cloneFrom)) else {
             throw SandboxError(
-                .unavailable, "the template pot '\(settings.cloneFrom)' does not exist; create it as deploy/freebsd/README.md shows, or set clone_from")
+                .unavailable,
+                "the template pot '\(settings.cloneFrom)' does not exist; create it as deploy/freebsd/README.md shows, or set clone_from")
         }
         var failures: [String] = []
         for stale in PotCommandLine.stalePots(in: listing) {

@@ -4,17 +4,25 @@ import KilnTestSupport
 /// Which sandbox a Kiln builder of a test farm uses.
 enum BuilderSandboxKind: String, CaseIterable, Sendable {
     case overlay, docker
+    /// FreeBSD's pot, played by the fakes of Tests/PotFakes with jails in bubblewrap.
+    case pot
 
-    /// The `[builder]` table body for a builder whose files live under `directory`.
-    func builderTable(directory: String) -> String {
+    /// The `[builder]` table body for a builder whose files live under `directory` (for pot: a fake pot root
+    /// there, with the template made by the documented setup steps).
+    func builderTable(directory: String) throws -> String {
         switch self {
-        case .overlay: "type = \"overlay\"\nbuild_dir = \"\(directory)/build\"\nbwrap_path = \"/usr/bin/bwrap\""
-        case .docker: "type = \"docker\""
+        case .overlay: return "type = \"overlay\"\nbuild_dir = \"\(directory)/build\"\nbwrap_path = \"/usr/bin/bwrap\""
+        case .docker: return "type = \"docker\""
+        case .pot:
+            let fake = try FakePot(in: directory)
+            try fake.createTemplate()
+            return "type = \"pot\"\npot_fs_root = \"\(fake.root)\"\npot_cmd = \"\(fake.potCommand)\"\njexec_cmd = \"\(fake.jexecCommand)\""
         }
     }
 
     /// Why this sandbox cannot run here, or nil (the overlay's needs are in ``Binaries/missingPrerequisite``).
     var missingPrerequisite: String? {
+        if self == .pot { return FakePot.missingPrerequisite }
         guard self == .docker else { return nil }
         let probe = try? runCommand(
             "/usr/bin/curl",

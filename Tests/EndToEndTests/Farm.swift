@@ -101,7 +101,7 @@ final class Farm: @unchecked Sendable {
         return server
     }
 
-    /// Starts Kiln's build server (overlay + bubblewrap, or docker) on `port` and returns it.
+    /// Starts Kiln's build server (overlay + bubblewrap, docker, or pot through the fakes) on `port` and returns it.
     @discardableResult
     func startKilnBuilder(
         port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil,
@@ -111,6 +111,7 @@ final class Farm: @unchecked Sendable {
         var extra = ""
         if let maxJobs { extra += "max_jobs = \(maxJobs)\n" }
         if let cacheSize { extra += "toolchain_cache_size = \(cacheSize)\n" }
+        let builderTable = try sandbox.builderTable(directory: "\(root)/\(label)")
         let config = try directory.write(
             "\(label).toml",
             Array(
@@ -120,7 +121,7 @@ final class Farm: @unchecked Sendable {
                 scheduler_url = "\(schedulerURL)"
                 \(extra)
                 [builder]
-                \(sandbox.builderTable(directory: "\(root)/\(label)"))
+                \(builderTable)
                 [scheduler_auth]
                 \(schedulerAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
                 """.utf8))

@@ -9,7 +9,9 @@ import Testing
 @Suite struct ConfigurationLoaderTests {
     static let configDirectory = SharedVectors.repositoryRoot.appendingPathComponent("config")
 
-    @Test(arguments: ["scheduler.toml", "builder.toml", "builder-docker.toml", "sccache-dist/scheduler.toml", "sccache-dist/server.toml"])
+    @Test(arguments: [
+        "scheduler.toml", "builder.toml", "builder-docker.toml", "builder-pot.toml", "sccache-dist/scheduler.toml", "sccache-dist/server.toml",
+    ])
     func shippedConfigsLoad(_ name: String) throws {
         _ = try ConfigurationLoader.load(path: Self.configDirectory.appendingPathComponent(name).path)
     }
@@ -132,7 +134,10 @@ import Testing
         (expected.fsRoot, expected.cloneFrom, expected.potCommand) = ("/zroot/pot", "tmpl", "/usr/local/bin/pot")
         (expected.cloneArguments, expected.jexecCommand, expected.idleContainersPerToolchain) = (["-N", "inherit"], "/usr/sbin/jexec", 2)
         #expect(builder.sandbox == .pot(expected))
-        for (line, key) in [("pot_fs_root = \"opt/pot\"", "pot_fs_root"), ("idle_containers = -1", "idle_containers"), ("pot_clone_args = \"-i\"", "pot_clone_args"), ("jail = 1", "jail")] {
+        for (line, key) in [
+            ("pot_fs_root = \"opt/pot\"", "pot_fs_root"), ("idle_containers = -1", "idle_containers"), ("pot_clone_args = \"-i\"", "pot_clone_args"),
+            ("jail = 1", "jail"),
+        ] {
             do {
                 _ = try ConfigurationLoader.parseBuilder(header + line + "\n" + auth)
                 Issue.record("'\(line)' was accepted")

@@ -26,7 +26,8 @@ public struct FakePot: Sendable {
         potCommand = directory + "/bin/pot"
         jexecCommand = directory + "/bin/jexec"
         for (wrapper, fake) in [(potCommand, "pot"), (jexecCommand, "jexec")] {
-            try "#!/bin/sh\nFAKE_POT_ROOT='\(root)' exec /bin/bash '\(fakes)/\(fake)' \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
+            try "#!/bin/sh\nFAKE_POT_ROOT='\(root)' exec /bin/bash '\(fakes)/\(fake)' \"$@\"\n".write(
+                toFile: wrapper, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
         }
     }

@@ -58,7 +58,10 @@ import Testing
     static let clone = ["-i", "lo0|127.0.0.2"]
 
     static func compile(_ container: String, _ script: String) -> [String] {
-        ["jexec", container, "/usr/bin/env", "-i", "PATH=/bin:/usr/bin", "/bin/sh", "-c", #"cd "$1" && shift && exec "$@""#, "/bin/sh", "/work/job", "/bin/sh", "-c", script]
+        [
+            "jexec", container, "/usr/bin/env", "-i", "PATH=/bin:/usr/bin", "/bin/sh", "-c", #"cd "$1" && shift && exec "$@""#, "/bin/sh",
+            "/work/job", "/bin/sh", "-c", script,
+        ]
     }
 
     static func reset(_ container: String) -> [[String]] {
@@ -128,7 +131,8 @@ import Testing
             #expect(second != first)
             #expect(
                 calls == [
-                    ["pot", "clone", "-p", second, "-P", fixture.image] + Self.clone, ["pot", "snapshot", "-p", second], ["pot", "start", "-p", second],
+                    ["pot", "clone", "-p", second, "-P", fixture.image] + Self.clone, ["pot", "snapshot", "-p", second],
+                    ["pot", "start", "-p", second],
                     Self.compile(second, "true"),
                 ] + Self.reset(second), "the image is reused")
         }
@@ -216,14 +220,18 @@ import Testing
     @Test func commandLinesSkipUnusableVariablesAndOrderStalePots() {
         let command = CompileCommand(
             executable: "/usr/bin/cc", arguments: ["-c", "a.c"],
-            environment: [EnvironmentVariable("", "x"), EnvironmentVariable("K=V", "x"), EnvironmentVariable("-i", "x"), EnvironmentVariable("LANG", "C")],
+            environment: [
+                EnvironmentVariable("", "x"), EnvironmentVariable("K=V", "x"), EnvironmentVariable("-i", "x"), EnvironmentVariable("LANG", "C"),
+            ],
             cwd: "/src")
         #expect(
             PotCommandLine.compile(in: "c", command) == [
-                "c", "/usr/bin/env", "-i", "LANG=C", "/bin/sh", "-c", #"cd "$1" && shift && exec "$@""#, "/usr/bin/cc", "/src", "/usr/bin/cc", "-c", "a.c",
+                "c", "/usr/bin/env", "-i", "LANG=C", "/bin/sh", "-c", #"cd "$1" && shift && exec "$@""#, "/usr/bin/cc", "/src", "/usr/bin/cc", "-c",
+                "a.c",
             ])
-        #expect(PotCommandLine.stalePots(in: "kiln-image-b\nsccache-template\nkiln-builder-z\nkiln-image-a\nkiln-builder-y\n") == [
-            "kiln-builder-y", "kiln-builder-z", "kiln-image-a", "kiln-image-b",
-        ])
+        #expect(
+            PotCommandLine.stalePots(in: "kiln-image-b\nsccache-template\nkiln-builder-z\nkiln-image-a\nkiln-builder-y\n") == [
+                "kiln-builder-y", "kiln-builder-z", "kiln-image-a", "kiln-image-b",
+            ])
     }
 }
