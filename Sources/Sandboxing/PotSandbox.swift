@@ -8,9 +8,9 @@ import WireStreams
 /// compile through `jexec` with only the job's environment, outputs read from the root without following symlinks,
 /// and the container stopped, reverted and started again in the background (destroyed when that fails).
 ///
-/// Upstream creates directories and reads outputs with `jexec … mkdir`/`cat` (a symlinked output is followed
-/// inside the jail, a missing one is silently dropped), leaks the builder's environment into the compile, and
-/// busy-waits for a free cleanup thread before answering.
+/// Upstream creates directories and reads outputs with `jexec … mkdir`/`cat` (one process per output, and a
+/// symlinked output is followed), leaks the builder's environment into the compile, runs `stop`/`revert`/`start`
+/// with a bare `pot` whatever `pot_cmd` says, and busy-waits for a free cleanup thread before answering.
 public struct PotSandbox: BuildSandbox {
     let settings: PotSandboxSettings
     let limits: SandboxLimits
