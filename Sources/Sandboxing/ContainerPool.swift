@@ -36,14 +36,17 @@ actor ContainerPool<Backend: ContainerBackend> {
     private var resetting: [String: Int] = [:]
     private var waiters: [String: [CheckedContinuation<String?, Never>]] = [:]
     private let removals = BoundedWorkQueue(maxWorkers: 1)
+    private let resets: BoundedWorkQueue
 
     /// - Parameters:
     ///   - idleLimit: idle containers kept per toolchain.
     ///   - budget: archive bytes of the images kept when no job uses them.
-    init(backend: Backend, idleLimit: Int, budget: UInt64) {
+    ///   - resetWorkers: containers reset at the same time.
+    init(backend: Backend, idleLimit: Int, budget: UInt64, resetWorkers: Int) {
         self.backend = backend
         self.idleLimit = idleLimit
         images = LRUIndex(capacity: budget)
+        resets = BoundedWorkQueue(maxWorkers: resetWorkers)
     }
 
     /// A started container with the toolchain in it: an idle one when there is one, else a new one (building the
@@ -66,14 +69,16 @@ actor ContainerPool<Backend: ContainerBackend> {
         }
     }
 
-    /// Marks a container whose job is done as being reset; call ``giveBack(_:reusable:)`` when the reset ends.
-    func beginReset(_ lease: Lease) {
+    /// Takes back a container whose job is done: `reset` runs in the background (off the response path, a bounded
+    /// number at a time) and says whether the container may be reused.
+    func release(_ lease: Lease, reset: @escaping @Sendable (String) async -> Bool) {
         resetting[lease.archiveID, default: 0] += 1
+        resets.start { await self.giveBack(lease, reusable: await reset(lease.container)) }
     }
 
     /// Returns a container after its reset: handed to a waiting job, or kept idle when there is room, when it was
     /// reset cleanly; removed otherwise (and a waiting job then starts a new one).
-    func giveBack(_ lease: Lease, reusable: Bool) {
+    private func giveBack(_ lease: Lease, reusable: Bool) {
         let id = lease.archiveID
         resetting[id, default: 1] -= 1
         let waiter = waiters[id]?.isEmpty == false ? waiters[id]?.removeFirst() : nil
@@ -91,15 +96,19 @@ actor ContainerPool<Backend: ContainerBackend> {
     /// Idle containers per toolchain, for tests and the status page.
     var idleCounts: [String: Int] { idle.mapValues(\.count) }
 
-    /// Removes every idle container (at shutdown); leased ones are removed as they come back.
+    /// At shutdown: waits for the resets, then removes every idle container; the next start removes the images.
     func drain() async {
+        await resets.waitForAll()
         removeInBackground(containers: idle.values.flatMap { $0 })
         idle = [:]
         await removals.waitForAll()
     }
 
-    /// Returns once the containers and images queued for removal are gone.
-    func waitForRemovals() async { await removals.waitForAll() }
+    /// Returns once every container given back has been reset, or removed.
+    func settle() async {
+        await resets.waitForAll()
+        await removals.waitForAll()
+    }
 
     private func pinImage(_ id: String, archivePath: String) async throws {
         while true {

@@ -14,7 +14,6 @@ public struct DockerSandbox: BuildSandbox {
     let settings: DockerSandboxSettings
     let limits: SandboxLimits
     let pool: ContainerPool<DockerContainerBackend>
-    private let resets: BoundedWorkQueue
 
     /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
     public init(settings: DockerSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
@@ -23,8 +22,7 @@ public struct DockerSandbox: BuildSandbox {
         self.limits = limits
         pool = ContainerPool(
             backend: DockerContainerBackend(engine: engine, settings: settings), idleLimit: settings.idleContainersPerToolchain,
-            budget: toolchainBudget)
-        resets = BoundedWorkQueue(maxWorkers: settings.resetWorkers)
+            budget: toolchainBudget, resetWorkers: settings.resetWorkers)
     }
 
     /// Checks the engine answers and the base image exists, then removes this builder's containers and images
@@ -55,18 +53,12 @@ public struct DockerSandbox: BuildSandbox {
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
         do {
             let result = try await runInContainer(job, lease: lease, inputs: inputs, outputs: layout.outputs)
-            await resetInBackground(lease)
+            await pool.release(lease) { [engine] in await DockerContainerReset.reset($0, engine: engine) }
             return result
         } catch {
-            await resetInBackground(lease)
+            await pool.release(lease) { [engine] in await DockerContainerReset.reset($0, engine: engine) }
             throw error
         }
-    }
-
-    /// The reset runs after the answer is sent; the pool knows the container is coming back.
-    private func resetInBackground(_ lease: ContainerPool<DockerContainerBackend>.Lease) async {
-        await pool.beginReset(lease)
-        resets.start { [engine, pool] in await pool.giveBack(lease, reusable: await DockerContainerReset.reset(lease.container, engine: engine)) }
     }
 
     private func runInContainer(
@@ -101,17 +93,11 @@ public struct DockerSandbox: BuildSandbox {
         }
     }
 
-    /// Removes the idle containers; called at shutdown.
-    public func shutdown() async {
-        await resets.waitForAll()
-        await pool.drain()
-    }
+    /// Waits for the resets, then removes the idle containers; the next start removes the images.
+    public func shutdown() async { await pool.drain() }
 
     /// Waits until every container given back has been reset, or removed (tests look at the pool afterwards).
-    public func waitForResets() async {
-        await resets.waitForAll()
-        await pool.waitForRemovals()
-    }
+    public func waitForResets() async { await pool.settle() }
 
     /// Idle containers per toolchain archive id.
     public var idleContainers: [String: Int] { get async { await pool.idleCounts } }

@@ -1,4 +1,6 @@
+import ArchiveKit
 import KilnProtocol
+import WireStreams
 
 /// Where a job works inside its root: the working directory and each declared output, as path components
 /// (no `..`, no leading `/`). Every sandbox checks a job this way before touching anything.
@@ -29,4 +31,16 @@ struct JobLayout: Sendable {
 
     /// The directories the job writes in: its cwd and the parent of each output.
     var directories: [[String]] { [cwd] + outputs.map { Array($0.components.dropLast()) } }
+
+    /// The declared outputs, read from `root` on the host: regular files only, never through a symlink; missing
+    /// ones are left out.
+    func readOutputs(under root: String, limit: Int) async throws -> [NamedOutput] {
+        let outputs = outputs
+        return try await BlockingWork.run {
+            try outputs.compactMap { output -> NamedOutput? in
+                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: limit) else { return nil }
+                return NamedOutput(path: output.name, data: try OutputData(compressing: bytes))
+            }
+        }
+    }
 }

@@ -2,7 +2,6 @@ import ArchiveKit
 import Foundation
 import KilnProtocol
 import Synchronization
-import WireStreams
 
 /// The overlay builder (protocol §8.4): the unpacked toolchain is the read-only lower layer of an overlayfs, the
 /// job writes to its own upper layer, the inputs are unpacked into the merged root, and the compiler runs there
@@ -80,17 +79,7 @@ public struct OverlaySandbox: BuildSandbox {
         }
         let runner = ProcessRunner(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         let outcome = try await runner.run(bubblewrapPath, BubblewrapCommand.arguments(root: root, command: job.command), environment: [:])
-        guard case .exited(let code) = outcome.termination else {
-            throw SandboxError(.processFailed, "the compiler was killed by signal \(outcome.termination)")
-        }
-        let limit = limits.maxOutputFileBytes
-        let produced = try await BlockingWork.run {
-            try layout.outputs.compactMap { output -> NamedOutput? in
-                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: limit) else { return nil }
-                return NamedOutput(path: output.name, data: try OutputData(compressing: bytes))
-            }
-        }
-        return JobComplete(output: ProcessOutput(code: code, stdout: outcome.stdout, stderr: outcome.stderr), outputs: produced)
+        return JobComplete(output: try outcome.processOutput(), outputs: try await layout.readOutputs(under: root, limit: limits.maxOutputFileBytes))
     }
 
     /// Unmounts and deletes the job's directories. If the unmount fails the directory is left alone: deleting

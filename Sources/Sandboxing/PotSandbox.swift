@@ -1,7 +1,6 @@
 import ArchiveKit
 import Foundation
 import KilnProtocol
-import WireStreams
 
 /// The pot builder (FreeBSD jails, protocol §8.5): a pot image per toolchain cloned from the template, a pool of
 /// started containers cloned from it, the job's inputs unpacked into the container's root from the host side, the
@@ -16,15 +15,14 @@ public struct PotSandbox: BuildSandbox {
     let limits: SandboxLimits
     let jails: PotJails
     let pool: ContainerPool<PotJails>
-    private let resets: BoundedWorkQueue
 
     /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
     public init(settings: PotSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
         self.settings = settings
         self.limits = limits
         jails = PotJails(settings: settings)
-        pool = ContainerPool(backend: jails, idleLimit: settings.idleContainersPerToolchain, budget: toolchainBudget)
-        resets = BoundedWorkQueue(maxWorkers: settings.resetWorkers)
+        pool = ContainerPool(
+            backend: jails, idleLimit: settings.idleContainersPerToolchain, budget: toolchainBudget, resetWorkers: settings.resetWorkers)
     }
 
     /// Checks pot answers and the template exists, then destroys the pots an earlier run left (containers first).
@@ -52,10 +50,10 @@ public struct PotSandbox: BuildSandbox {
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
         do {
             let result = try await runInContainer(job, layout: layout, container: lease.container)
-            await resetInBackground(lease)
+            await pool.release(lease) { [jails] in await jails.reset($0) }
             return result
         } catch {
-            await resetInBackground(lease)
+            await pool.release(lease) { [jails] in await jails.reset($0) }
             throw error
         }
     }
@@ -71,36 +69,14 @@ public struct PotSandbox: BuildSandbox {
             for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
         }
         let outcome = try await jails.compile(in: container, job.command, limits: limits)
-        guard case .exited(let code) = outcome.termination else {
-            throw SandboxError(.processFailed, "the compiler was killed by signal \(outcome.termination)")
-        }
-        let limit = limits.maxOutputFileBytes
-        let produced = try await BlockingWork.run {
-            try layout.outputs.compactMap { output -> NamedOutput? in
-                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: limit) else { return nil }
-                return NamedOutput(path: output.name, data: try OutputData(compressing: bytes))
-            }
-        }
-        return JobComplete(output: ProcessOutput(code: code, stdout: outcome.stdout, stderr: outcome.stderr), outputs: produced)
-    }
-
-    /// The reset runs after the answer is sent; the pool knows the container is coming back.
-    private func resetInBackground(_ lease: ContainerPool<PotJails>.Lease) async {
-        await pool.beginReset(lease)
-        resets.start { [jails, pool] in await pool.giveBack(lease, reusable: await jails.reset(lease.container)) }
+        return JobComplete(output: try outcome.processOutput(), outputs: try await layout.readOutputs(under: root, limit: limits.maxOutputFileBytes))
     }
 
     /// Waits for the resets, then destroys the idle containers; the next start destroys the images.
-    public func shutdown() async {
-        await resets.waitForAll()
-        await pool.drain()
-    }
+    public func shutdown() async { await pool.drain() }
 
     /// Waits until every container given back has been reset, or removed (tests look at the pool afterwards).
-    public func waitForResets() async {
-        await resets.waitForAll()
-        await pool.waitForRemovals()
-    }
+    public func waitForResets() async { await pool.settle() }
 
     /// Idle containers per toolchain archive id.
     public var idleContainers: [String: Int] { get async { await pool.idleCounts } }

@@ -1,3 +1,4 @@
+import KilnProtocol
 import Subprocess
 
 #if canImport(System)
@@ -78,5 +79,15 @@ public struct ProcessRunner: Sendable {
                 throw SandboxError(.processFailed, "could not run \(executable); check that it exists and is executable", cause: "\(error)")
             }
         }
+    }
+}
+
+extension ProcessRunner.Outcome {
+    /// The compiler's exit code and streams; a compiler killed by a signal is a sandbox failure, not a result.
+    func processOutput() throws -> ProcessOutput {
+        guard case .exited(let code) = termination else {
+            throw SandboxError(.processFailed, "the compiler was killed by signal \(termination)")
+        }
+        return ProcessOutput(code: code, stdout: stdout, stderr: stderr)
     }
 }
