@@ -132,7 +132,9 @@ let package = Package(
         .executableTarget(name: "KilnBench", dependencies: ["BLAKE3", "KilnProtocol"], swiftSettings: kilnSettings),
 
         // MARK: tests
-        .target(name: "KilnTestSupport", path: "Tests/KilnTestSupport", swiftSettings: kilnSettings),
+        .target(
+            name: "KilnTestSupport", dependencies: ["ArchiveKit", "BLAKE3", "KilnProtocol"], path: "Tests/KilnTestSupport",
+            swiftSettings: kilnSettings),
         .testTarget(
             name: "KilnProtocolTests", dependencies: ["KilnProtocol", "WireStreams", "ArchiveKit", "KilnTestSupport"],
             swiftSettings: kilnSettings
@@ -164,7 +166,7 @@ let package = Package(
             ],
             swiftSettings: kilnSettings
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol"], swiftSettings: kilnSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),

@@ -26,6 +26,7 @@ public func buildBuilderApplication(
         schedulerURL: configuration.schedulerURL, auth: configuration.schedulerAuth, serverID: configuration.publicAddress)
     let sandbox = try makeSandbox(configuration)
     try await sandbox.prepare()
+    logger.info("\(sandbox.enforcementReport)")
     let spool = configuration.cacheDirectory + "/inputs"
     try? FileManager.default.removeItem(atPath: spool)
     try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
@@ -51,24 +52,41 @@ public func buildBuilderApplication(
 }
 
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {
+    let limits = sandboxLimits(configuration.jobLimits)
     switch configuration.sandbox {
-    case .overlay(let buildDirectory, let bubblewrapPath):
-        return OverlaySandbox(buildDirectory: buildDirectory, bubblewrapPath: bubblewrapPath, toolchainBudget: configuration.toolchainCacheSize)
+    case .overlay(let buildDirectory, let bubblewrapPath, let rootless):
+        return OverlaySandbox(
+            buildDirectory: buildDirectory, bubblewrapPath: bubblewrapPath, toolchainBudget: configuration.toolchainCacheSize, limits: limits,
+            rootless: rootless)
     case .docker(let docker):
         var settings = DockerSandboxSettings(instance: "\(configuration.publicAddress)")
         settings.socketPath = docker.socketPath
         settings.baseImage = docker.baseImage
         (settings.uid, settings.gid) = (docker.uid, docker.gid)
-        settings.memoryBytes = docker.memoryBytes
-        settings.pidsLimit = docker.pidsLimit
-        settings.cpus = docker.cpus
+        settings.memoryBytes = docker.memoryBytes ?? Int64(clamping: limits.memoryBytes ?? 0)
+        settings.pidsLimit = docker.pidsLimit ?? Int64(limits.maxProcesses ?? 0)
+        settings.cpus = docker.cpus ?? limits.cpus ?? 0
+        settings.maxFileBytes = Int64(clamping: limits.diskBytes ?? 0)
         settings.idleContainersPerToolchain = docker.idleContainersPerToolchain
-        return DockerSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize)
+        return DockerSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize, limits: limits)
     case .pot(let pot):
         var settings = PotSandboxSettings()
         (settings.fsRoot, settings.cloneFrom, settings.cloneArguments) = (pot.fsRoot, pot.cloneFrom, pot.cloneArguments)
         (settings.potCommand, settings.jexecCommand) = (pot.potCommand, pot.jexecCommand)
         settings.idleContainersPerToolchain = pot.idleContainersPerToolchain
-        return PotSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize)
+        return PotSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize, limits: limits)
     }
+}
+
+private func sandboxLimits(_ configured: JobLimitsConfiguration) -> SandboxLimits {
+    var limits = SandboxLimits()
+    limits.timeout = .seconds(configured.timeoutSeconds)
+    limits.memoryBytes = configured.memoryBytes
+    limits.maxProcesses = configured.processes
+    limits.cpus = configured.cpus
+    limits.diskBytes = configured.diskBytes
+    limits.maxOutputFileBytes = Int(clamping: configured.outputFileBytes)
+    limits.maxOutputBytes = Int(clamping: configured.outputTotalBytes)
+    limits.maxStreamBytes = Int(clamping: configured.streamBytes)
+    return limits
 }

@@ -21,7 +21,9 @@ struct BuilderController: Sendable {
         let api = router.group("api/v1/distserver")
         api.post("assign_job/:job") { request, context in try await withJob(request, context, assignJob) }
         api.post("submit_toolchain/:job") { request, context in try await withJob(request, context, submitToolchain) }
-        api.post("run_job/:job") { request, context in try await withJob(request, context, runJob) }
+        api.post("run_job/:job") { request, context in
+            try await withJob(request, context) { job, request in try await runJob(job, request, context) }
+        }
     }
 
     /// Parses the job id (an unparsable one is an empty 404, like an unknown route) and checks the job token.
@@ -79,7 +81,8 @@ struct BuilderController: Sendable {
         }
     }
 
-    private func runJob(_ job: JobID, _ request: Request) async throws -> Response {
+    /// The build stops (its processes killed, its sandbox cleaned) when the client disconnects.
+    private func runJob(_ job: JobID, _ request: Request, _ context: KilnRequestContext) async throws -> Response {
         let spool = server.spoolPath(for: job)
         defer { unlink(spool) }
         let runRequest: RunJobHttpRequest
@@ -97,7 +100,9 @@ struct BuilderController: Sendable {
         guard let toolchain = server.claim(job) else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
         let result: JobComplete
         do {
-            result = try await server.build(job, toolchain: toolchain, request: runRequest, inputsTarPath: spool)
+            result = try await context.cancellingOnDisconnect { [server] in
+                try await server.build(job, toolchain: toolchain, request: runRequest, inputsTarPath: spool)
+            }
         } catch {
             server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(error)"])
             return WireHTTP.error(.internalServerError, "run build failed", cause: "\(error)")

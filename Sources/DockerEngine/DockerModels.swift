@@ -33,12 +33,35 @@ public struct HostConfiguration: Encodable, Sendable, Hashable {
     public var droppedCapabilities = ["ALL"]
     public var addedCapabilities: [String] = []
     public var securityOptions = ["no-new-privileges"]
+    /// rlimits of every process in the container.
+    public var ulimits: [Ulimit] = []
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case networkMode = "NetworkMode", memoryBytes = "Memory", memoryAndSwapBytes = "MemorySwap", pidsLimit = "PidsLimit"
         case nanoCPUs = "NanoCpus", droppedCapabilities = "CapDrop", addedCapabilities = "CapAdd", securityOptions = "SecurityOpt"
+        case ulimits = "Ulimits"
+    }
+}
+
+/// One rlimit of a container (`fsize`, `core`, …), soft and hard alike.
+public struct Ulimit: Encodable, Sendable, Hashable {
+    public var name: String
+    public var value: Int64
+
+    public init(name: String, value: Int64) {
+        self.name = name
+        self.value = value
+    }
+
+    private enum CodingKeys: String, CodingKey { case name = "Name", soft = "Soft", hard = "Hard" }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(value, forKey: .soft)
+        try container.encode(value, forKey: .hard)
     }
 }
 

@@ -13,6 +13,7 @@ import KilnProtocol
 /// | `toolchain_cache_size` | bytes (integer, or "10G"); default 10 GiB |
 /// | `max_jobs` | Kiln: concurrent jobs; default cores + 1 + cores/8 (sccache's HEAD cap) |
 /// | `metrics_addr` | Kiln: address of a plain-HTTP `/metrics` listener; default none |
+/// | `job_limits` | Kiln: table of per-job limits (``JobLimitsConfiguration``); defaults apply without it |
 public struct BuilderConfiguration: Sendable, Hashable {
     public var sandbox: SandboxConfiguration
     public var cacheDirectory: String
@@ -23,6 +24,7 @@ public struct BuilderConfiguration: Sendable, Hashable {
     public var toolchainCacheSize: UInt64
     public var maxJobs: Int?
     public var metricsAddress: ServerID?
+    public var jobLimits: JobLimitsConfiguration
 
     init(reading reader: inout TOMLTableReader) throws {
         var builder = try reader.requiredTable("builder", "a table with type = \"overlay\", \"docker\" or \"pot\"")
@@ -41,6 +43,12 @@ public struct BuilderConfiguration: Sendable, Hashable {
             throw ConfigurationError(.invalidValue, key: "max_jobs", "expected at least 1")
         }
         metricsAddress = try reader.address("metrics_addr")
+        if var limits = try reader.table("job_limits") {
+            jobLimits = try JobLimitsConfiguration(reading: &limits)
+            try limits.finish()
+        } else {
+            jobLimits = JobLimitsConfiguration()
+        }
     }
 
     /// sccache takes `ip:port` alone as http; the path must be `/`.

@@ -7,9 +7,9 @@
 /// docker_socket = "/var/run/docker.sock"
 /// base_image = "kiln-base:busybox"   # built by scripts/docker-base-image
 /// run_as = "65532:65532"              # uid:gid of the compiles, never 0
-/// memory_limit = 4294967296           # bytes per container, 0 = unlimited
-/// pids_limit = 1024                   # processes per container, 0 = unlimited
-/// cpus = 0                            # CPUs per container (1.5 allowed), 0 = unlimited
+/// memory_limit = 4294967296           # bytes per container, 0 = unlimited; default [job_limits] memory
+/// pids_limit = 1024                   # processes per container, 0 = unlimited; default [job_limits] processes
+/// cpus = 0                            # CPUs per container (1.5 allowed), 0 = unlimited; default [job_limits] cpus
 /// idle_containers = 4                 # kept ready per toolchain
 /// ```
 public struct DockerConfiguration: Sendable, Hashable {
@@ -17,9 +17,10 @@ public struct DockerConfiguration: Sendable, Hashable {
     public var baseImage = "kiln-base:busybox"
     public var uid = 65532
     public var gid = 65532
-    public var memoryBytes: Int64 = 4 << 30
-    public var pidsLimit: Int64 = 1024
-    public var cpus: Double = 0
+    /// nil: from `[job_limits]`.
+    public var memoryBytes: Int64?
+    public var pidsLimit: Int64?
+    public var cpus: Double?
     public var idleContainersPerToolchain = 4
 
     public init() {}
@@ -35,8 +36,8 @@ public struct DockerConfiguration: Sendable, Hashable {
             }
             (uid, gid) = (parts[0], parts[1])
         }
-        memoryBytes = Int64(try nonNegative("memory_limit", in: &table) ?? Int(memoryBytes))
-        pidsLimit = Int64(try nonNegative("pids_limit", in: &table) ?? Int(pidsLimit))
+        memoryBytes = try nonNegative("memory_limit", in: &table).map(Int64.init)
+        pidsLimit = try nonNegative("pids_limit", in: &table).map(Int64.init)
         idleContainersPerToolchain = try nonNegative("idle_containers", in: &table) ?? idleContainersPerToolchain
         if let cpus = try table.number("cpus") {
             guard cpus >= 0 else { throw ConfigurationError(.invalidValue, key: table.keyPath("cpus"), "must be 0 (unlimited) or more") }

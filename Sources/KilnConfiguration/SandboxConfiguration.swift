@@ -1,7 +1,8 @@
 /// Which sandbox runs the compiles (`[builder] type = …`).
 public enum SandboxConfiguration: Sendable, Hashable {
-    /// overlayfs + bubblewrap. `build_dir` is wiped at start; `bwrap_path` is the bubblewrap binary.
-    case overlay(buildDirectory: String, bubblewrapPath: String)
+    /// overlayfs + bubblewrap. `build_dir` is wiped at start; `bwrap_path` is the bubblewrap binary; Kiln's
+    /// `rootless` (default: true unless the server runs as root) mounts each job's overlay in a user namespace.
+    case overlay(buildDirectory: String, bubblewrapPath: String, rootless: Bool?)
     /// Docker through the Engine API; Kiln's optional keys (sccache-dist's docker builder has none).
     case docker(DockerConfiguration)
     /// FreeBSD pot jails, with sccache-dist's keys and defaults.
@@ -13,7 +14,8 @@ public enum SandboxConfiguration: Sendable, Hashable {
         case "overlay":
             self = .overlay(
                 buildDirectory: try table.requiredString("build_dir", "a directory path"),
-                bubblewrapPath: try table.requiredString("bwrap_path", "the path of bwrap, e.g. /usr/bin/bwrap"))
+                bubblewrapPath: try table.requiredString("bwrap_path", "the path of bwrap, e.g. /usr/bin/bwrap"),
+                rootless: try table.bool("rootless"))
         case "docker":
             self = .docker(try DockerConfiguration(reading: &table))
         case "pot":

@@ -10,6 +10,8 @@ public protocol BuildSandbox: Sendable {
     func run(_ job: SandboxJob) async throws -> JobComplete
     /// Graceful stop: releases what the backend holds (containers); the next ``prepare()`` removes the rest.
     func shutdown() async
+    /// Which limits hold for jobs and what enforces them on this host, for the start-up log (after ``prepare()``).
+    var enforcementReport: String { get }
 }
 
 extension BuildSandbox {
@@ -42,14 +44,24 @@ public struct SandboxJob: Sendable {
     }
 }
 
-/// The bounds every job runs within.
+/// The bounds every job runs within (`[job_limits]`). A nil limit is not enforced.
 public struct SandboxLimits: Sendable, Hashable {
-    /// The job is killed (its whole process group) after this long.
+    /// The job is killed (its whole process tree) after this long and the client compiles locally.
     public var timeout: Duration = .seconds(600)
     /// The most bytes kept from stdout, and from stderr.
     public var maxStreamBytes = 16 << 20
     /// The largest output file returned.
     public var maxOutputFileBytes = 1 << 30
+    /// The most bytes of all outputs of one job together.
+    public var maxOutputBytes = 2 << 30
+    /// Memory of the job's processes together (cgroup), or address space of each (rlimit fallback).
+    public var memoryBytes: UInt64? = 4 << 30
+    /// Processes (and threads) of the job at once.
+    public var maxProcesses: Int? = 1024
+    /// CPUs' worth of time per second (cgroup CPU bandwidth); 1.5 is allowed.
+    public var cpus: Double?
+    /// Bytes the job may write: its files in the job's layer, and any single file it writes.
+    public var diskBytes: UInt64? = 8 << 30
 
     public init() {}
 }

@@ -78,8 +78,10 @@ public struct DockerSandbox: BuildSandbox {
                 throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")
             }
             var produced: [NamedOutput] = []
+            var remaining = limits.maxOutputBytes
             for output in outputs {
-                if let file = try await readOutput(output.path, from: lease.container) {
+                if let file = try await readOutput(output.path, from: lease.container, limit: min(limits.maxOutputFileBytes, remaining)) {
+                    remaining -= file.count
                     produced.append(NamedOutput(path: output.name, data: try OutputData(compressing: file)))
                 }
             }
@@ -93,6 +95,10 @@ public struct DockerSandbox: BuildSandbox {
         }
     }
 
+    public var enforcementReport: String {
+        "docker sandbox; job limits: timeout \(limits.timeout) (exec killed); \(settings.report); outputs \(limits.maxOutputFileBytes) bytes per file, \(limits.maxOutputBytes) in all"
+    }
+
     /// Waits for the resets, then removes the idle containers; the next start removes the images.
     public func shutdown() async { await pool.drain() }
 
@@ -102,8 +108,7 @@ public struct DockerSandbox: BuildSandbox {
     /// Idle containers per toolchain archive id.
     public var idleContainers: [String: Int] { get async { await pool.idleCounts } }
 
-    private func readOutput(_ path: String, from container: String) async throws -> [UInt8]? {
-        let limit = limits.maxOutputFileBytes
+    private func readOutput(_ path: String, from container: String, limit: Int) async throws -> [UInt8]? {
         guard let tar = try await engine.getArchive(container: container, path: path, limit: limit + (1 << 20), timeout: 300) else { return nil }
         do { return try await BlockingWork.run { try SingleFileArchive.contents(of: tar, limit: limit) } } catch let error as ArchiveError {
             throw SandboxError(.unsafeOutput, "output '\(path)' cannot be returned: \(error.message)")

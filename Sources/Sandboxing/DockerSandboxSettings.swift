@@ -15,6 +15,8 @@ public struct DockerSandboxSettings: Sendable, Hashable {
     public var pidsLimit: Int64 = 1024
     /// CPUs per container (1.5 = one and a half); 0 means unlimited.
     public var cpus: Double = 0
+    /// The largest file a job may write (RLIMIT_FSIZE); 0 means unlimited.
+    public var maxFileBytes: Int64 = 8 << 30
     /// Idle containers kept per toolchain, ready for the next job.
     public var idleContainersPerToolchain = 4
     /// Containers reset at the same time, in the background.
@@ -42,10 +44,18 @@ public struct DockerSandboxSettings: Sendable, Hashable {
         host.memoryAndSwapBytes = memoryBytes
         host.pidsLimit = pidsLimit
         host.nanoCPUs = Int64(cpus * 1e9)
+        host.ulimits = [Ulimit(name: "core", value: 0)] + (maxFileBytes > 0 ? [Ulimit(name: "fsize", value: maxFileBytes)] : [])
         // Only container upkeep (root exec) holds these; a job runs as `uid` with no effective capabilities and
         // no-new-privileges, so neither setuid binaries nor file capabilities give them back.
         host.addedCapabilities = ["KILL", "DAC_OVERRIDE", "FOWNER"]
         return host
+    }
+
+    /// The container limits, for the start-up log.
+    var report: String {
+        func bound(_ value: Int64, _ unit: String) -> String { value > 0 ? "\(value)\(unit)" : "unlimited" }
+        return "memory \(bound(memoryBytes, " bytes")) and processes \(bound(pidsLimit, "")) by the container's cgroup; cpus "
+            + (cpus > 0 ? "\(cpus)" : "unlimited") + "; files up to \(bound(maxFileBytes, " bytes")) by RLIMIT_FSIZE; no network"
     }
 
     /// Docker's tag for the image of one toolchain.

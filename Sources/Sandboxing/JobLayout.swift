@@ -34,11 +34,13 @@ struct JobLayout: Sendable {
 
     /// The declared outputs, read from `root` on the host: regular files only, never through a symlink; missing
     /// ones are left out.
-    func readOutputs(under root: String, limit: Int) async throws -> [NamedOutput] {
+    func readOutputs(under root: String, limit: Int, total: Int) async throws -> [NamedOutput] {
         let outputs = outputs
         return try await BlockingWork.run {
-            try outputs.compactMap { output -> NamedOutput? in
-                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: limit) else { return nil }
+            var remaining = total
+            return try outputs.compactMap { output -> NamedOutput? in
+                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: min(limit, remaining)) else { return nil }
+                remaining -= bytes.count
                 return NamedOutput(path: output.name, data: try OutputData(compressing: bytes))
             }
         }

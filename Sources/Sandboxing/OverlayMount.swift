@@ -9,16 +9,21 @@ import Foundation
 enum OverlayMount {
     /// Mounts `lower` (read-only) under `upper` (the job's writes) at `target`.
     static func mount(lower: String, upper: String, work: String, at target: String) throws {
-        for path in [lower, upper, work] where path.contains(",") || path.contains(":") {
-            throw SandboxError(.setup, "overlay layer path '\(path)' contains ',' or ':'; choose a build_dir without them")
-        }
-        let options = "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)"
+        let options = try options(lower: lower, upper: upper, work: work)
         guard Glibc.mount("overlay", target, "overlay", 0, options) == 0 else {
             let reason = SandboxPaths.errorText()
             throw SandboxError(
                 .setup, "mounting overlayfs on '\(target)' failed; the overlay builder needs root and a kernel with overlayfs",
                 cause: reason)
         }
+    }
+
+    /// The mount options of an overlay of these layers.
+    static func options(lower: String, upper: String, work: String) throws -> String {
+        for path in [lower, upper, work] where path.contains(",") || path.contains(":") {
+            throw SandboxError(.setup, "overlay layer path '\(path)' contains ',' or ':'; choose a build_dir without them")
+        }
+        return "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)"
     }
 
     /// Detaches the mount at `target`. Returns false when something is still mounted there.

@@ -45,6 +45,10 @@ public struct PotSandbox: BuildSandbox {
         }
     }
 
+    public var enforcementReport: String {
+        "pot sandbox; job limits: timeout \(limits.timeout) (jexec's process group killed); outputs \(limits.maxOutputFileBytes) bytes per file, \(limits.maxOutputBytes) in all; memory, processes, cpus and disk not enforced (no rctl yet)"
+    }
+
     public func run(_ job: SandboxJob) async throws -> JobComplete {
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
@@ -69,7 +73,9 @@ public struct PotSandbox: BuildSandbox {
             for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
         }
         let outcome = try await jails.compile(in: container, job.command, limits: limits)
-        return JobComplete(output: try outcome.processOutput(), outputs: try await layout.readOutputs(under: root, limit: limits.maxOutputFileBytes))
+        return JobComplete(
+            output: try outcome.processOutput(),
+            outputs: try await layout.readOutputs(under: root, limit: limits.maxOutputFileBytes, total: limits.maxOutputBytes))
     }
 
     /// Waits for the resets, then destroys the idle containers; the next start destroys the images.

@@ -86,7 +86,8 @@ extension ProcessRunner.Outcome {
     /// The compiler's exit code and streams; a compiler killed by a signal is a sandbox failure, not a result.
     func processOutput() throws -> ProcessOutput {
         guard case .exited(let code) = termination else {
-            throw SandboxError(.processFailed, "the compiler was killed by signal \(termination)")
+            throw SandboxError(
+                .processFailed, "the compiler was killed by \(termination)", cause: String(decoding: stderr.suffix(2000), as: UTF8.self))
         }
         return ProcessOutput(code: code, stdout: stdout, stderr: stderr)
     }

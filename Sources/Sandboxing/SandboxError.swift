@@ -12,6 +12,10 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable {
         public static let outputTooLarge = Code(name: "outputTooLarge")
         /// The job's process could not be started, or died from a signal.
         public static let processFailed = Code(name: "processFailed")
+        /// The job went past one of its limits (disk, output size) and was stopped.
+        public static let limitExceeded = Code(name: "limitExceeded")
+        /// The client went away; the job was killed and its sandbox cleaned.
+        public static let cancelled = Code(name: "cancelled")
         /// A declared output is unsafe to read (a symlink, `..`, not a regular file).
         public static let unsafeOutput = Code(name: "unsafeOutput")
         public var description: String { name }

@@ -53,7 +53,10 @@ public enum SandboxPaths {
         }
         defer { close(file) }
         var status = stat()
-        guard fstat(file, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
+        guard fstat(file, &status) == 0 else { throw SandboxError(.setup, "cannot stat output '\(name)'", cause: errorText()) }
+        // In an overlay's upper layer a deleted file is a 0:0 character device (a whiteout): the output is missing.
+        if (status.st_mode & S_IFMT) == S_IFCHR && status.st_rdev == 0 { return nil }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
             throw SandboxError(.unsafeOutput, "output '\(name)' is not a regular file")
         }
         guard status.st_size <= limit else {

@@ -2,28 +2,28 @@ import ArchiveKit
 import BLAKE3
 import Foundation
 import KilnProtocol
-import KilnTestSupport
-import Sandboxing
-import WireStreams
 
 /// A tiny real toolchain for sandbox tests: the host's dash, coreutils pieces and the C library they need,
 /// packed as sccache packs one (a gzip tar), with its archive id.
-enum TestToolchain {
-    static let programs = ["/bin/sh", "/bin/cat", "/bin/ln", "/bin/sleep", "/bin/mkdir", "/usr/bin/env", "/bin/ls", "/bin/rm"]
-    static let libraries = [
+public enum TestToolchain {
+    /// busybox (static; Debian's busybox-static, which scripts/test installs) gives hostile jobs their tools.
+    public static let programs = [
+        "/bin/sh", "/bin/cat", "/bin/ln", "/bin/sleep", "/bin/mkdir", "/usr/bin/env", "/bin/ls", "/bin/rm", "/bin/busybox",
+    ]
+    public static let libraries = [
         "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libselinux.so.1",
         "/lib/x86_64-linux-gnu/libpcre2-8.so.0",
     ]
 
     /// Why the sandbox tests cannot run here, or nil.
-    static var missingPrerequisite: String? {
+    public static var missingPrerequisite: String? {
         if getuid() != 0 { return "not root: the overlay sandbox mounts overlayfs (CI runs as root)" }
         if !FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") { return "/usr/bin/bwrap is missing (apt install bubblewrap)" }
         return nil
     }
 
     /// Writes the archive under `directory` and returns its path and toolchain.
-    static func make(in directory: TemporaryDirectory, marker: String = "") throws -> (path: String, toolchain: Toolchain) {
+    public static func make(in directory: TemporaryDirectory, marker: String = "") throws -> (path: String, toolchain: Toolchain) {
         let path = directory.path + "/toolchain\(marker).tar.gz"
         let writer = try TarArchiveWriter(path: path, compression: .gzip, format: .gnu)
         for file in programs + libraries where FileManager.default.fileExists(atPath: file) {
@@ -38,38 +38,11 @@ enum TestToolchain {
     }
 
     /// An uncompressed inputs tar with `files` (paths without the leading `/`).
-    static func inputs(in directory: TemporaryDirectory, _ files: [String: String], name: String = "inputs.tar") throws -> String {
+    public static func inputs(in directory: TemporaryDirectory, _ files: [String: String], name: String = "inputs.tar") throws -> String {
         let path = directory.path + "/" + name
         let writer = try TarArchiveWriter(path: path, compression: .none, format: .ustar)
         for (file, contents) in files.sorted(by: { $0.key < $1.key }) { try writer.addFile(file, contents: Array(contents.utf8)) }
         try writer.finish()
         return path
-    }
-}
-
-/// Jobs that run a shell script with the test toolchain in `/work/job`, and their outputs as text.
-struct ShellJobs {
-    let directory: TemporaryDirectory
-    let archive: String
-    let toolchain: Toolchain
-
-    init(in directory: TemporaryDirectory) throws {
-        self.directory = directory
-        (archive, toolchain) = try TestToolchain.make(in: directory)
-    }
-
-    func job(
-        _ script: String, outputs: [String] = [], inputs: [String: String] = [:], environment: [EnvironmentVariable] = [], id: UInt64 = 1
-    ) throws -> SandboxJob {
-        SandboxJob(
-            id: JobID(id), toolchain: toolchain, toolchainArchivePath: archive,
-            command: CompileCommand(
-                executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")] + environment,
-                cwd: "/work/job"),
-            outputs: outputs, inputsTarPath: try TestToolchain.inputs(in: directory, inputs, name: "inputs-\(id)-\(UUID()).tar"))
-    }
-
-    func output(_ result: JobComplete, _ path: String) throws -> String? {
-        try result.outputs.first { $0.path == path }.map { String(decoding: try $0.data.decompressed(), as: UTF8.self) }
     }
 }

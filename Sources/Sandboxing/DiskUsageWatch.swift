@@ -1,0 +1,50 @@
+import ArchiveKit
+import Foundation
+
+/// Bounds the disk a job uses: the job's own layer (the overlay's upper directory, where everything the job
+/// writes lands) is measured a few times a second while the job runs, and the job is stopped once it holds more
+/// than the limit. RLIMIT_FSIZE stops a single large file at once; this stops many smaller ones.
+struct DiskUsageWatch: Sendable {
+    let directory: String
+    let limit: UInt64
+    var interval: Duration = .milliseconds(250)
+
+    /// Returns when cancelled; throws when the directory grows past the limit.
+    func watch() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            let directory = directory
+            let used = try await BlockingWork.run { Self.allocatedBytes(under: directory) }
+            if used > limit {
+                throw SandboxError(.limitExceeded, "the job wrote \(used) bytes, more than its disk limit of \(limit); raise [job_limits] disk")
+            }
+        }
+    }
+
+    /// Runs `body` while watching; the first to fail wins and cancels the other.
+    func during<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await watch()
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let result = next { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// The bytes allocated to everything under `path` (the enumerator does not descend through symlinks).
+    static func allocatedBytes(under path: String) -> UInt64 {
+        let keys: [URLResourceKey] = [.fileAllocatedSizeKey]
+        guard let walk = FileManager.default.enumerator(at: URL(fileURLWithPath: path), includingPropertiesForKeys: keys) else { return 0 }
+        var total: UInt64 = 0
+        for case let url as URL in walk {
+            total += UInt64(max(0, (try? url.resourceValues(forKeys: Set(keys)))?.fileAllocatedSize ?? 0))
+        }
+        return total
+    }
+}

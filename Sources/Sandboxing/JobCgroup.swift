@@ -1,0 +1,116 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One job's cgroup (a directory per v1 hierarchy, one in v2) with the job's limits written into it. The job's
+/// first process joins it before it execs anything, so every descendant is counted; ``destroy()`` kills whatever
+/// is still in it (a daemon the compile left behind, a fork bomb) and removes it.
+struct JobCgroup: Sendable {
+    let directories: [String]
+    let version: CgroupHierarchy.Version
+
+    /// The `cgroup.procs` files the job's first process writes its pid to.
+    var procsFiles: [String] { directories.map { $0 + "/cgroup.procs" } }
+
+    init(name: String, in hierarchy: CgroupHierarchy, limits: SandboxLimits) throws {
+        version = hierarchy.version
+        var directories: [String: String] = [:]
+        for (controller, parent) in hierarchy.parents {
+            let directory = parent + "/" + name
+            if directories.values.contains(directory) { continue }
+            guard CgroupHierarchy.makeDirectory(directory) else {
+                throw SandboxError(.setup, "cannot create the job cgroup '\(directory)'", cause: SandboxPaths.errorText())
+            }
+            directories[controller] = directory
+        }
+        self.directories = Array(Set(directories.values)).sorted()
+        do {
+            try Self.apply(limits, to: hierarchy, directory: { hierarchy.parents[$0].map { $0 + "/" + name } })
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    private static func apply(_ limits: SandboxLimits, to hierarchy: CgroupHierarchy, directory: (String) -> String?) throws {
+        let v2 = hierarchy.version == .v2
+        var settings: [(String, String, String)] = []
+        if let memory = limits.memoryBytes, let path = directory("memory") {
+            settings.append((path, v2 ? "memory.max" : "memory.limit_in_bytes", "\(memory)"))
+            // Swap counts too where the kernel accounts it, so a memory bomb cannot move to swap.
+            let swap = v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes"
+            if FileManager.default.fileExists(atPath: path + "/" + swap) { settings.append((path, swap, v2 ? "0" : "\(memory)")) }
+        }
+        if let processes = limits.maxProcesses, let path = directory("pids") { settings.append((path, "pids.max", "\(processes)")) }
+        if let cpus = limits.cpus, let path = directory("cpu") {
+            let quota = max(1000, Int(cpus * 100_000))
+            if v2 {
+                settings.append((path, "cpu.max", "\(quota) 100000"))
+            } else {
+                settings += [(path, "cpu.cfs_period_us", "100000"), (path, "cpu.cfs_quota_us", "\(quota)")]
+            }
+        }
+        for (path, file, value) in settings where !CgroupHierarchy.write(value, to: path + "/" + file) {
+            throw SandboxError(.setup, "cannot set \(file) = \(value) in '\(path)'", cause: SandboxPaths.errorText())
+        }
+    }
+
+    /// The limits the job ran into (`memory` when the kernel killed a process for it, `processes` when a fork
+    /// was refused), read from the cgroup's event counters.
+    func exceededLimits() -> [String] {
+        var exceeded: [String] = []
+        for directory in directories {
+            let memoryEvents = CgroupHierarchy.read(directory + (version == .v2 ? "/memory.events" : "/memory.oom_control"))
+            if Self.counter("oom_kill", in: memoryEvents) > 0 { exceeded.append("memory") }
+            if Self.counter("max", in: CgroupHierarchy.read(directory + "/pids.events")) > 0 { exceeded.append("processes") }
+        }
+        return Array(Set(exceeded)).sorted()
+    }
+
+    static func counter(_ name: String, in text: String) -> Int {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, fields[0] == name { return Int(fields[1]) ?? 0 }
+        }
+        return 0
+    }
+
+    /// Kills every process left in the cgroup and removes it; false when it could not be removed.
+    @discardableResult
+    func destroy() -> Bool {
+        for directory in directories {
+            if version == .v2 { CgroupHierarchy.write("1", to: directory + "/cgroup.kill") }
+            // Repeated: a process may fork between the read and the kill (the pids limit bounds how often).
+            for _ in 0..<200 {
+                let pids = CgroupHierarchy.read(directory + "/cgroup.procs").split(separator: "\n").compactMap { pid_t($0) }
+                if pids.isEmpty { break }
+                for pid in pids { kill(pid, SIGKILL) }
+                usleep(10_000)
+            }
+        }
+        var removed = true
+        for directory in directories.reversed() {
+            var attempts = 0
+            // Killed processes leave the cgroup only once reaped; rmdir says EBUSY until then.
+            while rmdir(directory) != 0 && errno != ENOENT {
+                attempts += 1
+                if attempts > 300 {
+                    removed = false
+                    break
+                }
+                usleep(10_000)
+            }
+        }
+        return removed
+    }
+
+    /// Removes the empty job cgroups an earlier run left (busy ones belong to a running builder and stay).
+    static func removeStale(in hierarchy: CgroupHierarchy) {
+        for parent in Set(hierarchy.parents.values) {
+            let children = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            for child in children where child.hasPrefix("job-") { rmdir(parent + "/" + child) }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import KilnProtocol
+import KilnTestSupport
+import Sandboxing
+import Testing
+
+/// Per-job limits and clean-up of the overlay sandbox, as root and rootless (a user namespace of its own per job),
+/// with real bubblewrap, overlayfs, cgroups and rlimits. Every attack must fail and the next job must work.
+@Suite(.serialized) struct JobLimitTests {
+    static func skip(_ test: String = #function) -> Bool {
+        guard
+            let reason = TestToolchain.missingPrerequisite
+                ?? (FileManager.default.fileExists(atPath: "/bin/busybox") ? nil : "/bin/busybox is missing (apt install busybox-static)")
+        else { return false }
+        print("SKIP JobLimitTests.\(test): \(reason)")
+        return true
+    }
+
+    struct Fixture {
+        let directory: TemporaryDirectory
+        let sandbox: OverlaySandbox
+        let jobs: ShellJobs
+
+        init(rootless: Bool) async throws {
+            directory = try TemporaryDirectory(prefix: "kiln-limits")
+            var limits = SandboxLimits()
+            limits.timeout = .seconds(8)
+            limits.memoryBytes = 256 << 20
+            limits.maxProcesses = 64
+            limits.diskBytes = 64 << 20
+            limits.maxOutputBytes = 1 << 20
+            sandbox = OverlaySandbox(
+                buildDirectory: directory.path + "/build", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 30, limits: limits,
+                rootless: rootless)
+            jobs = try ShellJobs(in: directory)
+            try await sandbox.prepare()
+            print("JobLimitTests rootless=\(rootless): \(sandbox.enforcementReport)")
+        }
+
+        /// The outcome of a job: its exit code, or the sandbox's refusal.
+        func outcome(_ script: String, outputs: [String] = [], id: UInt64 = 1) async throws -> Result<JobComplete, SandboxError> {
+            do { return .success(try await sandbox.run(try jobs.job(script, outputs: outputs, id: id))) } catch let error as SandboxError {
+                return .failure(error)
+            }
+        }
+
+        /// A plain job still works, and the job left nothing under build_dir/builds.
+        func expectServesOn() async throws {
+            let result = try await sandbox.run(try jobs.job("echo fine > ok.o", outputs: ["ok.o"], id: 99))
+            #expect(try jobs.output(result, "ok.o") == "fine\n")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/build/builds").isEmpty)
+        }
+    }
+
+    /// Processes whose command line holds `marker`, on the whole host.
+    static func processes(holding marker: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { Int($0) != nil }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data, as: UTF8.self).contains(marker)
+        }
+    }
+
+    @Test(arguments: [false, true]) func theReportNamesEveryLimit(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let report = try await Fixture(rootless: rootless).sandbox.enforcementReport
+        #expect(report.contains(rootless ? "rootless" : "as root"))
+        for part in ["timeout 8.0 seconds", "memory 268435456 bytes by", "processes 64 by", "disk 67108864 bytes by", "outputs"] {
+            #expect(report.contains(part), "\(part) in: \(report)")
+        }
+    }
+
+    @Test(arguments: [false, true]) func aMemoryBombIsStopped(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(rootless: rootless)
+        let outcome = try await fixture.outcome("busybox dd if=/dev/zero of=/dev/null bs=600M count=1 && echo survived")
+        if case .success(let result) = outcome {
+            #expect(result.output.code != 0 && !String(decoding: result.output.stdout, as: UTF8.self).contains("survived"))
+        }
+        try await fixture.expectServesOn()
+    }
+
+    @Test(arguments: [false, true]) func aForkBombIsStoppedAndLeavesNothing(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(rootless: rootless)
+        let marker = "kiln-bomb-\(UUID().uuidString.prefix(8))"
+        let outcome = try await fixture.outcome("b() { b | b & }; b; busybox sleep 3 # \(marker)")
+        if case .success(let result) = outcome { #expect(result.output.code != 0 || !result.output.stderr.isEmpty) }
+        #expect(Self.processes(holding: marker).isEmpty, "every process of the bomb is gone")
+        try await fixture.expectServesOn()
+    }
+
+    @Test(arguments: [false, true]) func aDiskFillerIsStopped(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(rootless: rootless)
+        let many = try await fixture.outcome("i=0; while busybox dd if=/dev/zero of=f$i bs=1M count=8 2>/dev/null; do i=$((i+1)); done")
+        guard case .failure(let error) = many else {
+            Issue.record("the filler ran to its end: \(many)")
+            return
+        }
+        #expect(error.code == .limitExceeded || error.code == .timedOut, "\(error)")
+        let single = try await fixture.outcome("busybox dd if=/dev/zero of=big bs=1M count=200 2>/dev/null && echo wrote-all")
+        if case .success(let result) = single {
+            #expect(!String(decoding: result.output.stdout, as: UTF8.self).contains("wrote-all"), "RLIMIT_FSIZE stops one file at the limit")
+        }
+        try await fixture.expectServesOn()
+    }
+
+    @Test(arguments: [false, true]) func anInfiniteLoopIsKilledAtTheDeadline(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(rootless: rootless)
+        let outcome = try await fixture.outcome("while :; do :; done")
+        guard case .failure(let error) = outcome else {
+            Issue.record("the loop returned: \(outcome)")
+            return
+        }
+        #expect(error.code == .timedOut)
+        try await fixture.expectServesOn()
+    }
+
+    @Test(arguments: [false, true]) func aProcessLeftRunningIsKilled(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(rootless: rootless)
+        let marker = "kiln-daemon-\(UUID().uuidString.prefix(8))"
+        let result = try await fixture.sandbox.run(
+            try fixture.jobs.job("(busybox setsid busybox sh -c 'busybox sleep 1000 # \(marker)' &) ; echo started > s.o", outputs: ["s.o"]))
+        #expect(try fixture.jobs.output(result, "s.o") == "started\n")
+        #expect(Self.processes(holding: marker).isEmpty, "nothing of the job outlives it")
+        try await fixture.expectServesOn()
+    }
+
+    @Test(arguments: [false, true]) func outputsPastTheTotalAreRefused(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(rootless: rootless)
+        let outcome = try await fixture.outcome(
+            "busybox dd if=/dev/zero of=a.o bs=1K count=700 && busybox dd if=/dev/zero of=b.o bs=1K count=700", outputs: ["a.o", "b.o"])
+        guard case .failure(let error) = outcome else {
+            Issue.record("1.4 MB of outputs came back past a 1 MB total")
+            return
+        }
+        #expect(error.code == .unsafeOutput)
+        try await fixture.expectServesOn()
+    }
+
+    @Test(arguments: [false, true]) func aCancelledJobIsKilledAndCleaned(rootless: Bool) async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(rootless: rootless)
+        let marker = "kiln-cancel-\(UUID().uuidString.prefix(8))"
+        let job = try fixture.jobs.job("busybox sleep 1000 # \(marker)")
+        let running = Task { try await fixture.sandbox.run(job) }
+        for _ in 0..<100 where Self.processes(holding: marker).isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!Self.processes(holding: marker).isEmpty, "the job started")
+        running.cancel()
+        await #expect(throws: (any Error).self) { try await running.value }
+        #expect(Self.processes(holding: marker).isEmpty)
+        try await fixture.expectServesOn()
+    }
+}
