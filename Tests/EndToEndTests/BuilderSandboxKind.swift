@@ -6,12 +6,15 @@ enum BuilderSandboxKind: String, CaseIterable, Sendable {
     case overlay, docker
     /// FreeBSD's pot, played by the fakes of Tests/PotFakes with jails in bubblewrap.
     case pot
+    /// The overlay sandbox in a builder-server that runs as an ordinary user (``RootlessUser``).
+    case rootless
 
     /// The `[builder]` table body for a builder whose files live under `directory` (for pot: a fake pot root
     /// there, with the template made by the documented setup steps).
     func builderTable(directory: String) throws -> String {
         switch self {
         case .overlay: return "type = \"overlay\"\nbuild_dir = \"\(directory)/build\"\nbwrap_path = \"/usr/bin/bwrap\""
+        case .rootless: return "type = \"overlay\"\nbuild_dir = \"\(directory)/build\"\nbwrap_path = \"/usr/bin/bwrap\"\nrootless = true"
         case .docker: return "type = \"docker\""
         case .pot:
             let fake = try FakePot(in: directory)
@@ -23,6 +26,7 @@ enum BuilderSandboxKind: String, CaseIterable, Sendable {
     /// Why this sandbox cannot run here, or nil (the overlay's needs are in ``Binaries/missingPrerequisite``).
     var missingPrerequisite: String? {
         if self == .pot { return FakePot.missingPrerequisite }
+        if self == .rootless { return RootlessUser.missingPrerequisite }
         guard self == .docker else { return nil }
         let probe = try? runCommand(
             "/usr/bin/curl",
@@ -53,5 +57,38 @@ enum DockerEngineForTests {
                     ["-fsS", "--max-time", "60", "-X", "DELETE", "--unix-socket", socket, "http://docker/v1.41/" + String(format: remove, id)])
             }
         }
+    }
+}
+
+/// The unprivileged account rootless builders run as: `$KILN_ROOTLESS_USER`, by default `kiln-rootless`, which
+/// scripts/test creates. The builder is started through `setpriv` with that user's uid and gid and no groups.
+enum RootlessUser {
+    static var name: String { Binaries.environment["KILN_ROOTLESS_USER"] ?? "kiln-rootless" }
+
+    static var ids: (uid: uid_t, gid: gid_t)? {
+        guard let entry = getpwnam(name), entry.pointee.pw_uid != 0 else { return nil }
+        return (entry.pointee.pw_uid, entry.pointee.pw_gid)
+    }
+
+    static var missingPrerequisite: String? {
+        guard let ids else { return "no unprivileged user '\(name)' (scripts/test creates it; or set KILN_ROOTLESS_USER)" }
+        let probe = try? runCommand(
+            "/usr/bin/setpriv", ["--reuid=\(ids.uid)", "--regid=\(ids.gid)", "--clear-groups", "--", "/usr/bin/test", "-x", Binaries.builderServer])
+        guard probe?.status == 0 else { return "user '\(name)' cannot run \(Binaries.builderServer) (a parent directory is not searchable)" }
+        return nil
+    }
+
+    /// The command that runs `executable` as the user.
+    static func command(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+        let ids = ids ?? (65534, 65534)
+        return ("/usr/bin/setpriv", ["--reuid=\(ids.uid)", "--regid=\(ids.gid)", "--clear-groups", "--", executable] + arguments)
+    }
+
+    /// Hands `path` (recursively) to the user and opens the way to it.
+    static func handOver(_ path: String, farmRoot: String) throws {
+        let ids = ids ?? (65534, 65534)
+        chmod(farmRoot, 0o755)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        guard try runCommand("/bin/chown", ["-R", "\(ids.uid):\(ids.gid)", path]).status == 0 else { throw TestFailure("chown \(path) failed") }
     }
 }

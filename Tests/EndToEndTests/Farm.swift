@@ -105,9 +105,10 @@ final class Farm: @unchecked Sendable {
     @discardableResult
     func startKilnBuilder(
         port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil,
-        schedulerAuth: String? = nil, sandbox: BuilderSandboxKind = .overlay
+        schedulerAuth: String? = nil, sandbox: BuilderSandboxKind = .overlay, tables: String = ""
     ) throws -> ManagedProcess {
         let label = name ?? "kiln-builder-\(port)"
+        if sandbox == .rootless { try RootlessUser.handOver("\(root)/\(label)", farmRoot: root) }
         var extra = ""
         if let maxJobs { extra += "max_jobs = \(maxJobs)\n" }
         if let cacheSize { extra += "toolchain_cache_size = \(cacheSize)\n" }
@@ -124,9 +125,12 @@ final class Farm: @unchecked Sendable {
                 \(builderTable)
                 [scheduler_auth]
                 \(schedulerAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
+                \(tables)
                 """.utf8))
-        let server = try ManagedProcess(
-            logName ?? label, executable: Binaries.builderServer, arguments: ["--config", config, "--log-level", "debug"], logDirectory: root)
+        let arguments = ["--config", config, "--log-level", "debug"]
+        let (executable, allArguments) =
+            sandbox == .rootless ? RootlessUser.command(Binaries.builderServer, arguments) : (Binaries.builderServer, arguments)
+        let server = try ManagedProcess(logName ?? label, executable: executable, arguments: allArguments, logDirectory: root)
         processes.append(server)
         if sandbox == .docker { dockerInstances.append("127.0.0.1:\(port)") }
         return server

