@@ -166,7 +166,8 @@ let package = Package(
             ],
             swiftSettings: kilnSettings
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol", "ArchiveKit", "WireStreams"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),

@@ -41,7 +41,8 @@ public func buildBuilderApplication(
     let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
     let bind = configuration.bindAddress
     return Application(
-        router: router, server: try .tls(.http1(), tlsConfiguration: identity.tlsConfiguration()),
+        router: router,
+        server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), tlsConfiguration: identity.tlsConfiguration()),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: nil),
         services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)],
         onServerRunning: { channel in

@@ -105,6 +105,8 @@ struct BuilderController: Sendable {
             }
         } catch {
             server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            // Reported all the same: the scheduler counts a Started job against this server until it completes.
+            try? await server.link.reportJobState(job, .complete)
             return WireHTTP.error(.internalServerError, "run build failed", cause: "\(error)")
         }
         server.logger.debug("job complete", metadata: ["job": "\(job)", "code": "\(result.output.code)", "outputs": "\(result.outputs.count)"])

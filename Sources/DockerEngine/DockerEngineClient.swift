@@ -91,6 +91,12 @@ public struct DockerEngineClient: Sendable {
         }
     }
 
+    /// The host directory of the container's writable layer (overlay2's `UpperDir`), when the driver has one.
+    public func writableLayer(container: String) async throws -> String? {
+        let answer = try await call(.get, "/containers/\(container)/json", timeout: 30)
+        return try decode(ContainerDetails.self, from: answer).graphDriver?.data?["UpperDir"]
+    }
+
     /// What the container changed in its filesystem against its image.
     public func changes(container: String) async throws -> [FilesystemChange] {
         let answer = try await call(.get, "/containers/\(container)/changes", timeout: 60)

@@ -134,3 +134,13 @@ public struct EngineVersion: Decodable, Sendable {
 struct EngineMessage: Decodable {
     var message: String
 }
+
+/// The part of `GET /containers/{id}/json` Kiln reads.
+struct ContainerDetails: Decodable {
+    struct GraphDriver: Decodable {
+        var data: [String: String]?
+        private enum CodingKeys: String, CodingKey { case data = "Data" }
+    }
+    var graphDriver: GraphDriver?
+    private enum CodingKeys: String, CodingKey { case graphDriver = "GraphDriver" }
+}

@@ -72,8 +72,18 @@ public struct DockerSandbox: BuildSandbox {
             let config = ExecConfig(
                 user: "\(settings.uid):\(settings.gid)", workingDirectory: job.command.cwd, environment: environment,
                 command: [job.command.executable] + job.command.arguments)
-            let result = try await engine.exec(
-                container: lease.container, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
+            let exec = { @Sendable [engine, limits] in
+                try await engine.exec(
+                    container: lease.container, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
+            }
+            // The writable layer is on the host; where the builder may read it, the job's disk use is watched there.
+            let layer = try await engine.writableLayer(container: lease.container).flatMap {
+                FileManager.default.isReadableFile(atPath: $0) ? $0 : nil
+            }
+            let result =
+                if let layer, let disk = limits.diskBytes { try await DiskUsageWatch(directory: layer, limit: disk).during(exec) } else {
+                    try await exec()
+                }
             guard !result.streams.truncated else {
                 throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")
             }
@@ -96,7 +106,9 @@ public struct DockerSandbox: BuildSandbox {
     }
 
     public var enforcementReport: String {
-        "docker sandbox; job limits: timeout \(limits.timeout) (exec killed); \(settings.report); outputs \(limits.maxOutputFileBytes) bytes per file, \(limits.maxOutputBytes) in all"
+        "docker sandbox; job limits: timeout \(limits.timeout) (exec killed); \(settings.report); disk "
+            + (limits.diskBytes.map { "\($0) bytes by a watch of the container's writable layer where readable" } ?? "unlimited")
+            + "; outputs \(limits.maxOutputFileBytes) bytes per file, \(limits.maxOutputBytes) in all"
     }
 
     /// Waits for the resets, then removes the idle containers; the next start removes the images.

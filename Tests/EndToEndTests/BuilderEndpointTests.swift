@@ -14,11 +14,11 @@ import Testing
         let certificatePath: String
         let certificate: ServerCertificateHttpResponse
 
-        init() throws {
+        init(sandbox: BuilderSandboxKind = .overlay, tables: String = "") throws {
             farm = try Farm()
             try farm.startKilnScheduler()
             let port = freePort()
-            builder = try farm.startKilnBuilder(port: port)
+            builder = try farm.startKilnBuilder(port: port, sandbox: sandbox, tables: tables)
             try farm.waitForServers(1)
             server = "127.0.0.1:\(port)"
             let body = try Self.curl(["\(farm.schedulerURL)/api/v1/scheduler/server_certificate/\(server)"], in: farm).body
@@ -40,9 +40,12 @@ import Testing
         }
 
         /// POSTs to the build server over HTTPS, trusting only its certificate.
-        func post(_ path: String, token: String?, body: [UInt8], chunked: Bool = false) throws -> (status: Int, headers: String, body: [UInt8]) {
+        func post(
+            _ path: String, token: String?, body: [UInt8], chunked: Bool = false, maxTime: Int? = nil
+        ) throws -> (status: Int, headers: String, body: [UInt8]) {
             let bodyFile = try farm.directory.write("request-\(UUID().uuidString)", body)
-            var arguments = [
+            var arguments = maxTime.map { ["--max-time", "\($0)"] } ?? []
+            arguments += [
                 "--cacert", certificatePath, "-X", "POST", "--data-binary", "@\(bodyFile)", "-H", "Content-Type: application/octet-stream",
             ]
             if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }

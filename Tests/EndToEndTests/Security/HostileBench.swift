@@ -1,0 +1,95 @@
+import ArchiveKit
+import Foundation
+import KilnProtocol
+import KilnTestSupport
+import WireStreams
+
+/// A farm with one Kiln builder under attack: the busybox test toolchain, a secret planted on the host outside
+/// any sandbox, a loopback listener no job may reach, and jobs sent over the real endpoints (alloc_job on the
+/// scheduler, then assign, submit_toolchain and run_job on the builder with the job's token).
+final class HostileBench {
+    /// What one run_job got back: the HTTP status and, for a `Complete`, the compile's result.
+    struct Answer {
+        let status: Int
+        let result: JobComplete?
+        /// stdout, stderr and every returned output, as text: where a leak would show.
+        let text: String
+        var exitCode: Int32? { result?.output.code }
+        var summary: String { result.map { "200, exit \($0.output.code)" } ?? "\(status)" }
+    }
+
+    let probe: BuilderEndpointTests.Probe
+    let toolchainPath: String
+    let toolchain: Toolchain
+    let secretDirectory: String
+    let secret = "KILN-SECRET-\(UUID().uuidString)"
+    var secretPath: String { secretDirectory + "/secret.txt" }
+    let listener: LoopbackListener
+
+    init(_ probe: BuilderEndpointTests.Probe) throws {
+        self.probe = probe
+        listener = try LoopbackListener()
+        (toolchainPath, toolchain) = try TestToolchain.make(in: probe.farm.directory)
+        secretDirectory = "/tmp/kiln-secret-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: secretDirectory, withIntermediateDirectories: true)
+        chmod(secretDirectory, 0o755)
+        try Data(secret.utf8).write(to: URL(fileURLWithPath: secretPath))
+        chmod(secretPath, 0o644)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: secretDirectory) }
+
+    /// alloc_job, then the toolchain upload when the builder asks for it; returns the job.
+    func allocate(upload: [UInt8]? = nil) throws -> JobAlloc {
+        let job = try probe.allocate(toolchain)
+        if job.needToolchain {
+            let body = try upload ?? [UInt8](Data(contentsOf: URL(fileURLWithPath: toolchainPath)))
+            let answer = try probe.post("submit_toolchain/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth, body: body, chunked: true)
+            guard answer.status == 200 else { throw TestFailure("submit_toolchain answered \(answer.status)") }
+        }
+        return job.jobAlloc
+    }
+
+    /// Runs `script` with /bin/sh in /work/job on the builder.
+    func run(
+        _ script: String, outputs: [String] = [], inputs: [String: String] = [:], inputsTar: String? = nil, job: JobAlloc? = nil,
+        token: String? = nil, maxTime: Int? = nil
+    ) throws -> Answer {
+        let job = try job ?? allocate()
+        let tar = try inputsTar ?? TestToolchain.inputs(in: probe.farm.directory, inputs, name: "inputs-\(UUID().uuidString).tar")
+        let command = CompileCommand(
+            executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")], cwd: "/work/job")
+        let header = try BincodeEncoder().encode(RunJobHttpRequest(command: command, outputs: outputs))
+        let length = UInt32(header.count)
+        let body =
+            [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + header
+            + (try ZlibDeflate.compress([UInt8](Data(contentsOf: URL(fileURLWithPath: tar)))))
+        let answer = try probe.post("run_job/\(job.jobID)", token: token ?? job.auth, body: body, maxTime: maxTime)
+        guard answer.status == 200, case .complete(let result)? = try? BincodeDecoder().decode(RunJobResult.self, from: answer.body) else {
+            return Answer(status: answer.status, result: nil, text: String(decoding: answer.body, as: UTF8.self))
+        }
+        var text = String(decoding: result.output.stdout + result.output.stderr, as: UTF8.self)
+        for output in result.outputs { text += String(decoding: (try? output.data.decompressed()) ?? [], as: UTF8.self) }
+        return Answer(status: answer.status, result: result, text: text)
+    }
+
+    /// A plain job right after an attack: it must compile (here: transform its input into its output).
+    func servesAPlainJob() -> Bool {
+        let marker = UUID().uuidString
+        guard let answer = try? run("cat main.c > main.o", outputs: ["main.o"], inputs: ["work/job/main.c": marker]) else { return false }
+        return answer.exitCode == 0 && answer.text.contains(marker)
+    }
+
+    /// Processes on the host whose command line holds `marker`, once the builder had `seconds` to clean up.
+    static func survivors(holding marker: String, seconds: Double = 30) -> [String] {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            let found = entries.filter { Int($0) != nil }.filter { pid in
+                FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self).contains(marker) } ?? false
+            }
+            if found.isEmpty || Date() > deadline { return found }
+            usleep(200_000)
+        }
+    }
+}
