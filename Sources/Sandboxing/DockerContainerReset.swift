@@ -25,6 +25,12 @@ enum DockerContainerReset {
         }
     }
 
+    /// Kills every process in the container but its init: a job that must stop now (deadline, disk, a client
+    /// that hung up). Cancelling the exec call alone would leave the job running inside.
+    static func killJobs(in container: String, engine: DockerEngineClient) async {
+        _ = try? await engine.exec(container: container, upkeep(["sh", "-c", "kill -9 -1"]), timeout: 60, streamLimit: 4096)
+    }
+
     /// What to remove (the topmost added paths) and what must still be a directory (the modified paths); nil
     /// when the container cannot be trusted again.
     static func plan(for changes: [FilesystemChange]) -> (removals: [String], directoriesToCheck: [String])? {

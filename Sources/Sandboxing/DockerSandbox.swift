@@ -72,9 +72,15 @@ public struct DockerSandbox: BuildSandbox {
             let config = ExecConfig(
                 user: "\(settings.uid):\(settings.gid)", workingDirectory: job.command.cwd, environment: environment,
                 command: [job.command.executable] + job.command.arguments)
+            let container = lease.container
+            // Cancelling the call alone would leave the job running in the container: its processes are killed.
             let exec = { @Sendable [engine, limits] in
-                try await engine.exec(
-                    container: lease.container, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
+                try await withTaskCancellationHandler {
+                    try await engine.exec(
+                        container: container, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
+                } onCancel: {
+                    Task { await DockerContainerReset.killJobs(in: container, engine: engine) }
+                }
             }
             // The writable layer is on the host; where the builder may read it, the job's disk use is watched there.
             let layer = try await engine.writableLayer(container: lease.container).flatMap {
@@ -84,6 +90,7 @@ public struct DockerSandbox: BuildSandbox {
                 if let layer, let disk = limits.diskBytes { try await DiskUsageWatch(directory: layer, limit: disk).during(exec) } else {
                     try await exec()
                 }
+            try Task.checkCancellation()
             guard !result.streams.truncated else {
                 throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")
             }

@@ -49,12 +49,14 @@ struct HostileAttack: Sendable {
         },
         HostileAttack(name: "disk filler (limit 64 MB)") { bench in
             let answer = try bench.run("i=0; while busybox dd if=/dev/zero of=f$i bs=1M count=8 2>/dev/null; do i=$((i+1)); done; echo FILLED $i")
-            return Verdict(
-                held: answer.exitCode == nil || answer.exitCode != 0 || !answer.text.contains("FILLED"), outcome: "stopped (\(answer.summary))")
+            // The 500's JSON carries the sandbox's reason: the disk limit, not the deadline, must have stopped it.
+            let byTheLimit = answer.status == 500 && answer.text.contains("disk limit")
+            return Verdict(held: byTheLimit, outcome: byTheLimit ? "stopped at the disk limit (500)" : "not stopped by the limit (\(answer.summary))")
         },
         HostileAttack(name: "infinite loop (timeout 10 s)") { bench in
             let answer = try bench.run("while :; do :; done")
-            return Verdict(held: answer.status == 500, outcome: "killed at the deadline (\(answer.summary))")
+            let atTheDeadline = answer.status == 500 && answer.text.contains("timedOut")
+            return Verdict(held: atTheDeadline, outcome: "killed at the deadline (\(answer.summary))")
         },
         HostileAttack(name: "process left running after the compile") { bench in
             let marker = "kiln-daemon-\(UUID().uuidString.prefix(8))"
