@@ -48,6 +48,53 @@ import Testing
         #expect(builder.toolchainCacheSize == 5 << 30)
     }
 
+    static let minimalBuilder = """
+        cache_dir = "/var/cache/kiln"
+        public_addr = "127.0.0.1:10501"
+        scheduler_url = "127.0.0.1:10600"
+        [builder]
+        type = "overlay"
+        build_dir = "/var/lib/kiln/build"
+        bwrap_path = "/usr/bin/bwrap"
+        [scheduler_auth]
+        type = "DANGEROUSLY_INSECURE"
+        """
+
+    @Test func jobLimitsHaveDefaultsAndEveryKeyIsRead() throws {
+        let defaults = try ConfigurationLoader.parseBuilder(Self.minimalBuilder)
+        #expect(defaults.jobLimits == JobLimitsConfiguration())
+        #expect(defaults.jobLimits.timeoutSeconds == 600 && defaults.jobLimits.memoryBytes == 4 << 30 && defaults.jobLimits.processes == 1024)
+        #expect(defaults.sandbox == .overlay(buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: nil))
+        let set = try ConfigurationLoader.parseBuilder(
+            Self.minimalBuilder.replacingOccurrences(of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\nrootless = true")
+                + """
+
+                [job_limits]
+                timeout = 30
+                memory = "512M"
+                processes = 0
+                cpus = 1.5
+                disk = "1G"
+                output_file_size = "64M"
+                output_total_size = "128M"
+                stream_size = "1M"
+                """)
+        #expect(set.sandbox == .overlay(buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: true))
+        var expected = JobLimitsConfiguration()
+        expected.timeoutSeconds = 30
+        expected.memoryBytes = 512 << 20
+        expected.processes = nil
+        expected.cpus = 1.5
+        expected.diskBytes = 1 << 30
+        (expected.outputFileBytes, expected.outputTotalBytes, expected.streamBytes) = (64 << 20, 128 << 20, 1 << 20)
+        #expect(set.jobLimits == expected)
+    }
+
+    @Test(arguments: ["timeout = 0", "processes = -1", "cpus = -1", "memory = \"lots\"", "output_file_size = 0", "timeout_secs = 5"])
+    func jobLimitsRefused(_ line: String) throws {
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parseBuilder(Self.minimalBuilder + "\n[job_limits]\n" + line) }
+    }
+
     @Test func dockerKeysOfKiln() throws {
         let builder = try ConfigurationLoader.parseBuilder(
             """
