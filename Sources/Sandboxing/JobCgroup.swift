@@ -14,6 +14,11 @@ struct JobCgroup: Sendable {
     /// The `cgroup.procs` files the job's first process writes its pid to.
     var procsFiles: [String] { directories.map { $0 + "/cgroup.procs" } }
 
+    private init(directories: [String], version: CgroupHierarchy.Version) {
+        self.directories = directories
+        self.version = version
+    }
+
     init(name: String, in hierarchy: CgroupHierarchy, limits: SandboxLimits) throws {
         version = hierarchy.version
         var directories: [String: String] = [:]
@@ -106,11 +111,22 @@ struct JobCgroup: Sendable {
         return removed
     }
 
-    /// Removes the empty job cgroups an earlier run left (busy ones belong to a running builder and stay).
+    /// Process-wide, so that two sandboxes in one process never share a cgroup name.
+    private static let sequence = JobSequence()
+
+    /// A name no other job has: the server's pid (so stale ones can be told apart) and a process-wide number.
+    static func uniqueName() -> String { "job-\(getpid())-\(sequence.next())" }
+
+    /// Removes the job cgroups left by builder processes that are gone; a live builder's stay untouched.
     static func removeStale(in hierarchy: CgroupHierarchy) {
         for parent in Set(hierarchy.parents.values) {
             let children = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
-            for child in children where child.hasPrefix("job-") { rmdir(parent + "/" + child) }
+            for child in children where child.hasPrefix("job-") {
+                guard let owner = child.split(separator: "-").dropFirst().first.flatMap({ pid_t($0) }) else { continue }
+                if kill(owner, 0) != 0 && errno == ESRCH {
+                    JobCgroup(directories: [parent + "/" + child], version: hierarchy.version).destroy()
+                }
+            }
         }
     }
 }

@@ -12,8 +12,9 @@ struct JobLimitEnforcement: Sendable {
     let runsAsRoot: Bool
 
     /// Runs a shell that writes its own pid into each `cgroup.procs` given before `--`, then execs the rest; the
-    /// job's first process is in the cgroup before anything it starts.
-    static let joinScript = #"while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#
+    /// job's first process is in the cgroup before anything it starts. A failure kills the shell, so that it
+    /// reads as a sandbox failure rather than as a compiler's exit code.
+    static let joinScript = #"while [ "$1" != -- ]; do echo $$ > "$1" || kill -KILL $$; shift; done; shift; exec "$@""#
 
     private func controls(_ controller: String) -> Bool { cgroups?.parents[controller] != nil }
 

@@ -70,7 +70,7 @@ public struct OverlaySandbox: BuildSandbox {
         let jobDirectory = "\(buildDirectory)/builds/\(job.id)-\(number)"
         var cgroup: JobCgroup?
         do {
-            cgroup = try enforcement.cgroups.map { try JobCgroup(name: "job-\(getpid())-\(number)", in: $0, limits: limits) }
+            cgroup = try enforcement.cgroups.map { try JobCgroup(name: JobCgroup.uniqueName(), in: $0, limits: limits) }
             let result = try await runJob(job, enforcement: enforcement, cgroup: cgroup, lowerLayer: lease.directory, jobDirectory: jobDirectory)
             await finish(jobDirectory: jobDirectory, cgroup: cgroup, lease: lease)
             return result

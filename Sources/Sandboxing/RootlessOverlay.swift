@@ -13,8 +13,9 @@ struct RootlessOverlay: Sendable {
     let unsharePath: String
     let mountPath: String
 
-    /// Mounts the overlay (`$2` options on `$3`) with `$1` (mount), then execs the rest.
-    static let mountScript = #""$1" -t overlay overlay -o "$2" "$3" || exit 125; shift 3; exec "$@""#
+    /// Mounts the overlay (`$2` options on `$3`) with `$1` (mount), then execs the rest; a failed mount kills the
+    /// shell (a sandbox failure, not a compiler's exit code).
+    static let mountScript = #""$1" -t overlay overlay -o "$2" "$3" || kill -KILL $$; shift 3; exec "$@""#
 
     /// The command that mounts `lower` + `upper` at `root` in a new user and mount namespace and then runs `command`.
     func command(lower: String, upper: String, work: String, root: String, then command: [String]) throws -> [String] {
