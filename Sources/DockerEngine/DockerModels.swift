@@ -35,13 +35,15 @@ public struct HostConfiguration: Encodable, Sendable, Hashable {
     public var securityOptions = ["no-new-privileges"]
     /// rlimits of every process in the container.
     public var ulimits: [Ulimit] = []
+    /// Runs docker-init as pid 1, which reaps orphaned processes.
+    public var initProcess = true
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case networkMode = "NetworkMode", memoryBytes = "Memory", memoryAndSwapBytes = "MemorySwap", pidsLimit = "PidsLimit"
         case nanoCPUs = "NanoCpus", droppedCapabilities = "CapDrop", addedCapabilities = "CapAdd", securityOptions = "SecurityOpt"
-        case ulimits = "Ulimits"
+        case ulimits = "Ulimits", initProcess = "Init"
     }
 }
 

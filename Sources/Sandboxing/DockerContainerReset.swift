@@ -8,14 +8,18 @@ import DockerEngine
 enum DockerContainerReset {
     /// The most added paths removed in one go; a job that scattered more gets a new container instead.
     static let maxRemovedPaths = 2000
+    /// The engine's own bind mount of docker-init (and `/sbin` for it, which no job user could create).
+    static let engineOwned: Set<String> = ["/sbin/docker-init", "/sbin"]
 
-    /// True when the container is clean and may be reused. One root exec kills every process but the container's
-    /// init and removes what the job added; a second look at the changes proves nothing was added meanwhile.
-    static func reset(_ container: String, engine: DockerEngineClient) async -> Bool {
+    /// True when the container is clean and may be reused. The job user's processes are killed, one root exec
+    /// removes what the job added, and a second look at the changes proves nothing was added meanwhile.
+    static func reset(_ container: String, engine: DockerEngineClient, jobUser: String) async -> Bool {
         do {
-            guard let plan = plan(for: try await engine.changes(container: container)) else { return false }
+            guard await killJobs(in: container, engine: engine, jobUser: jobUser),
+                let plan = plan(for: try await engine.changes(container: container))
+            else { return false }
             let script =
-                #"kill -9 -1 2>/dev/null; for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
+                #"for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
             let arguments = ["sh", "-c", script, "reset", "-r"] + plan.removals + ["-d"] + plan.directoriesToCheck
             let cleanup = try await engine.exec(container: container, upkeep(arguments), timeout: 60, streamLimit: 4096)
             guard cleanup.exitCode == 0, let after = Self.plan(for: try await engine.changes(container: container)) else { return false }
@@ -25,17 +29,25 @@ enum DockerContainerReset {
         }
     }
 
-    /// Kills every process in the container but its init: a job that must stop now (deadline, disk, a client
-    /// that hung up). Cancelling the exec call alone would leave the job running inside.
-    static func killJobs(in container: String, engine: DockerEngineClient) async {
-        _ = try? await engine.exec(container: container, upkeep(["sh", "-c", "kill -9 -1"]), timeout: 60, streamLimit: 4096)
+    /// Kills every process of the job user (`kill -9 -1` as that user reaches exactly those): what a job left
+    /// behind, or a job that must stop now (deadline, disk, a client that hung up; cancelling the exec call alone
+    /// would leave it running). The container's init (docker-init) reaps them, so no zombie keeps counting
+    /// against the pids limit; the root-owned idle process stays.
+    @discardableResult
+    static func killJobs(in container: String, engine: DockerEngineClient, jobUser: String) async -> Bool {
+        // kill fails when nothing was left to kill; that is fine.
+        let kill = ExecConfig(
+            user: jobUser, workingDirectory: "/", environment: [],
+            command: [DockerSandboxSettings.busybox, "sh", "-c", "kill -9 -1 2>/dev/null; exit 0"])
+        let result = try? await engine.exec(container: container, kill, timeout: 60, streamLimit: 4096)
+        return result?.exitCode == 0
     }
 
     /// What to remove (the topmost added paths) and what must still be a directory (the modified paths); nil
     /// when the container cannot be trusted again.
     static func plan(for changes: [FilesystemChange]) -> (removals: [String], directoriesToCheck: [String])? {
         guard !changes.contains(where: { $0.kind == .deleted }) else { return nil }
-        let added = Set(changes.filter { $0.kind == .added }.map(\.path))
+        let added = Set(changes.filter { $0.kind == .added && !engineOwned.contains($0.path) }.map(\.path))
         let topmost = added.filter { path in !ancestors(of: path).contains(where: added.contains) }.sorted()
         guard topmost.count <= maxRemovedPaths else { return nil }
         let modified = changes.filter { $0.kind == .modified }.map(\.path).sorted()

@@ -42,6 +42,8 @@ public struct DockerSandbox: BuildSandbox {
         }
     }
 
+    private var jobUser: String { "\(settings.uid):\(settings.gid)" }
+
     public func run(_ job: SandboxJob) async throws -> JobComplete {
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
         // The directories the job writes in, relative to the root.
@@ -53,10 +55,10 @@ public struct DockerSandbox: BuildSandbox {
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
         do {
             let result = try await runInContainer(job, lease: lease, inputs: inputs, outputs: layout.outputs)
-            await pool.release(lease) { [engine] in await DockerContainerReset.reset($0, engine: engine) }
+            await pool.release(lease) { [engine, jobUser] in await DockerContainerReset.reset($0, engine: engine, jobUser: jobUser) }
             return result
         } catch {
-            await pool.release(lease) { [engine] in await DockerContainerReset.reset($0, engine: engine) }
+            await pool.release(lease) { [engine, jobUser] in await DockerContainerReset.reset($0, engine: engine, jobUser: jobUser) }
             throw error
         }
     }
@@ -70,7 +72,7 @@ public struct DockerSandbox: BuildSandbox {
             try await engine.putArchive(container: lease.container, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
             let environment = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }.map { "\($0.name)=\($0.value)" }
             let config = ExecConfig(
-                user: "\(settings.uid):\(settings.gid)", workingDirectory: job.command.cwd, environment: environment,
+                user: jobUser, workingDirectory: job.command.cwd, environment: environment,
                 command: [job.command.executable] + job.command.arguments)
             let container = lease.container
             // Cancelling the call alone would leave the job running in the container: its processes are killed.
@@ -79,7 +81,7 @@ public struct DockerSandbox: BuildSandbox {
                     try await engine.exec(
                         container: container, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
                 } onCancel: {
-                    Task { await DockerContainerReset.killJobs(in: container, engine: engine) }
+                    Task { [jobUser] in await DockerContainerReset.killJobs(in: container, engine: engine, jobUser: jobUser) }
                 }
             }
             // The writable layer is on the host; where the builder may read it, the job's disk use is watched there.
