@@ -64,4 +64,7 @@ public struct SandboxLimits: Sendable, Hashable {
     public var diskBytes: UInt64? = 8 << 30
 
     public init() {}
+
+    /// The output bounds, as the start-up reports of every sandbox say them.
+    var outputsReport: String { "outputs \(maxOutputFileBytes) bytes per file, \(maxOutputBytes) in all" }
 }

@@ -21,6 +21,12 @@ struct DiskUsageWatch: Sendable {
         }
     }
 
+    /// Runs `body`, watching `directory` when there is one to watch and a limit.
+    static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T, watching directory: String?, limit: UInt64?) async throws -> T {
+        guard let directory, let limit else { return try await body() }
+        return try await DiskUsageWatch(directory: directory, limit: limit).during(body)
+    }
+
     /// Runs `body` while watching; the first to fail wins and cancels the other.
     func during<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in

@@ -88,10 +88,7 @@ public struct DockerSandbox: BuildSandbox {
             let layer = try await engine.writableLayer(container: lease.container).flatMap {
                 FileManager.default.isReadableFile(atPath: $0) ? $0 : nil
             }
-            let result =
-                if let layer, let disk = limits.diskBytes { try await DiskUsageWatch(directory: layer, limit: disk).during(exec) } else {
-                    try await exec()
-                }
+            let result = try await DiskUsageWatch.run(exec, watching: layer, limit: limits.diskBytes)
             try Task.checkCancellation()
             guard !result.streams.truncated else {
                 throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")
@@ -117,7 +114,7 @@ public struct DockerSandbox: BuildSandbox {
     public var enforcementReport: String {
         "docker sandbox; job limits: timeout \(limits.timeout) (exec killed); \(settings.report); disk "
             + (limits.diskBytes.map { "\($0) bytes by a watch of the container's writable layer where readable" } ?? "unlimited")
-            + "; outputs \(limits.maxOutputFileBytes) bytes per file, \(limits.maxOutputBytes) in all"
+            + "; \(limits.outputsReport)"
     }
 
     /// Waits for the resets, then removes the idle containers; the next start removes the images.

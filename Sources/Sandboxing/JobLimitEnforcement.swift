@@ -53,7 +53,7 @@ struct JobLimitEnforcement: Sendable {
                 } ?? "unlimited"))
         parts.append("cpus " + (limits.cpus.map { "\($0) by " + by("cpu", fallback: nil) } ?? "unlimited"))
         parts.append("disk " + (limits.diskBytes.map { "\($0) bytes by a watch of the job's layer and RLIMIT_FSIZE" } ?? "unlimited"))
-        parts.append("outputs \(limits.maxOutputFileBytes) bytes per file, \(limits.maxOutputBytes) in all")
+        parts.append(limits.outputsReport)
         return "job limits: " + parts.joined(separator: "; ")
     }
 }

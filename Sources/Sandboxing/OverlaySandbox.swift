@@ -103,8 +103,7 @@ public struct OverlaySandbox: BuildSandbox {
         let launch = enforcement.launch(command, cgroup: cgroup)
         let runner = ProcessRunner(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         let run = { @Sendable in try await runner.run(launch[0], Array(launch.dropFirst()), environment: [:]) }
-        let outcome =
-            if let disk = limits.diskBytes { try await DiskUsageWatch(directory: upper, limit: disk).during(run) } else { try await run() }
+        let outcome = try await DiskUsageWatch.run(run, watching: upper, limit: limits.diskBytes)
         if let exceeded = cgroup?.exceededLimits(), !exceeded.isEmpty {
             throw SandboxError(
                 .limitExceeded, "the job hit its \(exceeded.joined(separator: " and ")) limit; raise [job_limits] if compiles need more")

@@ -46,7 +46,7 @@ public struct PotSandbox: BuildSandbox {
     }
 
     public var enforcementReport: String {
-        "pot sandbox; job limits: timeout \(limits.timeout) (jexec's process group killed); outputs \(limits.maxOutputFileBytes) bytes per file, \(limits.maxOutputBytes) in all; memory, processes, cpus and disk not enforced (no rctl yet)"
+        "pot sandbox; job limits: timeout \(limits.timeout) (jexec's process group killed); \(limits.outputsReport); memory, processes, cpus and disk not enforced (no rctl yet)"
     }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
