@@ -52,7 +52,7 @@ let package = Package(
         ),
 
         .target(name: "SchedulerCore", dependencies: ["KilnProtocol"], swiftSettings: kilnSettings),
-        .target(name: "BuilderCore", dependencies: ["KilnProtocol"], swiftSettings: kilnSettings),
+        .target(name: "BuilderCore", dependencies: ["KilnProtocol", "BLAKE3"], swiftSettings: kilnSettings),
 
         // MARK: C wrappers
         .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib"], swiftSettings: kilnSettings),
@@ -70,6 +70,7 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
         .target(name: "ToolchainStore", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BLAKE3"], swiftSettings: kilnSettings),
+        .target(name: "ResultCache", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BLAKE3"], swiftSettings: kilnSettings),
 
         // MARK: configuration (the only module that imports TOMLKit)
         .target(
@@ -101,7 +102,7 @@ let package = Package(
             name: "BuilderService",
             dependencies: [
                 "KilnProtocol", "KilnAuth", "KilnConfiguration", "BuilderCore", "SchedulerCore", "Sandboxing", "ToolchainStore",
-                "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport",
+                "ResultCache", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -150,6 +151,9 @@ let package = Package(
         .testTarget(
             name: "SandboxingTests",
             dependencies: ["Sandboxing", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnProtocol", "WireStreams", "KilnTestSupport"],
+            swiftSettings: kilnSettings),
+        .testTarget(
+            name: "ResultCacheTests", dependencies: ["ResultCache", "BuilderCore", "KilnProtocol", "KilnTestSupport"],
             swiftSettings: kilnSettings),
         .testTarget(
             name: "ToolchainStoreTests", dependencies: ["ToolchainStore", "BLAKE3", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),

@@ -4,6 +4,7 @@ import Foundation
 import KilnAuth
 import KilnProtocol
 import Logging
+import ResultCache
 import Sandboxing
 import Synchronization
 import ToolchainStore
@@ -18,13 +19,20 @@ final class BuildServer: Sendable {
     let slots: JobSlots
     let spoolDirectory: String
     let logger: Logger
+    /// What of the client's environment reaches the compiler (and the result cache key).
+    let environment: JobEnvironmentPolicy
+    /// nil when `[result_cache] enabled = false`.
+    let results: ResultCache?
+    /// The sandbox's stream limit, part of every result's key.
+    let streamLimit: Int
     private let authority: HS256Authority
     private let jobs = Mutex(JobTable<ContinuousClock>(maxAge: .seconds(600)))
     private let spoolSequence = Mutex(0)
 
     init(
         identity: BuilderIdentity, link: SchedulerLink, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
-        slots: Int, spoolDirectory: String, logger: Logger
+        slots: Int, spoolDirectory: String, environment: JobEnvironmentPolicy, results: ResultCache?, streamLimit: Int,
+        logger: Logger
     ) async {
         self.identity = identity
         self.link = link
@@ -32,6 +40,9 @@ final class BuildServer: Sendable {
         self.sandbox = sandbox
         self.slots = JobSlots(capacity: slots)
         self.spoolDirectory = spoolDirectory
+        self.environment = environment
+        self.results = results
+        self.streamLimit = streamLimit
         self.logger = logger
         authority = await HS256Authority(key: identity.jobTokenKey)
     }
@@ -72,23 +83,41 @@ final class BuildServer: Sendable {
         return "\(spoolDirectory)/\(job)-\(number).tar"
     }
 
-    /// Runs a claimed job in a slot, with its toolchain archive pinned in the cache for the whole run.
-    func build(_ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String) async throws -> JobComplete {
-        guard let archivePath = await archives.lease(toolchain.archiveID) else {
-            throw BuilderError(.configuration, "toolchain \(toolchain.archiveID) is not in the cache; it was never uploaded or was evicted")
+    /// Runs a claimed job with only the allowed environment: served from the result cache, shared with an
+    /// identical job already running, or built in a slot. `inputsDigest` is the ``InputsTarDigest`` of the
+    /// inputs (nil without a result cache).
+    func build(
+        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
+    ) async throws -> JobComplete {
+        let sandboxJob = SandboxJob(
+            id: job, toolchain: toolchain, toolchainArchivePath: "", command: environment.command(request.command),
+            outputs: request.outputs, inputsTarPath: inputsTarPath)
+        guard let results, let inputsDigest else { return try await buildInSlot(sandboxJob) }
+        let key = ResultCacheKey(
+            archiveID: toolchain.archiveID, command: sandboxJob.command, outputs: request.outputs, inputsDigest: inputsDigest,
+            streamLimit: streamLimit)
+        let served = try await results.result(for: key) { try await self.buildInSlot(sandboxJob) }
+        logger.debug("job result", metadata: ["job": "\(job)", "key": "\(key)", "source": "\(served.source)"])
+        return served.result
+    }
+
+    /// Runs a job in a slot, with its toolchain archive pinned in the cache for the whole run.
+    private func buildInSlot(_ job: SandboxJob) async throws -> JobComplete {
+        let archiveID = job.toolchain.archiveID
+        guard let archivePath = await archives.lease(archiveID) else {
+            throw BuilderError(.configuration, "toolchain \(archiveID) is not in the cache; it was never uploaded or was evicted")
         }
+        var leased = job
+        leased.toolchainArchivePath = archivePath
         await slots.acquire()
         do {
-            let result = try await sandbox.run(
-                SandboxJob(
-                    id: job, toolchain: toolchain, toolchainArchivePath: archivePath, command: request.command,
-                    outputs: request.outputs, inputsTarPath: inputsTarPath))
+            let result = try await sandbox.run(leased)
             await slots.release()
-            await archives.release(toolchain.archiveID)
+            await archives.release(archiveID)
             return result
         } catch {
             await slots.release()
-            await archives.release(toolchain.archiveID)
+            await archives.release(archiveID)
             throw error
         }
     }

@@ -5,6 +5,7 @@ import HummingbirdTLS
 import KilnConfiguration
 import KilnProtocol
 import Logging
+import ResultCache
 import Sandboxing
 import SchedulerCore
 import ServiceSupport
@@ -35,7 +36,10 @@ public func buildBuilderApplication(
         archives: try ToolchainArchiveCache(cacheDirectory: configuration.cacheDirectory, capacity: configuration.toolchainCacheSize),
         sandbox: sandbox,
         slots: configuration.maxJobs ?? SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount),
-        spoolDirectory: spool, logger: logger)
+        spoolDirectory: spool,
+        environment: JobEnvironmentPolicy(allowlist: configuration.jobEnvironment.allowlist, path: configuration.jobEnvironment.path),
+        results: try makeResultCache(configuration, logger: logger), streamLimit: Int(clamping: configuration.jobLimits.streamBytes),
+        logger: logger)
     let router = Router(context: KilnRequestContext.self)
     BuilderController(server: server).register(on: router)
     let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
@@ -44,7 +48,10 @@ public func buildBuilderApplication(
         router: router,
         server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), tlsConfiguration: identity.tlsConfiguration()),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: nil),
-        services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)],
+        services: [
+            HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox),
+            ResultCacheSweepService(cache: server.results, logger: logger),
+        ],
         onServerRunning: { channel in
             listeningContinuation.yield()
             await onServerRunning(channel.localAddress?.port ?? 0)
@@ -76,6 +83,32 @@ private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any Bu
         (settings.potCommand, settings.jexecCommand) = (pot.potCommand, pot.jexecCommand)
         settings.idleContainersPerToolchain = pot.idleContainersPerToolchain
         return PotSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize, limits: limits)
+    }
+}
+
+private func makeResultCache(_ configuration: BuilderConfiguration, logger: Logger) throws -> ResultCache? {
+    let configured = configuration.resultCache
+    guard configured.enabled else {
+        logger.info("result cache off: every job runs")
+        return nil
+    }
+    var settings = ResultCacheSettings(directory: configured.directory ?? configuration.cacheDirectory + "/results")
+    settings.capacity = configured.sizeBytes
+    settings.ttlSeconds = UInt64(configured.ttlSeconds)
+    settings.failureTTLSeconds = UInt64(configured.failureTTLSeconds)
+    settings.maxEntryBytes = configured.maxEntryBytes
+    settings.readOnly = configured.readOnly
+    let store = try ResultCacheStore(settings: settings)
+    logger.info(
+        "result cache \(settings.directory)\(settings.readOnly ? " (read-only)" : ""): \(store.entryCount) entries, \(store.totalBytes) of \(settings.capacity) bytes"
+    )
+    return ResultCache(store: store) { event in
+        switch event {
+        case .lookup(let key, .corrupt(let reason)):
+            logger.warning("result cache entry damaged, removed", metadata: ["key": "\(key)", "reason": "\(reason)"])
+        case .lookup: break
+        case .storeFailed(let key, let reason): logger.warning("result not stored", metadata: ["key": "\(key)", "error": "\(reason)"])
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArchiveKit
+import BuilderCore
 import Foundation
 import Hummingbird
 import KilnProtocol
@@ -86,8 +87,9 @@ struct BuilderController: Sendable {
         let spool = server.spoolPath(for: job)
         defer { unlink(spool) }
         let runRequest: RunJobHttpRequest
+        let inputsDigest: [UInt8]?
         do {
-            runRequest = try await spoolInputs(request, to: spool)
+            (runRequest, inputsDigest) = try await spoolInputs(request, to: spool, digest: server.results != nil)
         } catch {
             return WireHTTP.error(.badRequest, "error while parsing the run_job body", cause: "\(error)")
         }
@@ -101,7 +103,7 @@ struct BuilderController: Sendable {
         let result: JobComplete
         do {
             result = try await context.cancellingOnDisconnect { [server] in
-                try await server.build(job, toolchain: toolchain, request: runRequest, inputsTarPath: spool)
+                try await server.build(job, toolchain: toolchain, request: runRequest, inputsTarPath: spool, inputsDigest: inputsDigest)
             }
         } catch {
             server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(error)"])
@@ -119,12 +121,14 @@ struct BuilderController: Sendable {
         return try WireHTTP.ok(RunJobResult.complete(result), for: request)
     }
 
-    /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to `path`.
+    /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to `path`
+    /// (and, with `digest`, into the ``InputsTarDigest`` of the result cache key).
     /// After a bad chunk the rest of the body is still read (and dropped), so the client sees the 400.
-    private func spoolInputs(_ request: Request, to path: String) async throws -> RunJobHttpRequest {
+    private func spoolInputs(_ request: Request, to path: String, digest: Bool) async throws -> (RunJobHttpRequest, [UInt8]?) {
         let reader = try RunJobBodyReader(maxHeaderBytes: Self.maxRunJobHeader, maxInputBytes: Self.maxInputBytes)
         let file = try FileWriter(path: path)
         var header: RunJobHttpRequest?
+        var inputsDigest = digest ? InputsTarDigest() : nil
         var failure: (any Error)?
         var discarded = 0
         for try await buffer in request.body {
@@ -134,7 +138,14 @@ struct BuilderController: Sendable {
                 continue
             }
             do {
-                let decoded = try buffer.withUnsafeReadableBytes { chunk in try reader.consume(chunk, tarSink: { try file.write($0) }) }
+                let decoded = try buffer.withUnsafeReadableBytes { chunk in
+                    try reader.consume(
+                        chunk,
+                        tarSink: {
+                            try file.write($0)
+                            inputsDigest?.update($0)
+                        })
+                }
                 if let decoded { header = decoded }
             } catch {
                 failure = error
@@ -144,7 +155,7 @@ struct BuilderController: Sendable {
         try reader.finish()
         try file.close()
         guard let header else { throw WireStreamError(.badHeader, "the body ended before its RunJobHttpRequest") }
-        return header
+        return (header, inputsDigest?.finalize())
     }
 
     /// Reads a body nobody has started reading, so that a streaming client is not cut off mid-upload.

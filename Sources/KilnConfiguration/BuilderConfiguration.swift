@@ -14,6 +14,8 @@ import KilnProtocol
 /// | `max_jobs` | Kiln: concurrent jobs; default cores + 1 + cores/8 (sccache's HEAD cap) |
 /// | `metrics_addr` | Kiln: address of a plain-HTTP `/metrics` listener; default none |
 /// | `job_limits` | Kiln: table of per-job limits (``JobLimitsConfiguration``); defaults apply without it |
+/// | `job_environment` | Kiln: the client variables that reach the compiler (``JobEnvironmentConfiguration``) |
+/// | `result_cache` | Kiln: the cache of finished jobs (``ResultCacheConfiguration``); on by default |
 public struct BuilderConfiguration: Sendable, Hashable {
     public var sandbox: SandboxConfiguration
     public var cacheDirectory: String
@@ -25,6 +27,8 @@ public struct BuilderConfiguration: Sendable, Hashable {
     public var maxJobs: Int?
     public var metricsAddress: ServerID?
     public var jobLimits: JobLimitsConfiguration
+    public var jobEnvironment: JobEnvironmentConfiguration
+    public var resultCache: ResultCacheConfiguration
 
     init(reading reader: inout TOMLTableReader) throws {
         var builder = try reader.requiredTable("builder", "a table with type = \"overlay\", \"docker\" or \"pot\"")
@@ -43,12 +47,18 @@ public struct BuilderConfiguration: Sendable, Hashable {
             throw ConfigurationError(.invalidValue, key: "max_jobs", "expected at least 1")
         }
         metricsAddress = try reader.address("metrics_addr")
-        if var limits = try reader.table("job_limits") {
-            jobLimits = try JobLimitsConfiguration(reading: &limits)
-            try limits.finish()
-        } else {
-            jobLimits = JobLimitsConfiguration()
-        }
+        jobLimits = try Self.optionalTable("job_limits", in: &reader, JobLimitsConfiguration.init(reading:)) ?? .init()
+        jobEnvironment = try Self.optionalTable("job_environment", in: &reader, JobEnvironmentConfiguration.init(reading:)) ?? .init()
+        resultCache = try Self.optionalTable("result_cache", in: &reader, ResultCacheConfiguration.init(reading:)) ?? .init()
+    }
+
+    private static func optionalTable<T>(
+        _ key: String, in reader: inout TOMLTableReader, _ make: (inout TOMLTableReader) throws -> T
+    ) throws -> T? {
+        guard var table = try reader.table(key) else { return nil }
+        let value = try make(&table)
+        try table.finish()
+        return value
     }
 
     /// sccache takes `ip:port` alone as http; the path must be `/`.
