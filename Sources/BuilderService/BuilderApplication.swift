@@ -48,10 +48,8 @@ public func buildBuilderApplication(
         router: router,
         server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), tlsConfiguration: identity.tlsConfiguration()),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: nil),
-        services: [
-            HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox),
-            ResultCacheSweepService(cache: server.results, logger: logger),
-        ],
+        services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)]
+            + (server.results.map { [ResultCacheSweepService(store: $0.store, logger: logger)] } ?? []),
         onServerRunning: { channel in
             listeningContinuation.yield()
             await onServerRunning(channel.localAddress?.port ?? 0)

@@ -5,12 +5,11 @@ import ServiceLifecycle
 /// Removes expired result cache entries in the background (every ten minutes, and once at start), so entries
 /// nobody asks for again do not hold disk until LRU eviction reaches them.
 struct ResultCacheSweepService: Service {
-    let cache: ResultCache?
+    let store: ResultCacheStore
     let logger: Logger
     var interval: Duration = .seconds(600)
 
     func run() async throws {
-        guard let store = cache?.store else { return }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let removed = await store.sweepExpired()

@@ -14,11 +14,11 @@ import Testing
         let certificatePath: String
         let certificate: ServerCertificateHttpResponse
 
-        init(sandbox: BuilderSandboxKind = .overlay, tables: String = "") throws {
+        init(sandbox: BuilderSandboxKind = .overlay, tables: String = "", maxJobs: Int? = nil) throws {
             farm = try Farm()
             try farm.startKilnScheduler()
             let port = freePort()
-            builder = try farm.startKilnBuilder(port: port, sandbox: sandbox, tables: tables)
+            builder = try farm.startKilnBuilder(port: port, maxJobs: maxJobs, sandbox: sandbox, tables: tables)
             try farm.waitForServers(1)
             server = "127.0.0.1:\(port)"
             let body = try Self.curl(["\(farm.schedulerURL)/api/v1/scheduler/server_certificate/\(server)"], in: farm).body

@@ -22,14 +22,18 @@ public enum TestToolchain {
         return nil
     }
 
-    /// Writes the archive under `directory` and returns its path and toolchain.
-    public static func make(in directory: TemporaryDirectory, marker: String = "") throws -> (path: String, toolchain: Toolchain) {
+    /// Writes the archive under `directory` and returns its path and toolchain; `scripts` are added as executables
+    /// (path without the leading `/` → contents).
+    public static func make(
+        in directory: TemporaryDirectory, marker: String = "", scripts: [String: String] = [:]
+    ) throws -> (path: String, toolchain: Toolchain) {
         let path = directory.path + "/toolchain\(marker).tar.gz"
         let writer = try TarArchiveWriter(path: path, compression: .gzip, format: .gnu)
         for file in programs + libraries where FileManager.default.fileExists(atPath: file) {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
             try writer.addFile(String(file.dropFirst()), contents: bytes, mode: 0o755)
         }
+        for (path, contents) in scripts.sorted(by: { $0.key < $1.key }) { try writer.addFile(path, contents: Array(contents.utf8), mode: 0o755) }
         try writer.addFile("etc/toolchain-marker", contents: Array("toolchain \(marker)\n".utf8))
         try writer.finish()
         var hasher = BLAKE3Hasher()

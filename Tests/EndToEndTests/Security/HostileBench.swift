@@ -7,7 +7,7 @@ import WireStreams
 /// A farm with one Kiln builder under attack: the busybox test toolchain, a secret planted on the host outside
 /// any sandbox, a loopback listener no job may reach, and jobs sent over the real endpoints (alloc_job on the
 /// scheduler, then assign, submit_toolchain and run_job on the builder with the job's token).
-final class HostileBench {
+final class HostileBench: @unchecked Sendable {
     /// What one run_job got back: the HTTP status and, for a `Complete`, the compile's result.
     struct Answer {
         let status: Int
@@ -26,10 +26,10 @@ final class HostileBench {
     var secretPath: String { secretDirectory + "/secret.txt" }
     let listener: LoopbackListener
 
-    init(_ probe: BuilderEndpointTests.Probe) throws {
+    init(_ probe: BuilderEndpointTests.Probe, scripts: [String: String] = [:], marker: String = "") throws {
         self.probe = probe
         listener = try LoopbackListener()
-        (toolchainPath, toolchain) = try TestToolchain.make(in: probe.farm.directory)
+        (toolchainPath, toolchain) = try TestToolchain.make(in: probe.farm.directory, marker: marker, scripts: scripts)
         secretDirectory = "/tmp/kiln-secret-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: secretDirectory, withIntermediateDirectories: true)
         chmod(secretDirectory, 0o755)
@@ -55,10 +55,17 @@ final class HostileBench {
         _ script: String, outputs: [String] = [], inputs: [String: String] = [:], inputsTar: String? = nil, job: JobAlloc? = nil,
         token: String? = nil, maxTime: Int? = nil
     ) throws -> Answer {
-        let job = try job ?? allocate()
         let tar = try inputsTar ?? TestToolchain.inputs(in: probe.farm.directory, inputs, name: "inputs-\(UUID().uuidString).tar")
         let command = CompileCommand(
             executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")], cwd: "/work/job")
+        return try run(command, outputs: outputs, inputsTar: tar, job: job, token: token, maxTime: maxTime)
+    }
+
+    /// Runs `command` with the inputs tar at `inputsTar` (allocating a job unless one is given).
+    func run(
+        _ command: CompileCommand, outputs: [String], inputsTar tar: String, job: JobAlloc? = nil, token: String? = nil, maxTime: Int? = nil
+    ) throws -> Answer {
+        let job = try job ?? allocate()
         let header = try BincodeEncoder().encode(RunJobHttpRequest(command: command, outputs: outputs))
         let length = UInt32(header.count)
         let body =
