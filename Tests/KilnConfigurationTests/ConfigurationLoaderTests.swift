@@ -95,6 +95,46 @@ import Testing
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parseBuilder(Self.minimalBuilder + "\n[job_limits]\n" + line) }
     }
 
+    @Test func resultCacheAndJobEnvironmentKeys() throws {
+        let defaults = try ConfigurationLoader.parseBuilder(Self.minimalBuilder)
+        #expect(defaults.resultCache == ResultCacheConfiguration() && defaults.resultCache.enabled && defaults.resultCache.directory == nil)
+        #expect(defaults.jobEnvironment.allowlist.contains("GCC_*") && defaults.jobEnvironment.allowlist.contains("SOURCE_DATE_EPOCH"))
+        let set = try ConfigurationLoader.parseBuilder(
+            Self.minimalBuilder
+                + """
+
+                [result_cache]
+                enabled = true
+                dir = "/srv/kiln-results"
+                size = "512M"
+                ttl = 3600
+                failure_ttl = 0
+                max_entry_size = "8M"
+                read_only = true
+
+                [job_environment]
+                allow_extra = ["MY_FLAGS", "MYTOOL_*"]
+                path = "/opt/tc/bin:/usr/bin"
+                """)
+        var expected = ResultCacheConfiguration()
+        (expected.directory, expected.sizeBytes, expected.ttlSeconds) = ("/srv/kiln-results", 512 << 20, 3600)
+        (expected.failureTTLSeconds, expected.maxEntryBytes, expected.readOnly) = (0, 8 << 20, true)
+        #expect(set.resultCache == expected)
+        #expect(set.jobEnvironment.allowlist == JobEnvironmentConfiguration.defaultAllowlist + ["MY_FLAGS", "MYTOOL_*"])
+        #expect(set.jobEnvironment.path == "/opt/tc/bin:/usr/bin")
+        let replaced = try ConfigurationLoader.parseBuilder(Self.minimalBuilder + "\n[job_environment]\nallow = [\"LANG\"]\n")
+        #expect(replaced.jobEnvironment.allowlist == ["LANG"])
+    }
+
+    @Test(arguments: [
+        "[result_cache]\nsize = 0", "[result_cache]\nttl = 0", "[result_cache]\nfailure_ttl = -1", "[result_cache]\nenabled = \"yes\"",
+        "[result_cache]\nmax_size = 5", "[job_environment]\nallow = [\"A*B\"]", "[job_environment]\nallow_extra = [\"X=1\"]",
+        "[job_environment]\npath = \"\"",
+    ])
+    func resultCacheAndJobEnvironmentRefused(_ table: String) throws {
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parseBuilder(Self.minimalBuilder + "\n" + table) }
+    }
+
     @Test func dockerKeysOfKiln() throws {
         let builder = try ConfigurationLoader.parseBuilder(
             """
