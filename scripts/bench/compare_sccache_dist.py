@@ -27,25 +27,32 @@ def source(salt, index):
 
 
 class Farm:
-    def __init__(self, name, root, kiln, sccache, port, sandbox="overlay"):
+    def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=()):
         self.name, self.root, self.kiln, self.sccache, self.sandbox = name, f"{root}/{name}", kiln, sccache, sandbox
+        self.server_extra, self.kiln_arguments = server_extra, list(kiln_arguments)
+        self.cgroup_procs = None  # a cgroup.procs file every farm process starts in (fleet's CPU accounting)
         self.scheduler_port, self.server_port, self.client_port = port, port + 1, port + 2
         self.processes = []
         os.makedirs(self.root, exist_ok=True)
 
     def spawn(self, label, argv, env=None):
         log = open(f"{self.root}/{label}.log", "w")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
+        def enter_cgroup(path=self.cgroup_procs):
+            if path:
+                with open(path, "w") as procs:
+                    procs.write(str(os.getpid()))
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True,
+                                   preexec_fn=enter_cgroup)
         self.processes.append(process)
 
-    def start(self):
+    def start(self, client=True):
         scheduler = write(f"{self.root}/scheduler.toml", f'public_addr = "127.0.0.1:{self.scheduler_port}"\n'
                           f'[client_auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n[server_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
         os.makedirs(f"{self.root}/build", exist_ok=True)
         builder = ('type = "docker"\n' if self.sandbox == "docker" else
                    f'type = "overlay"\nbuild_dir = "{self.root}/build/overlay"\nbwrap_path = "/usr/bin/bwrap"\n')
         server = write(f"{self.root}/server.toml", f'cache_dir = "{self.root}/cache"\npublic_addr = "127.0.0.1:{self.server_port}"\n'
-                       f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n[builder]\n{builder}'
+                       f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n{self.server_extra}[builder]\n{builder}'
                        f'[scheduler_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
         if self.name == "kiln":
             self.spawn("scheduler", [self.kiln, "scheduler", "--config", scheduler])
@@ -54,7 +61,7 @@ class Farm:
         if self.name == "sccache-dist":
             self.spawn("server", [f"{self.sccache}/sccache-dist", "server", "--config", server])
         else:
-            self.spawn("server", [self.kiln, "--config", server])
+            self.spawn("server", [self.kiln, "--config", server, *self.kiln_arguments])
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -66,6 +73,10 @@ class Farm:
             time.sleep(0.2)
         else:
             raise SystemExit(f"{self.name}: the farm did not come up; see {self.root}/*.log")
+        if client:
+            self.start_client()
+
+    def start_client(self):
         write(f"{self.root}/client.conf", f'[dist]\nscheduler_url = "http://127.0.0.1:{self.scheduler_port}"\ntoolchains = []\n'
               f'cache_dir = "{self.root}/client-dist"\n[dist.auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n')
         self.env = {**os.environ, "SCCACHE_CONF": f"{self.root}/client.conf", "SCCACHE_DIR": f"{self.root}/client-cache",
@@ -87,7 +98,8 @@ class Farm:
         return sum(stats["dist_compiles"].values()), stats.get("dist_errors", 0)
 
     def stop(self):
-        subprocess.run([f"{self.sccache}/sccache", "--stop-server"], env=getattr(self, "env", None), capture_output=True)
+        if hasattr(self, "env"):
+            subprocess.run([f"{self.sccache}/sccache", "--stop-server"], env=self.env, capture_output=True)
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

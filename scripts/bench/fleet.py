@@ -1,0 +1,139 @@
+"""Driver of scripts/bench/fleet: a fleet of cold CI runners building the same project at once.
+
+N separate sccache 0.4.0 clients (each with its own empty local and toolchain caches, its own port) build the same
+Debian source package with `make -jJ` at the same moment, through one farm: the real sccache-dist 0.4.0 (its
+scheduler and overlay build server) and then Kiln's (scheduler and builder, release build). Like CI runners, each
+runner has its own copy of the source but sees it at the same path: each runs in its own mount namespace with its
+copy bind-mounted there. Farm CPU seconds are the CPU time of a cgroup each farm's processes start in, so every
+process they start (compilers, bubblewrap, tar, in whatever other cgroups Kiln puts its jobs) is counted: the v1
+`cpuacct` hierarchy where there is one (Kiln never moves jobs there), otherwise cgroup v2 `cpu.stat` (Kiln's job
+cgroups are then made below the server's own).
+"""
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
+from concurrent.futures import ThreadPoolExecutor
+from compare_sccache_dist import Farm, write
+
+SHARED_PATH = "/tmp/kiln-fleet-src"
+
+RUNNER = r"""
+set -eu
+mount --bind "$COPY" "$SHARED"
+"$SCCACHE" --start-server >/dev/null
+make -C "$SHARED/src" -j"$JOBS" linux-noreadline CC="$SCCACHE gcc" >"$LOGS/make.log" 2>&1
+"$SCCACHE" --show-stats --stats-format json | tail -n 1 >"$LOGS/stats.json"
+"$SCCACHE" --stop-server >/dev/null
+"""
+
+
+class CPUAccount:
+    """A cgroup for one farm: its processes start there, it reads their CPU seconds, and it is removed after."""
+
+    def __init__(self, name):
+        if os.path.isdir("/sys/fs/cgroup/cpuacct"):
+            self.path, self.v2 = f"/sys/fs/cgroup/cpuacct/kiln-fleet-{name}", False
+        elif os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            own = open("/proc/self/cgroup").read().split("::", 1)[1].strip()
+            self.path, self.v2 = f"/sys/fs/cgroup{own.rstrip('/')}/kiln-fleet-{name}", True
+        else:
+            raise SystemExit("no cgroup hierarchy to account the farms' CPU time in")
+        os.makedirs(self.path, exist_ok=True)
+        self.procs = f"{self.path}/cgroup.procs"
+
+    def seconds(self):
+        if not self.v2:
+            return int(open(f"{self.path}/cpuacct.usage").read()) / 1e9
+        usage = dict(line.split() for line in open(f"{self.path}/cpu.stat"))
+        return int(usage["usage_usec"]) / 1e6
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def run_fleet(farm, options, source):
+    runners = []
+    for index in range(options.clients):
+        root = f"{farm.root}/runner{index}"
+        copy = f"{root}/checkout"
+        shutil.copytree(source, copy, symlinks=True)
+        write(f"{root}/client.conf", f'[dist]\nscheduler_url = "http://127.0.0.1:{farm.scheduler_port}"\ntoolchains = []\n'
+              f'cache_dir = "{root}/dist-cache"\n[dist.auth]\ntype = "token"\ntoken = "bench-client-token"\n')
+        env = {**os.environ, "SCCACHE_CONF": f"{root}/client.conf", "SCCACHE_DIR": f"{root}/local-cache",
+               "SCCACHE_SERVER_PORT": str(farm.client_port + 1 + index), "SCCACHE_CACHED_CONF": f"{root}/cached-config",
+               "SCCACHE_IDLE_TIMEOUT": "0", "SCCACHE_ERROR_LOG": f"{root}/client.log", "COPY": copy, "SHARED": SHARED_PATH,
+               "SCCACHE": f"{options.sccache}/sccache", "JOBS": str(options.jobs), "LOGS": root}
+        runners.append((root, env))
+
+    def build(runner):
+        root, env = runner
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", RUNNER], env=env, capture_output=True, text=True)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(options.clients) as pool:
+        results = list(pool.map(build, runners))
+    wall = time.perf_counter() - start
+    cpu = farm.account.seconds()
+    distributed = local = 0
+    for (root, _), result in zip(runners, results):
+        if result.returncode != 0:
+            raise SystemExit(f"{farm.name}: a runner's build failed: {result.stderr}\n{open(root + '/make.log').read()[-3000:]}")
+        stats = json.load(open(f"{root}/stats.json"))["stats"]
+        distributed += sum(stats["dist_compiles"].values())
+        local += stats.get("dist_errors", 0) + sum(stats.get("not_cached", {}).values())
+    objects = sum(1 for name in os.listdir(f"{runners[0][0]}/checkout/src") if name.endswith(".o"))
+    return {"cpu": cpu, "wall": wall, "distributed": distributed, "compiles": objects * options.clients}
+
+
+def main():
+    arguments = argparse.ArgumentParser()
+    arguments.add_argument("--kiln", required=True)
+    arguments.add_argument("--sccache", required=True)
+    arguments.add_argument("--source", required=True)
+    arguments.add_argument("--clients", type=int, default=4)
+    arguments.add_argument("--jobs", type=int, default=2)
+    options = arguments.parse_args()
+    os.makedirs(SHARED_PATH, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="kiln-fleet-")
+    results = {}
+    # max_jobs: Kiln's scheduler never gives a server more than its slots (+1), sccache-dist's gives up to ten
+    # jobs per core; with room for the whole fleet every compile reaches the farm in both.
+    farms = [("sccache-dist", 10760, "", ()), ("kiln", 10780, "max_jobs = 24\n", ("--log-level", "debug"))]
+    try:
+        for name, port, extra, kiln_arguments in farms:
+            farm = Farm(name, root, options.kiln, options.sccache, port, server_extra=extra, kiln_arguments=kiln_arguments)
+            farm.account = CPUAccount(name)
+            farm.cgroup_procs = farm.account.procs
+            try:
+                farm.start(client=False)
+                results[name] = run_fleet(farm, options, options.source)
+            finally:
+                farm.stop()
+                farm.account.remove()
+            if name == "kiln":
+                log = open(f"{farm.root}/server.log").read()
+                results[name]["sources"] = {source: len(re.findall(f"source={source}", log)) for source in ("built", "coalesced", "hit")}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        try:
+            os.rmdir(SHARED_PATH)
+        except OSError:
+            pass
+    base, kiln = results["sccache-dist"], results["kiln"]
+    project = os.path.basename(options.source.rstrip("/"))
+    print(f"fleet: {options.clients} sccache 0.4.0 clients with empty caches build {project} at once (make -j{options.jobs}), one build server")
+    print(f"{'':28}{'sccache-dist 0.4.0':>20}{'kiln':>12}{'kiln / sccache-dist':>22}")
+    print(f"{'farm CPU seconds':28}{base['cpu']:>19.2f}s{kiln['cpu']:>11.2f}s{kiln['cpu'] / base['cpu']:>22.2f}")
+    print(f"{'wall time':28}{base['wall']:>19.2f}s{kiln['wall']:>11.2f}s{kiln['wall'] / base['wall']:>22.2f}")
+    print(f"{'compiles distributed':28}{base['distributed']:>15}/{base['compiles']:<4}{kiln['distributed']:>7}/{kiln['compiles']:<4}")
+    sources = kiln["sources"]
+    print(f"kiln builder: {sources['built']} compiled, {sources['coalesced']} shared a running identical job, {sources['hit']} served from its result cache")
+    if base["distributed"] != base["compiles"] or kiln["distributed"] != kiln["compiles"]:
+        print("WARNING: not every compile was distributed; the CPU seconds do not cover the same work")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
