@@ -26,15 +26,19 @@ public struct JobEnvironmentConfiguration: Sendable, Hashable {
     public init() {}
 
     init(reading table: inout TOMLTableReader) throws {
-        if let allow = try table.stringArray("allow") { allowlist = allow }
-        allowlist += try table.stringArray("allow_extra") ?? []
-        for pattern in allowlist where pattern.isEmpty || pattern.dropLast().contains("*") || pattern.contains("=") {
-            throw ConfigurationError(
-                .invalidValue, key: table.keyPath("allow"), "'\(pattern)' is not a variable name or a prefix ending in *")
-        }
+        if let allow = try Self.patterns("allow", in: &table) { allowlist = allow }
+        allowlist += try Self.patterns("allow_extra", in: &table) ?? []
         if let path = try table.string("path") {
             guard !path.isEmpty else { throw ConfigurationError(.invalidValue, key: table.keyPath("path"), "must not be empty") }
             self.path = path
         }
+    }
+
+    private static func patterns(_ key: String, in table: inout TOMLTableReader) throws -> [String]? {
+        let patterns = try table.stringArray(key)
+        for pattern in patterns ?? [] where pattern.isEmpty || pattern.dropLast().contains("*") || pattern.contains("=") {
+            throw ConfigurationError(.invalidValue, key: table.keyPath(key), "'\(pattern)' is not a variable name or a prefix ending in *")
+        }
+        return patterns
     }
 }

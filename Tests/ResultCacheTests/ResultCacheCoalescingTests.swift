@@ -34,6 +34,17 @@ import Testing
         ResultCache(store: try ResultCacheStore(settings: ResultCacheStoreTests.settings(directory)))
     }
 
+    /// A job that leads for `key` and is running its (gated) build.
+    static func startLead(
+        on cache: ResultCache, key: ResultCacheKey, build: GatedBuild
+    ) async throws -> Task<
+        (result: JobComplete, source: ResultCache.Source), any Error
+    > {
+        let lead = Task { try await cache.result(for: key, build: build.run) }
+        while build.runs.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        return lead
+    }
+
     static func waitForWaiters(_ count: Int, on cache: ResultCache, key: ResultCacheKey) async throws {
         while await cache.waiterCount(for: key) < count { try await Task.sleep(for: .milliseconds(5)) }
     }
@@ -62,11 +73,8 @@ import Testing
     @Test func whenTheLeadFailsTheNextWaiterBuilds() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-rc")
         defer { directory.remove() }
-        let cache = try Self.cache(directory)
-        let key = ResultCacheStoreTests.key("flaky")
-        let build = GatedBuild(failFirst: true)
-        let lead = Task { try await cache.result(for: key, build: build.run) }
-        while build.runs.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let (cache, key, build) = (try Self.cache(directory), ResultCacheStoreTests.key("flaky"), GatedBuild(failFirst: true))
+        let lead = try await Self.startLead(on: cache, key: key, build: build)
         let waiters = (0..<4).map { _ in Task { try await cache.result(for: key, build: build.run) } }
         try await Self.waitForWaiters(4, on: cache, key: key)
         build.release()
@@ -84,11 +92,8 @@ import Testing
     @Test func aWaiterWhoseClientLeftStopsWaitingAndOthersAreServed() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-rc")
         defer { directory.remove() }
-        let cache = try Self.cache(directory)
-        let key = ResultCacheStoreTests.key("cancel")
-        let build = GatedBuild()
-        let lead = Task { try await cache.result(for: key, build: build.run) }
-        while build.runs.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let (cache, key, build) = (try Self.cache(directory), ResultCacheStoreTests.key("cancel"), GatedBuild())
+        let lead = try await Self.startLead(on: cache, key: key, build: build)
         let gone = Task { try await cache.result(for: key, build: build.run) }
         let stays = Task { try await cache.result(for: key, build: build.run) }
         try await Self.waitForWaiters(2, on: cache, key: key)

@@ -28,6 +28,13 @@ import Testing
 
     static func settings(_ directory: TemporaryDirectory) -> ResultCacheSettings { ResultCacheSettings(directory: directory.path + "/results") }
 
+    /// Successes live 1000 s, failures 100 s.
+    static func expiringSettings(_ directory: TemporaryDirectory) -> ResultCacheSettings {
+        var settings = settings(directory)
+        (settings.ttlSeconds, settings.failureTTLSeconds) = (1000, 100)
+        return settings
+    }
+
     @Test func servesWhatItStoredAcrossARestart() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-rc")
         defer { directory.remove() }
@@ -71,8 +78,7 @@ import Testing
         let directory = try TemporaryDirectory(prefix: "kiln-rc")
         defer { directory.remove() }
         let time = TestTime()
-        var settings = Self.settings(directory)
-        (settings.ttlSeconds, settings.failureTTLSeconds) = (1000, 100)
+        var settings = Self.expiringSettings(directory)
         let store = try ResultCacheStore(settings: settings, now: time.now)
         let (success, failure) = (Self.key("ok"), Self.key("failed"))
         try await store.store(Self.result(), for: success)
@@ -96,9 +102,7 @@ import Testing
         let directory = try TemporaryDirectory(prefix: "kiln-rc")
         defer { directory.remove() }
         let time = TestTime()
-        var settings = Self.settings(directory)
-        (settings.ttlSeconds, settings.failureTTLSeconds) = (1000, 100)
-        let store = try ResultCacheStore(settings: settings, now: time.now)
+        let store = try ResultCacheStore(settings: Self.expiringSettings(directory), now: time.now)
         try await store.store(Self.result(code: 2), for: Self.key("failed"))
         try await store.store(Self.result(), for: Self.key("ok"))
         time.advance(500)
