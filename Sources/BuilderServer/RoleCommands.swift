@@ -5,6 +5,7 @@ import KilnConfiguration
 import KilnProtocol
 import Logging
 import SchedulerService
+import ServiceLifecycle
 import UnixSignals
 
 /// `builder-server [--config FILE]`: runs a build server.
@@ -20,18 +21,22 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(options.config): \(error)")
         }
-        let application: any ApplicationProtocol
+        let services: [any Service]
         do {
-            application = try await buildBuilderApplication(configuration: configuration, logger: logger) { port in
+            let built = try await buildBuilderApplication(configuration: configuration, logger: logger) { port in
                 logger.info(
                     "build server listening",
                     metadata: ["address": "\(configuration.bindAddress.ipText):\(port)", "public_addr": "\(configuration.publicAddress)"])
             }
+            services = [built.application, built.drain]
         } catch {
             logger.error("the build server cannot start", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
-        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        // Shut down in reverse: the drain finishes the jobs before the application stops serving.
+        try await ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
     }
 }
 

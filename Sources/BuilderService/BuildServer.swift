@@ -28,6 +28,9 @@ final class BuildServer: Sendable {
     private let authority: HS256Authority
     private let jobs = Mutex(JobTable<ContinuousClock>(maxAge: .seconds(600)))
     private let spoolSequence = Mutex(0)
+    /// `zeroRefused`: the scheduler would not take a heartbeat with no CPUs (sccache-dist's answers 500), so a
+    /// draining server keeps reporting its slots and refuses assign_job instead.
+    private let drain = Mutex((draining: false, runJobs: 0, zeroRefused: false))
 
     init(
         identity: BuilderIdentity, link: SchedulerLink, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
@@ -122,10 +125,47 @@ final class BuildServer: Sendable {
         }
     }
 
-    /// The heartbeat body: key, slots, nonce and certificate.
-    func heartbeatRequest() -> HeartbeatServerHttpRequest {
+    /// From now on the heartbeat reports no capacity, so schedulers send no new jobs; running ones go on.
+    func beginDrain() { drain.withLock { $0.draining = true } }
+
+    var isDraining: Bool { drain.withLock { $0.draining } }
+
+    /// Runs a run_job request, counted as outstanding work for a drain.
+    func countingRunJob<T>(_ body: () async throws -> T) async rethrows -> T {
+        drain.withLock { $0.runJobs += 1 }
+        defer { drain.withLock { $0.runJobs -= 1 } }
+        return try await body()
+    }
+
+    /// What a drain waits for: run_job requests in progress, and assigned jobs whose run_job has not come yet.
+    func outstandingJobs() -> (running: Int, assigned: Int) {
+        let running = drain.withLock { $0.runJobs }
+        let now = ContinuousClock.now
+        return (
+            running,
+            jobs.withLock { table in
+                table.expire(now: now)
+                return table.count
+            }
+        )
+    }
+
+    /// Sends a heartbeat: no CPUs while draining, unless the scheduler refuses that; then the slots again.
+    func heartbeat() async throws {
+        let reportsZero = drain.withLock { $0.draining && !$0.zeroRefused }
+        do {
+            _ = try await link.heartbeat(heartbeatRequest(numCPUs: reportsZero ? 0 : slots.capacity))
+        } catch  where reportsZero {
+            drain.withLock { $0.zeroRefused = true }
+            logger.warning("the scheduler refuses a heartbeat with no CPUs; refusing assign_job while draining", metadata: ["error": "\(error)"])
+            _ = try await link.heartbeat(heartbeatRequest(numCPUs: slots.capacity))
+        }
+    }
+
+    /// The heartbeat body: key, CPUs, nonce and certificate.
+    func heartbeatRequest(numCPUs: Int) -> HeartbeatServerHttpRequest {
         HeartbeatServerHttpRequest(
-            jwtKey: identity.jobTokenKey, numCPUs: slots.capacity, serverNonce: identity.nonce,
+            jwtKey: identity.jobTokenKey, numCPUs: numCPUs, serverNonce: identity.nonce,
             certDigest: identity.certificateDigest, certPEM: Array(identity.certificatePEM.utf8))
     }
 }

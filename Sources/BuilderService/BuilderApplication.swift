@@ -13,10 +13,11 @@ import ToolchainStore
 
 /// Builds a build server from its configuration: identity, toolchain cache, sandbox (prepared: build_dir wiped,
 /// stale mounts detached), the HTTPS application on `bind_address`, and the heartbeat service.
-/// `onServerRunning` receives the bound port.
+/// `onServerRunning` receives the bound port. Run the drain service in a service group after the application
+/// (so that it is shut down first): on SIGTERM it finishes the jobs before the server stops.
 public func buildBuilderApplication(
     configuration: BuilderConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) async throws -> some ApplicationProtocol {
+) async throws -> (application: some ApplicationProtocol, drain: DrainService) {
     let identity: BuilderIdentity
     do {
         identity = try BuilderIdentity(serverID: configuration.publicAddress)
@@ -44,7 +45,8 @@ public func buildBuilderApplication(
     BuilderController(server: server).register(on: router)
     let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
     let bind = configuration.bindAddress
-    return Application(
+    let drainDeadline = Duration.seconds(configuration.drainTimeoutSeconds ?? configuration.jobLimits.timeoutSeconds + 30)
+    let application = Application(
         router: router,
         server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), tlsConfiguration: identity.tlsConfiguration()),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: nil),
@@ -55,6 +57,7 @@ public func buildBuilderApplication(
             await onServerRunning(channel.localAddress?.port ?? 0)
         },
         logger: logger)
+    return (application, DrainService(server: server, deadline: drainDeadline))
 }
 
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {

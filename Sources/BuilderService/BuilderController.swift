@@ -23,7 +23,9 @@ struct BuilderController: Sendable {
         api.post("assign_job/:job") { request, context in try await withJob(request, context, assignJob) }
         api.post("submit_toolchain/:job") { request, context in try await withJob(request, context, submitToolchain) }
         api.post("run_job/:job") { request, context in
-            try await withJob(request, context) { job, request in try await runJob(job, request, context) }
+            try await withJob(request, context) { job, request in
+                try await server.countingRunJob { try await runJob(job, request, context) }
+            }
         }
     }
 
@@ -41,8 +43,14 @@ struct BuilderController: Sendable {
         return try await handler(job, request)
     }
 
+    /// While draining the job is refused with a 503: the scheduler gives it to another server or tells the client
+    /// to compile locally.
     private func assignJob(_ job: JobID, _ incoming: Request) async throws -> Response {
         var request = incoming
+        if server.isDraining {
+            await drain(request)
+            return WireHTTP.error(.serviceUnavailable, "this build server is draining and takes no new jobs")
+        }
         switch try await WireHTTP.decodeBody(Toolchain.self, &request, limit: Self.maxAssignBody) {
         case .proceed(let toolchain): return try WireHTTP.ok(await server.assign(job, toolchain: toolchain), for: request)
         case .respond(let response): return response

@@ -30,7 +30,7 @@ struct HeartbeatService: Service {
 
     private func beat() async -> Bool {
         do {
-            _ = try await server.link.heartbeat(server.heartbeatRequest())
+            try await server.heartbeat()
             return true
         } catch {
             server.logger.warning("heartbeat failed; retrying", metadata: ["error": "\(error)"])

@@ -13,6 +13,7 @@ import KilnProtocol
 /// | `toolchain_cache_size` | bytes (integer, or "10G"); default 10 GiB |
 /// | `max_jobs` | Kiln: concurrent jobs; default cores + 1 + cores/8 (sccache's HEAD cap) |
 /// | `metrics_addr` | Kiln: address of a plain-HTTP `/metrics` listener; default none |
+/// | `drain_timeout` | Kiln: seconds a SIGTERM waits for running jobs; default the job timeout + 30 |
 /// | `job_limits` | Kiln: table of per-job limits (``JobLimitsConfiguration``); defaults apply without it |
 /// | `job_environment` | Kiln: the client variables that reach the compiler (``JobEnvironmentConfiguration``) |
 /// | `result_cache` | Kiln: the cache of finished jobs (``ResultCacheConfiguration``); on by default |
@@ -26,6 +27,7 @@ public struct BuilderConfiguration: Sendable, Hashable {
     public var toolchainCacheSize: UInt64
     public var maxJobs: Int?
     public var metricsAddress: ServerID?
+    public var drainTimeoutSeconds: Int?
     public var jobLimits: JobLimitsConfiguration
     public var jobEnvironment: JobEnvironmentConfiguration
     public var resultCache: ResultCacheConfiguration
@@ -47,6 +49,10 @@ public struct BuilderConfiguration: Sendable, Hashable {
             throw ConfigurationError(.invalidValue, key: "max_jobs", "expected at least 1")
         }
         metricsAddress = try reader.address("metrics_addr")
+        drainTimeoutSeconds = try reader.integer("drain_timeout")
+        if let drain = drainTimeoutSeconds, drain < 0 {
+            throw ConfigurationError(.invalidValue, key: "drain_timeout", "expected 0 (stop at once) or more seconds")
+        }
         jobLimits = try Self.optionalTable("job_limits", in: &reader, JobLimitsConfiguration.init(reading:)) ?? .init()
         jobEnvironment = try Self.optionalTable("job_environment", in: &reader, JobEnvironmentConfiguration.init(reading:)) ?? .init()
         resultCache = try Self.optionalTable("result_cache", in: &reader, ResultCacheConfiguration.init(reading:)) ?? .init()

@@ -11,6 +11,8 @@ public struct SchedulingPolicy: Sendable, Hashable {
 
     public init() {}
 
-    /// sccache HEAD's per-server cap: cores + 1 + cores/8 concurrent jobs.
-    public static func jobCap(cores: Int) -> Int { cores + 1 + cores / 8 }
+    /// sccache HEAD's per-server cap: cores + 1 + cores/8 concurrent jobs. A server that reports no cores is
+    /// draining (a Kiln builder on SIGTERM) and gets no job; sccache-dist's scheduler skips it too (its load is
+    /// infinite).
+    public static func jobCap(cores: Int) -> Int { cores <= 0 ? 0 : cores + 1 + cores / 8 }
 }

@@ -37,6 +37,9 @@ actor Scheduler {
         return machine.certificate(of: server)
     }
 
+    /// True when `server` is registered with this nonce: its heartbeat may then report no CPUs (a drain).
+    func isRegistered(_ server: ServerID, nonce: ServerNonce) -> Bool { machine.servers[server]?.nonce == nonce }
+
     func heartbeat(from server: ServerID, _ request: HeartbeatServerHttpRequest) async -> HeartbeatServerResult {
         let outcome = machine.heartbeat(from: server, request, now: clock.now)
         if signers[server]?.key != request.jwtKey {

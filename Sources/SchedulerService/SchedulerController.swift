@@ -82,7 +82,12 @@ struct SchedulerController: Sendable {
         case .proceed(let value): heartbeat = value
         case .respond(let response): return response
         }
-        guard heartbeat.numCPUs > 0 else { return WireHTTP.error(.internalServerError, "Invalid heartbeat num_cpus: 0") }
+        // Upstream answers num_cpus 0 with a 500; from a registered server Kiln takes it as a drain (no job is given
+        // to a server with no CPUs).
+        let mayDrain = await scheduler.isRegistered(server, nonce: heartbeat.serverNonce)
+        guard heartbeat.numCPUs > 0 || mayDrain else {
+            return WireHTTP.error(.internalServerError, "Invalid heartbeat num_cpus: 0")
+        }
         guard heartbeat.jwtKey.count == 32 else { return WireHTTP.error(.internalServerError, "Invalid heartbeat jwt_key length") }
         guard String(decoding: heartbeat.certPEM, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
             return WireHTTP.error(.internalServerError, "failed to interpret pem as certificate")

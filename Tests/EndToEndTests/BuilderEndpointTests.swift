@@ -14,9 +14,9 @@ import Testing
         let certificatePath: String
         let certificate: ServerCertificateHttpResponse
 
-        init(sandbox: BuilderSandboxKind = .overlay, tables: String = "", maxJobs: Int? = nil) throws {
+        init(sandbox: BuilderSandboxKind = .overlay, tables: String = "", maxJobs: Int? = nil, sccacheDistScheduler: Bool = false) throws {
             farm = try Farm()
-            try farm.startKilnScheduler()
+            if sccacheDistScheduler { try farm.startSccacheDistScheduler() } else { try farm.startKilnScheduler() }
             let port = freePort()
             builder = try farm.startKilnBuilder(port: port, maxJobs: maxJobs, sandbox: sandbox, tables: tables)
             try farm.waitForServers(1)

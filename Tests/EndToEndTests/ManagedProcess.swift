@@ -73,6 +73,17 @@ final class ManagedProcess: @unchecked Sendable {
     /// True while the process has not exited (a crash would show here).
     var isRunning: Bool { !exited && waitpid(pid, nil, WNOHANG) == 0 }
 
+    /// Waits up to `seconds` for the exit (after a signal the test sent); its status, or nil if it was still
+    /// running (then it is killed).
+    func exitStatus(waitingSeconds seconds: Double) -> Int32? {
+        guard !exited else { return nil }
+        exited = true
+        if let status = waitForExit(pid, until: Date().addingTimeInterval(seconds)) { return status }
+        kill(pid, SIGKILL)
+        _ = waitForExit(pid, until: Date().addingTimeInterval(5))
+        return nil
+    }
+
     func stop() {
         guard !exited else { return }
         exited = true

@@ -122,6 +122,10 @@ import Testing
         #expect(set.resultCache == expected)
         #expect(set.jobEnvironment.allowlist == JobEnvironmentConfiguration.defaultAllowlist + ["MY_FLAGS", "MYTOOL_*"])
         #expect(set.jobEnvironment.path == "/opt/tc/bin:/usr/bin")
+        #expect(defaults.drainTimeoutSeconds == nil)
+        let drain = try ConfigurationLoader.parseBuilder("drain_timeout = 120\n" + Self.minimalBuilder)
+        #expect(drain.drainTimeoutSeconds == 120)
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parseBuilder("drain_timeout = -1\n" + Self.minimalBuilder) }
         let replaced = try ConfigurationLoader.parseBuilder(Self.minimalBuilder + "\n[job_environment]\nallow = [\"LANG\"]\n")
         #expect(replaced.jobEnvironment.allowlist == ["LANG"])
     }

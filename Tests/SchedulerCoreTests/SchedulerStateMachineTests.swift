@@ -49,6 +49,16 @@ import Testing
                 == .noCapacity(message: "Insufficient capacity across 2 available servers"))
     }
 
+    @Test func aDrainingServerGetsNoJob() {
+        var machine = Machine()
+        machine.heartbeat(from: Self.server(1), Self.heartbeat(cpus: 2), now: clock.now)
+        machine.heartbeat(from: Self.server(1), Self.heartbeat(cpus: 0), now: clock.now)
+        #expect(
+            machine.allocate(jobID: JobID(0), toolchain: "t", now: clock.now)
+                == .noCapacity(message: "Insufficient capacity across 1 available servers"))
+        #expect(machine.status().numCPUs == 0)
+    }
+
     @Test func noServersMeansFail() {
         var machine = Machine()
         #expect(
