@@ -38,6 +38,12 @@ public struct LRUIndex<Key: Hashable & Sendable>: Sendable {
         return evicted
     }
 
+    /// Takes in what an earlier run left on disk, oldest use first (the caches keep recency in file mtimes);
+    /// returns the keys that no longer fit.
+    public mutating func restore<Recency: Comparable>(_ entries: [(key: Key, size: UInt64, lastUse: Recency)]) -> [Key] {
+        entries.sorted { $0.lastUse < $1.lastUse }.flatMap { insert($0.key, size: $0.size) }
+    }
+
     /// Marks an entry as just used. Returns false for an unknown key.
     @discardableResult
     public mutating func touch(_ key: Key) -> Bool {

@@ -6,9 +6,16 @@ import KilnProtocol
 /// ``decode(_:)``, so a damaged entry can only ever be a miss.
 public struct ResultCacheEntry: Sendable, Equatable {
     static let magic = Array("KILNRC1\n".utf8)
-    /// magic, created (u64), exit code (u64, two's complement), payload length (u64).
+    /// magic, then the bincode ``Header`` (three u64s).
     static let headerLength = 32
     static let digestLength = 32
+
+    /// The fixed part after the magic; the exit code is stored as its two's complement bits.
+    struct Header: Codable {
+        var createdAt: UInt64
+        var exitCode: UInt64
+        var payloadLength: UInt64
+    }
 
     /// Seconds since 1970 when the job finished.
     public var createdAt: UInt64
@@ -24,20 +31,18 @@ public struct ResultCacheEntry: Sendable, Equatable {
 
     public func encoded() throws -> [UInt8] {
         let payload = try BincodeEncoder().encode(result)
-        var bytes = Self.magic
-        bytes += Self.littleEndian(createdAt)
-        bytes += Self.littleEndian(UInt64(bitPattern: Int64(result.output.code)))
-        bytes += Self.littleEndian(UInt64(payload.count))
-        bytes += payload
+        let header = Header(
+            createdAt: createdAt, exitCode: UInt64(bitPattern: Int64(result.output.code)), payloadLength: UInt64(payload.count))
+        var bytes = Self.magic + (try BincodeEncoder().encode(header)) + payload
         bytes += BLAKE3Hasher.hash(bytes)
         return bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> ResultCacheEntry {
-        guard bytes.count >= headerLength + digestLength, Array(bytes.prefix(magic.count)) == magic else {
+        guard bytes.count >= headerLength + digestLength, let header = header(of: bytes) else {
             throw ResultCacheError(.corrupt, "not a result cache entry (\(bytes.count) bytes, no header)")
         }
-        let length = readLittleEndian(bytes, at: 24)
+        let length = header.payloadLength
         guard UInt64(bytes.count) == UInt64(headerLength + digestLength) + length else {
             throw ResultCacheError(.corrupt, "entry is \(bytes.count) bytes, its header says \(length) + \(headerLength + digestLength)")
         }
@@ -47,7 +52,7 @@ public struct ResultCacheEntry: Sendable, Equatable {
         }
         do {
             let result = try BincodeDecoder().decode(JobComplete.self, from: body.dropFirst(headerLength))
-            return ResultCacheEntry(createdAt: readLittleEndian(bytes, at: 8), result: result)
+            return ResultCacheEntry(createdAt: header.createdAt, result: result)
         } catch {
             throw ResultCacheError(.corrupt, "entry payload is not a JobComplete", cause: "\(error)")
         }
@@ -56,13 +61,11 @@ public struct ResultCacheEntry: Sendable, Equatable {
     /// Creation time and whether the compile failed, from the first ``headerLength`` bytes alone (for sweeping
     /// without reading payloads).
     static func summary(fromHeader bytes: [UInt8]) -> (createdAt: UInt64, isFailure: Bool)? {
-        guard bytes.count >= headerLength, Array(bytes.prefix(magic.count)) == magic else { return nil }
-        return (readLittleEndian(bytes, at: 8), readLittleEndian(bytes, at: 16) != 0)
+        header(of: bytes).map { ($0.createdAt, $0.exitCode != 0) }
     }
 
-    private static func littleEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-
-    private static func readLittleEndian(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        (0..<8).reduce(UInt64(0)) { value, index in value | UInt64(bytes[offset + index]) << (8 * index) }
+    private static func header(of bytes: [UInt8]) -> Header? {
+        guard bytes.count >= headerLength, Array(bytes.prefix(magic.count)) == magic else { return nil }
+        return try? BincodeDecoder().decode(Header.self, from: bytes[magic.count..<headerLength])
     }
 }

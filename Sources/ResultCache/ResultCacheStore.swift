@@ -44,12 +44,13 @@ public final class ResultCacheStore: Sendable {
         self.now = now
         let files = FileManager.default
         var index = LRUIndex<String>(capacity: settings.capacity)
+        var evicted: [String] = []
         do {
             if !settings.readOnly {
                 try? files.removeItem(atPath: settings.directory + "/.incoming")
                 try files.createDirectory(atPath: settings.directory + "/.incoming", withIntermediateDirectories: true)
             }
-            var found: [(key: String, size: UInt64, modified: Date)] = []
+            var found: [(key: String, size: UInt64, lastUse: Date)] = []
             for path in files.subpaths(atPath: settings.directory) ?? [] where !path.hasPrefix(".") {
                 let parts = path.split(separator: "/")
                 guard parts.count == 2, let key = ResultCacheKey(hex: String(parts[1])), parts[0] == key.hex.prefix(2),
@@ -58,12 +59,12 @@ public final class ResultCacheStore: Sendable {
                 else { continue }
                 found.append((key.hex, (attributes[.size] as? NSNumber)?.uint64Value ?? 0, attributes[.modificationDate] as? Date ?? .distantPast))
             }
-            for entry in found.sorted(by: { $0.modified < $1.modified }) { _ = index.insert(entry.key, size: entry.size) }
+            evicted = index.restore(found)
         } catch {
             throw ResultCacheError(.io, "cannot create the result cache in '\(settings.directory)'; check result_cache.dir", cause: "\(error)")
         }
         self.index = Mutex(index)
-        if !settings.readOnly { remove(self.index.withLock { $0.evictions() }) }
+        if !settings.readOnly { remove(evicted) }
     }
 
     public var entryCount: Int { index.withLock { $0.count } }

@@ -24,7 +24,7 @@ public actor ToolchainArchiveCache {
         } catch {
             throw ToolchainStoreError(.io, "cannot create the toolchain cache in '\(directory)'; check cache_dir", cause: "\(error)")
         }
-        var found: [(id: String, size: UInt64, modified: Date)] = []
+        var found: [(key: String, size: UInt64, lastUse: Date)] = []
         for path in (files.subpaths(atPath: directory) ?? []) where !path.hasPrefix(".") {
             let parts = path.split(separator: "/")
             let attributes = try? files.attributesOfItem(atPath: directory + "/" + path)
@@ -33,9 +33,7 @@ public actor ToolchainArchiveCache {
             let size = (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
             found.append((String(parts[2]), size, attributes?[.modificationDate] as? Date ?? .distantPast))
         }
-        for entry in found.sorted(by: { $0.modified < $1.modified }) {
-            for evicted in index.insert(entry.id, size: entry.size) { try? files.removeItem(atPath: Self.path(of: evicted, in: directory)) }
-        }
+        for evicted in index.restore(found) { try? files.removeItem(atPath: Self.path(of: evicted, in: directory)) }
     }
 
     /// True when the archive is cached (decides `need_toolchain`).
