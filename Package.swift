@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries (the only targets that see C pointers are the wrappers right above them)
@@ -52,6 +54,10 @@ let package = Package(
         ),
 
         .target(name: "SchedulerCore", dependencies: ["KilnProtocol"], swiftSettings: kilnSettings),
+        // Series definitions only (swift-metrics API): the executable bootstraps the Prometheus back end.
+        .target(
+            name: "KilnMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"), .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: kilnSettings),
         .target(name: "BuilderCore", dependencies: ["KilnProtocol", "BLAKE3"], swiftSettings: kilnSettings),
 
         // MARK: C wrappers
@@ -91,7 +97,8 @@ let package = Package(
         .target(
             name: "SchedulerService",
             dependencies: [
-                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerCore", "CurlClient", "ServiceSupport",
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerCore", "CurlClient", "ServiceSupport", "KilnMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
@@ -102,7 +109,8 @@ let package = Package(
             name: "BuilderService",
             dependencies: [
                 "KilnProtocol", "KilnAuth", "KilnConfiguration", "BuilderCore", "SchedulerCore", "Sandboxing", "ToolchainStore",
-                "ResultCache", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport",
+                "ResultCache", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport", "KilnMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -120,8 +128,10 @@ let package = Package(
         .executableTarget(
             name: "BuilderServer",
             dependencies: [
-                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerService", "BuilderService",
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerService", "BuilderService", "KilnMetrics", "ServiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -162,7 +172,8 @@ let package = Package(
         .testTarget(
             name: "SchedulerServiceTests",
             dependencies: [
-                "SchedulerService", "KilnConfiguration", "KilnProtocol", "CurlClient", "KilnTestSupport",
+                "SchedulerService", "KilnConfiguration", "KilnProtocol", "CurlClient", "KilnTestSupport", "KilnMetrics", "ServiceSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),

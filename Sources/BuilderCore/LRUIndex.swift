@@ -21,6 +21,10 @@ public struct LRUIndex<Key: Hashable & Sendable>: Sendable {
     public var count: Int { entries.count }
     /// Keys from least to most recently used.
     public var keysByRecency: [Key] { entries.sorted { $0.value.lastUse < $1.value.lastUse }.map(\.key) }
+    /// Keys with their sizes and whether they are in use, most recently used first.
+    public var inventory: [(key: Key, size: UInt64, pinned: Bool)] {
+        entries.sorted { $0.value.lastUse > $1.value.lastUse }.map { ($0.key, $0.value.size, $0.value.pins > 0) }
+    }
 
     /// True when an entry of `size` bytes can be stored at all.
     public func fits(_ size: UInt64) -> Bool { size <= capacity }

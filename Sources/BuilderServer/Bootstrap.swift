@@ -1,4 +1,8 @@
+import KilnMetrics
 import Logging
+import Metrics
+import Prometheus
+import ServiceSupport
 
 /// Process-wide set-up, done once, here only.
 enum Bootstrap {
@@ -7,5 +11,14 @@ enum Bootstrap {
         var logger = Logger(label: label)
         logger.logLevel = Logger.Level(rawValue: level) ?? .info
         return logger
+    }
+
+    /// Makes Prometheus the metrics back end; the answer renders its text exposition for `/metrics`.
+    static func metrics() -> MetricsExposition {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        for name in KilnMetricNames.durationSeries { factory.durationHistogramBuckets[name] = KilnMetricNames.compileBuckets }
+        MetricsSystem.bootstrap(factory)
+        return MetricsExposition { registry.emitToBuffer() }
     }
 }

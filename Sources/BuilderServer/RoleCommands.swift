@@ -2,6 +2,7 @@ import ArgumentParser
 import BuilderService
 import Hummingbird
 import KilnConfiguration
+import KilnMetrics
 import KilnProtocol
 import Logging
 import SchedulerService
@@ -23,7 +24,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let services: [any Service]
         do {
-            let built = try await buildBuilderApplication(configuration: configuration, logger: logger) { port in
+            let exposition = Bootstrap.metrics()
+            let built = try await buildBuilderApplication(
+                configuration: configuration, logger: logger, metrics: BuilderMetrics(), exposition: exposition
+            ) { port in
                 logger.info(
                     "build server listening",
                     metadata: ["address": "\(configuration.bindAddress.ipText):\(port)", "public_addr": "\(configuration.publicAddress)"])
@@ -58,7 +62,10 @@ struct SchedulerCommand: AsyncParsableCommand {
                 "\(options.config): client_auth type \"mozilla\" was removed in sccache 0.11 and Kiln cannot serve it; use jwt_validate or proxy_token"
             )
         }
-        let application = try await buildSchedulerApplication(configuration: configuration, logger: logger) { port in
+        let exposition = Bootstrap.metrics()
+        let application = try await buildSchedulerApplication(
+            configuration: configuration, logger: logger, metrics: SchedulerMetrics(), exposition: exposition
+        ) { port in
             logger.info("scheduler listening", metadata: ["address": "\(configuration.publicAddress.ipText):\(port)"])
         }
         try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])

@@ -2,6 +2,8 @@ import ArchiveKit
 import BuilderCore
 import Foundation
 import KilnAuth
+import KilnMetrics
+import Metrics
 import KilnProtocol
 import Logging
 import ResultCache
@@ -25,6 +27,7 @@ final class BuildServer: Sendable {
     let results: ResultCache?
     /// The sandbox's stream limit, part of every result's key.
     let streamLimit: Int
+    let metrics: BuilderMetrics
     private let authority: HS256Authority
     private let jobs = Mutex(JobTable<ContinuousClock>(maxAge: .seconds(600)))
     private let spoolSequence = Mutex(0)
@@ -35,7 +38,7 @@ final class BuildServer: Sendable {
     init(
         identity: BuilderIdentity, link: SchedulerLink, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
         slots: Int, spoolDirectory: String, environment: JobEnvironmentPolicy, results: ResultCache?, streamLimit: Int,
-        logger: Logger
+        metrics: BuilderMetrics = BuilderMetrics(), logger: Logger
     ) async {
         self.identity = identity
         self.link = link
@@ -46,6 +49,7 @@ final class BuildServer: Sendable {
         self.environment = environment
         self.results = results
         self.streamLimit = streamLimit
+        self.metrics = metrics
         self.logger = logger
         authority = await HS256Authority(key: identity.jobTokenKey)
     }
@@ -70,7 +74,9 @@ final class BuildServer: Sendable {
             return table.assign(job, toolchain: toolchain, now: now)
         }
         if replaced { logger.warning("job id assigned twice; the newer assignment wins", metadata: ["job": "\(job)"]) }
-        return .forToolchain(cached: await archives.contains(toolchain.archiveID))
+        let cached = await archives.contains(toolchain.archiveID)
+        metrics.countToolchainLookup(hit: cached)
+        return .forToolchain(cached: cached)
     }
 
     func toolchain(of job: JobID) -> Toolchain? { jobs.withLock { $0.toolchain(of: job) } }
@@ -92,16 +98,32 @@ final class BuildServer: Sendable {
     func build(
         _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
     ) async throws -> JobComplete {
+        let started = ContinuousClock.now
+        do {
+            let (result, source) = try await serve(job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
+            metrics.count(result.output.code == 0 ? .succeeded : .compileFailed)
+            metrics.count(source)
+            metrics.jobDuration.record(duration: started.duration(to: .now))
+            return result
+        } catch {
+            metrics.count(.sandboxError)
+            throw error
+        }
+    }
+
+    private func serve(
+        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
+    ) async throws -> (JobComplete, BuilderMetrics.ResultSource) {
         let sandboxJob = SandboxJob(
             id: job, toolchain: toolchain, toolchainArchivePath: "", command: environment.command(request.command),
             outputs: request.outputs, inputsTarPath: inputsTarPath)
-        guard let results, let inputsDigest else { return try await buildInSlot(sandboxJob) }
+        guard let results, let inputsDigest else { return (try await buildInSlot(sandboxJob), .built) }
         let key = ResultCacheKey(
             archiveID: toolchain.archiveID, command: sandboxJob.command, outputs: request.outputs, inputsDigest: inputsDigest,
             streamLimit: streamLimit)
         let served = try await results.result(for: key) { try await self.buildInSlot(sandboxJob) }
         logger.debug("job result", metadata: ["job": "\(job)", "key": "\(key)", "source": "\(served.source)"])
-        return served.result
+        return (served.result, BuilderMetrics.ResultSource(rawValue: served.source.rawValue) ?? .built)
     }
 
     /// Runs a job in a slot, with its toolchain archive pinned in the cache for the whole run.
@@ -112,7 +134,9 @@ final class BuildServer: Sendable {
         }
         var leased = job
         leased.toolchainArchivePath = archivePath
+        let waiting = ContinuousClock.now
         await slots.acquire()
+        metrics.slotWait.record(duration: waiting.duration(to: .now))
         do {
             let result = try await sandbox.run(leased)
             await slots.release()
@@ -155,10 +179,20 @@ final class BuildServer: Sendable {
         let reportsZero = drain.withLock { $0.draining && !$0.zeroRefused }
         do {
             _ = try await link.heartbeat(heartbeatRequest(numCPUs: reportsZero ? 0 : slots.capacity))
-        } catch  where reportsZero {
+            metrics.countHeartbeat(sent: true)
+        } catch where reportsZero {
             drain.withLock { $0.zeroRefused = true }
             logger.warning("the scheduler refuses a heartbeat with no CPUs; refusing assign_job while draining", metadata: ["error": "\(error)"])
-            _ = try await link.heartbeat(heartbeatRequest(numCPUs: slots.capacity))
+            do {
+                _ = try await link.heartbeat(heartbeatRequest(numCPUs: slots.capacity))
+                metrics.countHeartbeat(sent: true)
+            } catch {
+                metrics.countHeartbeat(sent: false)
+                throw error
+            }
+        } catch {
+            metrics.countHeartbeat(sent: false)
+            throw error
         }
     }
 

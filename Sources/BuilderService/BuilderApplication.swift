@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTLS
 import KilnConfiguration
+import KilnMetrics
 import KilnProtocol
 import Logging
 import ResultCache
@@ -14,9 +15,11 @@ import ToolchainStore
 /// Builds a build server from its configuration: identity, toolchain cache, sandbox (prepared: build_dir wiped,
 /// stale mounts detached), the HTTPS application on `bind_address`, and the heartbeat service.
 /// `onServerRunning` receives the bound port. Run the drain service in a service group after the application
-/// (so that it is shut down first): on SIGTERM it finishes the jobs before the server stops.
+/// (so that it is shut down first): on SIGTERM it finishes the jobs before the server stops. With `metrics_addr`
+/// set, `exposition` is served there at `/metrics` by a plain-HTTP listener that runs with the application.
 public func buildBuilderApplication(
-    configuration: BuilderConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    configuration: BuilderConfiguration, logger: Logger, metrics: BuilderMetrics = BuilderMetrics(), exposition: MetricsExposition? = nil,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> (application: some ApplicationProtocol, drain: DrainService) {
     let identity: BuilderIdentity
     do {
@@ -26,7 +29,7 @@ public func buildBuilderApplication(
     }
     let link = try SchedulerLink(
         schedulerURL: configuration.schedulerURL, auth: configuration.schedulerAuth, serverID: configuration.publicAddress)
-    let sandbox = try makeSandbox(configuration)
+    let sandbox = MeasuredSandbox(base: try makeSandbox(configuration), metrics: metrics)
     try await sandbox.prepare()
     logger.info("\(sandbox.enforcementReport)")
     let spool = configuration.cacheDirectory + "/inputs"
@@ -40,9 +43,13 @@ public func buildBuilderApplication(
         spoolDirectory: spool,
         environment: JobEnvironmentPolicy(allowlist: configuration.jobEnvironment.allowlist, path: configuration.jobEnvironment.path),
         results: try makeResultCache(configuration, logger: logger), streamLimit: Int(clamping: configuration.jobLimits.streamBytes),
-        logger: logger)
+        metrics: metrics, logger: logger)
     let router = Router(context: KilnRequestContext.self)
     BuilderController(server: server).register(on: router)
+    server.registerInventory(on: router)
+    let metricsListener = configuration.metricsAddress.map { address in
+        makeMetricsListener(address: address, server: server, exposition: exposition, logger: logger)
+    }
     let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
     let bind = configuration.bindAddress
     let drainDeadline = Duration.seconds(configuration.drainTimeoutSeconds ?? configuration.jobLimits.timeoutSeconds + 30)
@@ -51,13 +58,27 @@ public func buildBuilderApplication(
         server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), tlsConfiguration: identity.tlsConfiguration()),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: nil),
         services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)]
-            + (server.results.map { [ResultCacheSweepService(store: $0.store, logger: logger)] } ?? []),
+            + (server.results.map { [ResultCacheSweepService(store: $0.store, logger: logger)] } ?? [])
+            + (metricsListener.map { [$0] } ?? []),
         onServerRunning: { channel in
             listeningContinuation.yield()
             await onServerRunning(channel.localAddress?.port ?? 0)
         },
         logger: logger)
     return (application, DrainService(server: server, deadline: drainDeadline))
+}
+
+/// The plain-HTTP listener on `metrics_addr`: `/metrics` and the toolchain inventory.
+private func makeMetricsListener(
+    address: ServerID, server: BuildServer, exposition: MetricsExposition?, logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router(context: KilnRequestContext.self)
+    exposition?.register(on: router) { await server.refreshGauges() }
+    server.registerInventory(on: router)
+    return Application(
+        router: router, configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: nil),
+        onServerRunning: { channel in logger.info("metrics listening", metadata: ["address": "\(address.ipText):\(channel.localAddress?.port ?? 0)"]) },
+        logger: logger)
 }
 
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {

@@ -30,6 +30,10 @@ public struct SandboxJob: Sendable {
     public var outputs: [String]
     /// The job's inputs as an uncompressed tar file.
     public var inputsTarPath: String
+    /// Called once the job's root is ready, right before the compiler starts (setup time ends here).
+    public var onCompilerStart: (@Sendable () -> Void)?
+    /// Called when this job had to unpack its toolchain (into a directory or an image), with how long that took.
+    public var onToolchainUnpacked: (@Sendable (Duration) -> Void)?
 
     public init(
         id: JobID, toolchain: Toolchain, toolchainArchivePath: String, command: CompileCommand, outputs: [String],

@@ -51,10 +51,10 @@ actor ContainerPool<Backend: ContainerBackend> {
 
     /// A started container with the toolchain in it: an idle one when there is one, else a new one (building the
     /// toolchain's image first when needed).
-    func acquire(_ toolchain: Toolchain, archivePath: String) async throws -> Lease {
+    func acquire(_ toolchain: Toolchain, archivePath: String, onUnpacked: (@Sendable (Duration) -> Void)? = nil) async throws -> Lease {
         let id = toolchain.archiveID
         guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
-        try await pinImage(id, archivePath: archivePath)
+        try await pinImage(id, archivePath: archivePath, onBuilt: onUnpacked)
         if let container = idle[id]?.popLast() { return Lease(archiveID: id, container: container) }
         if resetting[id, default: 0] > waiters[id, default: []].count {
             // A container being reset comes back sooner than a new one starts.
@@ -110,7 +110,7 @@ actor ContainerPool<Backend: ContainerBackend> {
         await removals.waitForAll()
     }
 
-    private func pinImage(_ id: String, archivePath: String) async throws {
+    private func pinImage(_ id: String, archivePath: String, onBuilt: (@Sendable (Duration) -> Void)?) async throws {
         while true {
             if images.pin(id) { return }
             if let running = building[id] {
@@ -119,7 +119,9 @@ actor ContainerPool<Backend: ContainerBackend> {
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: archivePath)[.size] as? UInt64) ?? 0
             let task = Task {
+                let started = ContinuousClock.now
                 try await backend.buildImage(id, archivePath: archivePath)
+                onBuilt?(started.duration(to: .now))
                 evict(images.insert(id, size: size))
             }
             building[id] = task

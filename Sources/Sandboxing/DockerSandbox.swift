@@ -52,7 +52,7 @@ public struct DockerSandbox: BuildSandbox {
         try await rewriteInputs(job.inputsTarPath, to: inputs, directories: needed)
         defer { unlink(inputs) }
 
-        let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
+        let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         do {
             let result = try await runInContainer(job, lease: lease, inputs: inputs, outputs: layout.outputs)
             await pool.release(lease) { [engine, jobUser] in await DockerContainerReset.reset($0, engine: engine, jobUser: jobUser) }
@@ -88,6 +88,7 @@ public struct DockerSandbox: BuildSandbox {
             let layer = try await engine.writableLayer(container: lease.container).flatMap {
                 FileManager.default.isReadableFile(atPath: $0) ? $0 : nil
             }
+            job.onCompilerStart?()
             let result = try await DiskUsageWatch.run(exec, watching: layer, limit: limits.diskBytes)
             try Task.checkCancellation()
             guard !result.streams.truncated else {

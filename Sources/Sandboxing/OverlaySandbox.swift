@@ -65,7 +65,7 @@ public struct OverlaySandbox: BuildSandbox {
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
         guard let enforcement = host.enforcement else { throw SandboxError(.setup, "the overlay sandbox was not prepared") }
-        let lease = try await toolchains.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
+        let lease = try await toolchains.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         let number = sequence.next()
         let jobDirectory = "\(buildDirectory)/builds/\(job.id)-\(number)"
         var cgroup: JobCgroup?
@@ -103,6 +103,7 @@ public struct OverlaySandbox: BuildSandbox {
         let launch = enforcement.launch(command, cgroup: cgroup)
         let runner = ProcessRunner(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         let run = { @Sendable in try await runner.run(launch[0], Array(launch.dropFirst()), environment: [:]) }
+        job.onCompilerStart?()
         let outcome = try await DiskUsageWatch.run(run, watching: upper, limit: limits.diskBytes)
         if let exceeded = cgroup?.exceededLimits(), !exceeded.isEmpty {
             throw SandboxError(

@@ -51,7 +51,7 @@ public struct PotSandbox: BuildSandbox {
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
-        let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath)
+        let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         do {
             let result = try await runInContainer(job, layout: layout, container: lease.container)
             await pool.release(lease) { [jails] in await jails.reset($0) }
@@ -72,6 +72,7 @@ public struct PotSandbox: BuildSandbox {
             }
             for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
         }
+        job.onCompilerStart?()
         let outcome = try await jails.compile(in: container, job.command, limits: limits)
         return JobComplete(
             output: try outcome.processOutput(),

@@ -29,8 +29,10 @@ public actor UnpackedToolchains {
         index = LRUIndex(capacity: budget)
     }
 
-    /// Pins the unpacked toolchain, unpacking `archivePath` first when needed.
-    public func acquire(_ toolchain: Toolchain, archivePath: String) async throws -> Lease {
+    /// Pins the unpacked toolchain, unpacking `archivePath` first when needed (then `onUnpacked` gets the time).
+    public func acquire(
+        _ toolchain: Toolchain, archivePath: String, onUnpacked: (@Sendable (Duration) -> Void)? = nil
+    ) async throws -> Lease {
         let id = toolchain.archiveID
         guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
         while true {
@@ -43,8 +45,10 @@ public actor UnpackedToolchains {
             let staging = "\(root)/.unpacking-\(id)-\(sequence)"
             let destination = directory(of: id)
             let task = Task {
+                let started = ContinuousClock.now
                 let size = try await BlockingWork.run { try Self.unpack(archivePath, staging: staging, destination: destination) }
                 self.installed(id, size: size)
+                onUnpacked?(started.duration(to: .now))
             }
             unpacking[id] = task
             defer { unpacking[id] = nil }

@@ -10,6 +10,8 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
 
     public private(set) var servers: [ServerID: ServerRecord<Instant>] = [:]
     public private(set) var jobs: [JobID: JobRecord<Instant>] = [:]
+    /// Jobs dropped unfinished so far (their server died or restarted, or they never started in time).
+    public private(set) var droppedJobCount = 0
     public let policy: SchedulingPolicy
 
     public init(policy: SchedulingPolicy = SchedulingPolicy()) {
@@ -24,6 +26,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     public mutating func housekeep(now: Instant) -> [ServerID] {
         let dead = servers.values.filter { $0.lastSeen.duration(to: now) > policy.heartbeatTimeout }.map(\.id)
         for id in dead { servers[id] = nil }
+        let before = jobs.count
         jobs = jobs.filter { _, job in
             guard servers[job.server] != nil else { return false }
             let age = job.created.duration(to: now)
@@ -33,6 +36,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
             case nil, .started, .complete: return true
             }
         }
+        droppedJobCount += before - jobs.count
         for (id, server) in servers {
             if let error = server.lastError, error.duration(to: now) > policy.errorQuarantine {
                 servers[id]?.lastError = nil
@@ -51,6 +55,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
             // New server, or the same address with a new process: forget everything about the old one.
             let dropped = jobs.values.filter { $0.server == id }.map(\.id).sorted()
             for job in dropped { jobs[job] = nil }
+            droppedJobCount += dropped.count
             let previous = servers[id]
             servers[id] = ServerRecord(
                 id: id, nonce: request.serverNonce, numCPUs: request.numCPUs, jwtKey: request.jwtKey,
@@ -108,8 +113,11 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     }
 
     /// A `job_state` report from `server`. Only Pending→Ready, Ready→Started and Started→Complete are allowed;
-    /// Complete removes the job.
-    public mutating func updateJobState(job: JobID, to state: JobState, from server: ServerID, now: Instant) throws(JobStateRejection) {
+    /// Complete removes the job. Returns how long ago the job was allocated.
+    @discardableResult
+    public mutating func updateJobState(job: JobID, to state: JobState, from server: ServerID, now: Instant) throws(JobStateRejection)
+        -> Duration
+    {
         housekeep(now: now)
         guard var record = jobs[job] else { throw .unknownJob }
         guard record.server == server else { throw .wrongServer }
@@ -123,6 +131,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         default:
             throw .illegalTransition(from: record.state, to: state)
         }
+        return record.created.duration(to: now)
     }
 
     // MARK: queries

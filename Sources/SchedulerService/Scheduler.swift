@@ -1,6 +1,8 @@
 import Foundation
 import KilnAuth
 import KilnConfiguration
+import KilnMetrics
+import Metrics
 import KilnProtocol
 import Logging
 import SchedulerCore
@@ -14,6 +16,10 @@ actor Scheduler {
     private var signers: [ServerID: (key: [UInt8], authority: HS256Authority)] = [:]
     private let assignClient: AssignJobClient
     private let logger: Logger
+    private let metrics: SchedulerMetrics
+    private var failures = RecentFailures()
+    /// Dropped jobs already counted in ``metrics``.
+    private var droppedCounted = 0
 
     /// The answer to `alloc_job`, or why the farm could not place the job (a 500: compile locally).
     enum Allocation {
@@ -21,10 +27,42 @@ actor Scheduler {
         case failed(String)
     }
 
-    init(configuration: SchedulerConfiguration, logger: Logger) throws {
+    init(configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics) throws {
         jobIDs = try JobIDSequence(stateDirectory: configuration.stateDirectory)
         assignClient = AssignJobClient(timeoutSeconds: configuration.assignJobTimeoutSeconds)
         self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// The status page's data; also sets the gauges (the page and `/metrics` read the same state).
+    func report() -> SchedulerStatusReport {
+        let farm = machine.overview(now: clock.now)
+        countDroppedJobs()
+        metrics.serversKnown.record(farm.servers.count)
+        metrics.slotsBusy.record(farm.slotsBusy)
+        metrics.slotsTotal.record(farm.slotsTotal)
+        metrics.jobsInFlight.record(farm.jobsInFlight)
+        return SchedulerStatusReport(
+            generatedAt: Date().formatted(.iso8601), farm: farm, jobsInFlight: farm.jobsInFlight, recentFailures: failures.newestFirst)
+    }
+
+    /// A failure the status page lists, with the server it concerns.
+    func recordFailure(_ what: String, server: ServerID? = nil) {
+        failures.record(what, server: server.map { "\($0)" })
+    }
+
+    /// A heartbeat the controller refused.
+    func refusedHeartbeat(_ what: String, from server: ServerID) {
+        metrics.count(.refused)
+        failures.record("refused \(what)", server: "\(server)")
+    }
+
+    private func countDroppedJobs() {
+        let dropped = machine.droppedJobCount - droppedCounted
+        guard dropped > 0 else { return }
+        metrics.count(.dropped, by: dropped)
+        failures.record("\(dropped) job\(dropped == 1 ? "" : "s") dropped unfinished (server gone or restarted, or never started)")
+        droppedCounted = machine.droppedJobCount
     }
 
     func status() -> SchedulerStatusResult {
@@ -42,6 +80,8 @@ actor Scheduler {
 
     func heartbeat(from server: ServerID, _ request: HeartbeatServerHttpRequest) async -> HeartbeatServerResult {
         let outcome = machine.heartbeat(from: server, request, now: clock.now)
+        metrics.count(outcome.isNew ? .registered : .renewed)
+        countDroppedJobs()
         if signers[server]?.key != request.jwtKey {
             signers[server] = (request.jwtKey, await HS256Authority(key: request.jwtKey))
         }
@@ -55,7 +95,14 @@ actor Scheduler {
     }
 
     func updateJobState(job: JobID, to state: JobState, from server: ServerID) throws(JobStateRejection) {
-        try machine.updateJobState(job: job, to: state, from: server, now: clock.now)
+        let age = try machine.updateJobState(job: job, to: state, from: server, now: clock.now)
+        switch state {
+        case .started: metrics.queueWait.record(duration: age)
+        case .complete:
+            metrics.jobDuration.record(duration: age)
+            metrics.count(.completed)
+        case .pending, .ready: break
+        }
     }
 
     /// Places a job: picks a server, asks it over HTTPS, and answers the client.
@@ -64,6 +111,8 @@ actor Scheduler {
         do { jobID = try jobIDs.take() } catch { return .failed("cannot persist the job-id counter: \(error)") }
         switch machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, now: clock.now) {
         case .noCapacity(let message):
+            metrics.count(.noCapacity)
+            failures.record("no capacity: \(message)")
             return .response(.fail(message))
         case .assign(let job, let server, let key, let pem, let digest):
             do {
@@ -77,10 +126,13 @@ actor Scheduler {
                 // The actor is re-entrant across this await: other requests proceed while the server answers.
                 let result = try await assignClient.assign(job: job, toolchain: toolchain, on: server, token: token, certificatePEM: pem)
                 machine.assignSucceeded(job: job, result: result, now: clock.now)
+                metrics.count(.assigned)
                 let alloc = JobAlloc(auth: token, jobID: job, serverID: server)
                 return .response(.success(AllocJobSuccess(jobAlloc: alloc, needToolchain: result.needToolchain, certDigest: digest)))
             } catch {
                 machine.assignFailed(job: job, now: clock.now)
+                metrics.count(.assignFailed)
+                failures.record("assign_job for job \(job) failed: \(error)", server: "\(server)")
                 logger.warning(
                     "assign_job failed; server quarantined", metadata: ["server.id": "\(server)", "job.id": "\(job)", "error": "\(error)"])
                 return .failed("assign_job on \(server) failed")

@@ -1,16 +1,19 @@
 import Hummingbird
 import KilnConfiguration
+import KilnMetrics
 import KilnProtocol
 import Logging
 import NIOCore
 import ServiceSupport
 
 /// Builds the scheduler: its HTTP application on `public_addr`, ready to run as a service.
-/// `onServerRunning` receives the bound port (useful with port 0 in tests).
+/// `onServerRunning` receives the bound port (useful with port 0 in tests). With `exposition`, `/metrics` serves
+/// what it renders; `metrics` are the series the scheduler feeds.
 public func buildSchedulerApplication(
-    configuration: SchedulerConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics = SchedulerMetrics(),
+    exposition: MetricsExposition? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
-    let scheduler = try Scheduler(configuration: configuration, logger: logger)
+    let scheduler = try Scheduler(configuration: configuration, logger: logger, metrics: metrics)
     let controller = SchedulerController(
         scheduler: scheduler,
         clientAuth: try await ClientAuthenticator(configuration.clientAuth, logger: logger),
@@ -18,6 +21,7 @@ public func buildSchedulerApplication(
         logger: logger)
     let router = Router(context: KilnRequestContext.self)
     controller.register(on: router)
+    exposition?.register(on: router) { _ = await scheduler.report() }
     let address = configuration.publicAddress
     return Application(
         router: router,

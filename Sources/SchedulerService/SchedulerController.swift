@@ -21,6 +21,12 @@ struct SchedulerController: Sendable {
         api.get("server_certificate/:server") { request, context in try await serverCertificate(request, context) }
         api.post("heartbeat_server") { request, context in try await heartbeat(request, context) }
         api.post("job_state/:job") { request, context in try await jobState(request, context) }
+        router.get("api/v1/kiln/status") { _, _ in
+            WireHTTP.response(.ok, body: try await scheduler.report().json(), type: "application/json; charset=utf-8")
+        }
+        router.get("/") { _, _ in
+            WireHTTP.response(.ok, body: StatusPage.html(report: try await scheduler.report().json()), type: "text/html; charset=utf-8")
+        }
     }
 
     private func allocJob(_ incoming: Request) async throws -> Response {
@@ -86,10 +92,15 @@ struct SchedulerController: Sendable {
         // to a server with no CPUs).
         let mayDrain = await scheduler.isRegistered(server, nonce: heartbeat.serverNonce)
         guard heartbeat.numCPUs > 0 || mayDrain else {
+            await scheduler.refusedHeartbeat("a heartbeat with no CPUs from an unregistered server", from: server)
             return WireHTTP.error(.internalServerError, "Invalid heartbeat num_cpus: 0")
         }
-        guard heartbeat.jwtKey.count == 32 else { return WireHTTP.error(.internalServerError, "Invalid heartbeat jwt_key length") }
+        guard heartbeat.jwtKey.count == 32 else {
+            await scheduler.refusedHeartbeat("a heartbeat with a bad jwt_key", from: server)
+            return WireHTTP.error(.internalServerError, "Invalid heartbeat jwt_key length")
+        }
         guard String(decoding: heartbeat.certPEM, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+            await scheduler.refusedHeartbeat("a heartbeat without a certificate", from: server)
             return WireHTTP.error(.internalServerError, "failed to interpret pem as certificate")
         }
         return try WireHTTP.ok(await scheduler.heartbeat(from: server, heartbeat), for: request)

@@ -40,6 +40,10 @@ public actor ToolchainArchiveCache {
     public func contains(_ archiveID: String) -> Bool { index.contains(archiveID) }
 
     public var totalSize: UInt64 { index.totalSize }
+    public var capacity: UInt64 { index.capacity }
+    public var count: Int { index.count }
+    /// The archives held, most recently used first, with their sizes and whether a job uses them now.
+    public var inventory: [(archiveID: String, bytes: UInt64, inUse: Bool)] { index.inventory.map { ($0.key, $0.size, $0.pinned) } }
     public var archiveIDs: [String] { index.keysByRecency }
 
     /// Starts an upload into a temporary file of the cache.

@@ -1,0 +1,36 @@
+import KilnMetrics
+import KilnProtocol
+import Metrics
+import Sandboxing
+import Synchronization
+
+/// Any sandbox, timed: setup (toolchain, inputs, root) until the compiler starts, the compile itself, and
+/// toolchain unpacks. Composed at start-up around the configured backend.
+struct MeasuredSandbox: BuildSandbox {
+    let base: any BuildSandbox
+    let metrics: BuilderMetrics
+
+    func prepare() async throws { try await base.prepare() }
+    func shutdown() async { await base.shutdown() }
+    var enforcementReport: String { base.enforcementReport }
+
+    func run(_ job: SandboxJob) async throws -> JobComplete {
+        let started = ContinuousClock.now
+        let compilerStarted = Mutex<ContinuousClock.Instant?>(nil)
+        var timed = job
+        timed.onCompilerStart = { [metrics] in
+            let now = ContinuousClock.now
+            compilerStarted.withLock { $0 = now }
+            metrics.sandboxSetup.record(duration: started.duration(to: now))
+            job.onCompilerStart?()
+        }
+        timed.onToolchainUnpacked = { [metrics] duration in
+            metrics.toolchainUnpack.record(duration: duration)
+            job.onToolchainUnpacked?(duration)
+        }
+        defer {
+            if let compileStart = compilerStarted.withLock({ $0 }) { metrics.compile.record(duration: compileStart.duration(to: .now)) }
+        }
+        return try await base.run(timed)
+    }
+}

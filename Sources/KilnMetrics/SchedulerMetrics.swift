@@ -1,0 +1,60 @@
+import CoreMetrics
+import Metrics
+
+/// The scheduler's series. Every label takes one of a fixed set of values (an enum here), so the number of
+/// series never grows with servers, jobs or toolchains.
+public struct SchedulerMetrics: Sendable {
+    /// What became of an `alloc_job`, and of the jobs it placed.
+    public enum JobOutcome: String, CaseIterable, Sendable {
+        /// A server took the job.
+        case assigned
+        /// No server had room: the client compiles locally.
+        case noCapacity = "no_capacity"
+        /// The chosen server refused or did not answer `assign_job`.
+        case assignFailed = "assign_failed"
+        /// The server reported it Complete.
+        case completed
+        /// Dropped unfinished: its server died or restarted, or it never started in time.
+        case dropped
+    }
+
+    /// A heartbeat: a server's first, a known server's, or one refused.
+    public enum HeartbeatKind: String, CaseIterable, Sendable {
+        case registered, renewed, refused
+    }
+
+    private let jobs: [JobOutcome: Counter]
+    private let heartbeats: [HeartbeatKind: Counter]
+    /// From `alloc_job` to Complete.
+    public let jobDuration: Metrics.Timer
+    /// From `alloc_job` to Started: the upload of toolchain and inputs, and the wait for a slot.
+    public let queueWait: Metrics.Timer
+    public let serversKnown: Gauge
+    public let slotsBusy: Gauge
+    public let slotsTotal: Gauge
+    public let jobsInFlight: Gauge
+
+    /// Series made by `factory` (the bootstrapped one by default; a test passes its own).
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        jobs = Dictionary(
+            uniqueKeysWithValues: JobOutcome.allCases.map {
+                ($0, Counter(label: "kiln_scheduler_jobs_total", dimensions: [("outcome", $0.rawValue)], factory: factory))
+            })
+        heartbeats = Dictionary(
+            uniqueKeysWithValues: HeartbeatKind.allCases.map {
+                ($0, Counter(label: "kiln_scheduler_heartbeats_total", dimensions: [("kind", $0.rawValue)], factory: factory))
+            })
+        jobDuration = Metrics.Timer(label: KilnMetricNames.schedulerJobDuration, dimensions: [], factory: factory)
+        queueWait = Metrics.Timer(label: KilnMetricNames.schedulerQueueWait, dimensions: [], factory: factory)
+        serversKnown = Gauge(label: "kiln_scheduler_servers", dimensions: [], factory: factory)
+        slotsBusy = Gauge(label: "kiln_scheduler_slots_busy", dimensions: [], factory: factory)
+        slotsTotal = Gauge(label: "kiln_scheduler_slots", dimensions: [], factory: factory)
+        jobsInFlight = Gauge(label: "kiln_scheduler_jobs_in_flight", dimensions: [], factory: factory)
+    }
+
+    public func count(_ outcome: JobOutcome, by amount: Int = 1) {
+        if amount > 0 { jobs[outcome]?.increment(by: amount) }
+    }
+
+    public func count(_ heartbeat: HeartbeatKind) { heartbeats[heartbeat]?.increment() }
+}
