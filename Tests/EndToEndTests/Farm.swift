@@ -105,13 +105,14 @@ final class Farm: @unchecked Sendable {
     @discardableResult
     func startKilnBuilder(
         port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil,
-        schedulerAuth: String? = nil, sandbox: BuilderSandboxKind = .overlay, tables: String = ""
+        schedulerAuth: String? = nil, sandbox: BuilderSandboxKind = .overlay, tables: String = "", topLevel: String = ""
     ) throws -> ManagedProcess {
         let label = name ?? "kiln-builder-\(port)"
         if sandbox == .rootless { try RootlessUser.handOver("\(root)/\(label)", farmRoot: root) }
         var extra = ""
         if let maxJobs { extra += "max_jobs = \(maxJobs)\n" }
         if let cacheSize { extra += "toolchain_cache_size = \(cacheSize)\n" }
+        extra += topLevel
         let builderTable = try sandbox.builderTable(directory: "\(root)/\(label)")
         let config = try directory.write(
             "\(label).toml",
@@ -165,6 +166,13 @@ final class Farm: @unchecked Sendable {
             let json = try JSONSerialization.jsonObject(with: data) as? [String: Int]
         else { return nil }
         return (json["num_servers"] ?? -1, json["num_cpus"] ?? -1)
+    }
+
+    /// The body of a plain-HTTP GET, or nil when it fails.
+    func get(_ url: String) -> String? {
+        guard let result = try? runToCompletion("/usr/bin/curl", ["-sf", "--max-time", "10", url], timeoutSeconds: 15), result.status == 0
+        else { return nil }
+        return result.output
     }
 
     func waitFor(_ what: String, seconds: Double = 30, _ condition: () throws -> Bool) throws {
