@@ -56,7 +56,8 @@ let package = Package(
         .target(name: "SchedulerCore", dependencies: ["KilnProtocol"], swiftSettings: kilnSettings),
         // Series definitions only (swift-metrics API): the executable bootstraps the Prometheus back end.
         .target(
-            name: "KilnMetrics", dependencies: [.product(name: "Metrics", package: "swift-metrics"), .product(name: "CoreMetrics", package: "swift-metrics")],
+            name: "KilnMetrics",
+            dependencies: [.product(name: "Metrics", package: "swift-metrics"), .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: kilnSettings),
         .target(name: "BuilderCore", dependencies: ["KilnProtocol", "BLAKE3"], swiftSettings: kilnSettings),
 

@@ -3,9 +3,9 @@ import BuilderCore
 import Foundation
 import KilnAuth
 import KilnMetrics
-import Metrics
 import KilnProtocol
 import Logging
+import Metrics
 import ResultCache
 import Sandboxing
 import Synchronization
@@ -100,7 +100,8 @@ final class BuildServer: Sendable {
     ) async throws -> JobComplete {
         let started = ContinuousClock.now
         do {
-            let (result, source) = try await serve(job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
+            let (result, source) = try await serve(
+                job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
             metrics.count(result.output.code == 0 ? .succeeded : .compileFailed)
             metrics.count(source)
             metrics.jobDuration.record(duration: started.duration(to: .now))
@@ -180,7 +181,7 @@ final class BuildServer: Sendable {
         do {
             _ = try await link.heartbeat(heartbeatRequest(numCPUs: reportsZero ? 0 : slots.capacity))
             metrics.countHeartbeat(sent: true)
-        } catch where reportsZero {
+        } catch  where reportsZero {
             drain.withLock { $0.zeroRefused = true }
             logger.warning("the scheduler refuses a heartbeat with no CPUs; refusing assign_job while draining", metadata: ["error": "\(error)"])
             do {

@@ -77,7 +77,8 @@ private func makeMetricsListener(
     server.registerInventory(on: router)
     return Application(
         router: router, configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: nil),
-        onServerRunning: { channel in logger.info("metrics listening", metadata: ["address": "\(address.ipText):\(channel.localAddress?.port ?? 0)"]) },
+        onServerRunning: { channel in logger.info("metrics listening", metadata: ["address": "\(address.ipText):\(channel.localAddress?.port ?? 0)"])
+        },
         logger: logger)
 }
 

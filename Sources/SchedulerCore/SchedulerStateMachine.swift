@@ -115,7 +115,9 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     /// A `job_state` report from `server`. Only Pending→Ready, Ready→Started and Started→Complete are allowed;
     /// Complete removes the job. Returns how long ago the job was allocated.
     @discardableResult
-    public mutating func updateJobState(job: JobID, to state: JobState, from server: ServerID, now: Instant) throws(JobStateRejection)
+    public mutating func updateJobState(
+        job: JobID, to state: JobState, from server: ServerID, now: Instant
+    ) throws(JobStateRejection)
         -> Duration
     {
         housekeep(now: now)

@@ -2,9 +2,9 @@ import Foundation
 import KilnAuth
 import KilnConfiguration
 import KilnMetrics
-import Metrics
 import KilnProtocol
 import Logging
+import Metrics
 import SchedulerCore
 
 /// The scheduler's state and effects: owns the pure ``SchedulerStateMachine``, the job-id sequence and the

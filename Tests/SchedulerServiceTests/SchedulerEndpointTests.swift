@@ -1,10 +1,12 @@
 import CurlClient
 import Foundation
 import KilnConfiguration
+import KilnMetrics
 import KilnProtocol
 import Logging
 import SchedulerService
 import ServiceLifecycle
+import ServiceSupport
 import Testing
 
 /// Kiln's scheduler in-process on an ephemeral port, driven over real HTTP through libcurl: every documented
@@ -13,7 +15,7 @@ import Testing
     /// Runs a scheduler for the duration of `body`.
     static func withScheduler(
         clientAuth: ClientAuthConfiguration = .token("cli"), serverAuth: ServerAuthConfiguration = .token("srv"),
-        trustedProxies: [[UInt8]] = [],
+        trustedProxies: [[UInt8]] = [], metrics: SchedulerMetrics = SchedulerMetrics(), exposition: MetricsExposition? = nil,
         _ body: @Sendable (_ base: String) async throws -> Void
     ) async throws {
         let configuration = SchedulerConfiguration(
@@ -22,7 +24,9 @@ import Testing
         var logger = Logger(label: "test.scheduler")
         logger.logLevel = .critical
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let application = try await buildSchedulerApplication(configuration: configuration, logger: logger) { continuation.yield($0) }
+        let application = try await buildSchedulerApplication(
+            configuration: configuration, logger: logger, metrics: metrics, exposition: exposition
+        ) { continuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await application.run() }
             var ports = stream.makeAsyncIterator()
