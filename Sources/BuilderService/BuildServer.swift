@@ -177,23 +177,23 @@ final class BuildServer: Sendable {
 
     /// Sends a heartbeat: no CPUs while draining, unless the scheduler refuses that; then the slots again.
     func heartbeat() async throws {
-        let reportsZero = drain.withLock { $0.draining && !$0.zeroRefused }
         do {
-            _ = try await link.heartbeat(heartbeatRequest(numCPUs: reportsZero ? 0 : slots.capacity))
+            try await sendHeartbeat()
             metrics.countHeartbeat(sent: true)
-        } catch  where reportsZero {
-            drain.withLock { $0.zeroRefused = true }
-            logger.warning("the scheduler refuses a heartbeat with no CPUs; refusing assign_job while draining", metadata: ["error": "\(error)"])
-            do {
-                _ = try await link.heartbeat(heartbeatRequest(numCPUs: slots.capacity))
-                metrics.countHeartbeat(sent: true)
-            } catch {
-                metrics.countHeartbeat(sent: false)
-                throw error
-            }
         } catch {
             metrics.countHeartbeat(sent: false)
             throw error
+        }
+    }
+
+    private func sendHeartbeat() async throws {
+        let reportsZero = drain.withLock { $0.draining && !$0.zeroRefused }
+        do {
+            _ = try await link.heartbeat(heartbeatRequest(numCPUs: reportsZero ? 0 : slots.capacity))
+        } catch  where reportsZero {
+            drain.withLock { $0.zeroRefused = true }
+            logger.warning("the scheduler refuses a heartbeat with no CPUs; refusing assign_job while draining", metadata: ["error": "\(error)"])
+            _ = try await link.heartbeat(heartbeatRequest(numCPUs: slots.capacity))
         }
     }
 

@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 import KilnMetrics
 import Metrics
@@ -29,12 +28,6 @@ struct BuilderInventory: Sendable, Codable {
     var draining: Bool
 
     static let route = "api/v1/kiln/toolchains"
-
-    func json() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(self))
-    }
 }
 
 extension BuildServer {
@@ -62,7 +55,7 @@ extension BuildServer {
     /// `GET /api/v1/kiln/toolchains`.
     func registerInventory(on router: Router<KilnRequestContext>) {
         router.get(RouterPath(BuilderInventory.route)) { _, _ in
-            WireHTTP.response(.ok, body: try await self.inventory().json(), type: "application/json; charset=utf-8")
+            try WireHTTP.okJSON(await self.inventory())
         }
     }
 }

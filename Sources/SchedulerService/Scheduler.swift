@@ -46,11 +46,6 @@ actor Scheduler {
             generatedAt: Date().formatted(.iso8601), farm: farm, jobsInFlight: farm.jobsInFlight, recentFailures: failures.newestFirst)
     }
 
-    /// A failure the status page lists, with the server it concerns.
-    func recordFailure(_ what: String, server: ServerID? = nil) {
-        failures.record(what, server: server.map { "\($0)" })
-    }
-
     /// A heartbeat the controller refused.
     func refusedHeartbeat(_ what: String, from server: ServerID) {
         metrics.count(.refused)

@@ -22,10 +22,10 @@ struct SchedulerController: Sendable {
         api.post("heartbeat_server") { request, context in try await heartbeat(request, context) }
         api.post("job_state/:job") { request, context in try await jobState(request, context) }
         router.get("api/v1/kiln/status") { _, _ in
-            WireHTTP.response(.ok, body: try await scheduler.report().json(), type: "application/json; charset=utf-8")
+            try WireHTTP.okJSON(await scheduler.report())
         }
         router.get("/") { _, _ in
-            WireHTTP.response(.ok, body: StatusPage.html(report: try await scheduler.report().json()), type: "text/html; charset=utf-8")
+            WireHTTP.response(.ok, body: StatusPage.html(report: try WireHTTP.sortedJSON(await scheduler.report())), type: "text/html; charset=utf-8")
         }
     }
 

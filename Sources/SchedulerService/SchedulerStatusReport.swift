@@ -16,12 +16,6 @@ struct SchedulerStatusReport: Sendable, Codable {
     var farm: FarmOverview
     var jobsInFlight: Int
     var recentFailures: [Failure]
-
-    func json() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(self))
-    }
 }
 
 /// The last few failures, oldest dropped first.

@@ -18,6 +18,18 @@ public enum WireHTTP {
         return response(.ok, body: try BincodeEncoder().encode(value), type: octetStream)
     }
 
+    /// Kiln's own JSON documents (status, inventory): keys sorted, so answers compare and diff cleanly.
+    public static func sortedJSON(_ value: some Encodable) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(value))
+    }
+
+    /// A 200 with `value` as ``sortedJSON(_:)``.
+    public static func okJSON(_ value: some Encodable) throws -> Response {
+        response(.ok, body: try sortedJSON(value), type: jsonType)
+    }
+
     /// 400 or 500 with `{"description": …, "cause": …}`.
     public static func error(_ status: HTTPResponse.Status, _ description: String, cause: String? = nil) -> Response {
         let body = ErrorJSON(description, cause: cause.map { ErrorJSON($0) })
