@@ -44,7 +44,7 @@ struct RootlessOverlay: Sendable {
         }
         let probe = try overlay.command(
             lower: scratch + "/lower", upper: scratch + "/upper", work: scratch + "/work", root: scratch + "/root",
-            then: [bubblewrapPath, "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--", "/bin/true"])
+            then: [bubblewrapPath] + probeArguments(root: scratch + "/root"))
         let outcome = try await ProcessRunner(timeout: .seconds(30), maxStreamBytes: 4096).run(probe[0], Array(probe.dropFirst()), environment: [:])
         try? await removeTree(scratch)
         guard outcome.termination == .exited(0) else {
@@ -54,6 +54,14 @@ struct RootlessOverlay: Sendable {
                 cause: String(decoding: outcome.stderr, as: UTF8.self))
         }
         return overlay
+    }
+
+    /// bubblewrap as a job uses it (the overlay mount as its root), with the host's programs bound in only to run
+    /// `true`. Never the host's `/` itself: a recursive bind of `/` replays every mount below it, and one that
+    /// another process unmounts meanwhile (a root builder's job under /tmp) fails the probe for nothing.
+    static func probeArguments(root: String) -> [String] {
+        ["--unshare-user", "--unshare-pid", "--unshare-net", "--bind", root, "/", "--ro-bind", "/usr", "/usr"]
+            + ["/bin", "/lib", "/lib64", "/lib32", "/libx32"].flatMap { ["--ro-bind-try", $0, $0] } + ["--", "/bin/true"]
     }
 
     static func kernelRelease() -> String? {
