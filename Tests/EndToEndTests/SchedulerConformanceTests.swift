@@ -80,9 +80,8 @@ import Testing
         let farm = try Farm()
         // A bubblewrap that reports a good version but dies by a signal on every build: the real server refuses a
         // result for a signalled process and answers run_job with a 500 (protocol §3.3).
-        let fakeBwrap = try farm.directory.write(
-            "failing-bwrap", Array("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'bubblewrap 0.8.0'; exit 0; fi\nkill -9 $$\n".utf8))
-        chmod(fakeBwrap, 0o755)
+        let fakeBwrap = try writeExecutable(
+            farm.directory.path + "/failing-bwrap", "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'bubblewrap 0.8.0'; exit 0; fi\nkill -9 $$\n")
         try farm.startKilnScheduler()
         try farm.startSccacheDistServer(port: freePort(), bwrap: fakeBwrap)
         try farm.waitForServers(1)

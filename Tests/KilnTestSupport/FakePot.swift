@@ -26,9 +26,7 @@ public struct FakePot: Sendable {
         potCommand = directory + "/bin/pot"
         jexecCommand = directory + "/bin/jexec"
         for (wrapper, fake) in [(potCommand, "pot"), (jexecCommand, "jexec")] {
-            try "#!/bin/sh\nFAKE_POT_ROOT='\(root)' exec /bin/bash '\(fakes)/\(fake)' \"$@\"\n".write(
-                toFile: wrapper, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+            try writeExecutable(wrapper, "#!/bin/sh\nFAKE_POT_ROOT='\(root)' exec /bin/bash '\(fakes)/\(fake)' \"$@\"\n")
         }
     }
 

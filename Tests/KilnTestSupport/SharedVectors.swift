@@ -73,6 +73,17 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 }
 
+/// Writes an executable script that is run right after, creating parents. A child process writes it: a file this
+/// process had open for writing stays open in any child that another thread forks meanwhile, until that child
+/// execs, and running the file then fails with "Text file busy" (ETXTBSY).
+@discardableResult
+public func writeExecutable(_ path: String, _ script: String) throws -> String {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    let result = try runCommand("/bin/sh", ["-c", #"cat > "$1" && chmod 755 "$1""#, "write", path], stdin: Data(script.utf8))
+    guard result.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+    return path
+}
+
 /// Runs a command and returns its standard output (test helper; products use swift-subprocess).
 public func runCommand(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
