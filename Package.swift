@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShims", dependencies: ["CCurl"]),
+        // A job's first process started with vfork+exec, joining its cgroups and rlimits before exec.
+        .target(name: "CJobSpawn"),
 
         // MARK: I/O-free vocabulary
         .target(name: "KilnProtocol", swiftSettings: kilnSettings),
@@ -57,7 +59,10 @@ let package = Package(
         // Series definitions only (swift-metrics API): the executable bootstraps the Prometheus back end.
         .target(
             name: "KilnMetrics",
-            dependencies: [.product(name: "Metrics", package: "swift-metrics"), .product(name: "CoreMetrics", package: "swift-metrics")],
+            dependencies: [
+                "BuilderCore", .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: kilnSettings),
         .target(name: "BuilderCore", dependencies: ["KilnProtocol", "BLAKE3"], swiftSettings: kilnSettings),
 
@@ -66,12 +71,13 @@ let package = Package(
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
         .target(name: "DockerEngine", dependencies: ["CurlClient"], swiftSettings: kilnSettings),
+        .target(name: "JobSpawn", dependencies: ["CJobSpawn"], swiftSettings: kilnSettings),
 
         // MARK: build-server side effects: sandboxes (one file per backend) and the toolchain cache
         .target(
             name: "Sandboxing",
             dependencies: [
-                "KilnProtocol", "BuilderCore", "ArchiveKit", "WireStreams", "DockerEngine",
+                "KilnProtocol", "BuilderCore", "ArchiveKit", "WireStreams", "DockerEngine", "JobSpawn",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: kilnSettings
@@ -91,7 +97,10 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "KilnProtocol", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kilnSettings
         ),
@@ -114,6 +123,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -185,6 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol", "ArchiveKit", "WireStreams"], swiftSettings: kilnSettings),
+        .testTarget(name: "JobSpawnTests", dependencies: ["JobSpawn"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),

@@ -17,7 +17,7 @@ enum Bootstrap {
     static func metrics() -> MetricsExposition {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        for name in KilnMetricNames.durationSeries { factory.durationHistogramBuckets[name] = KilnMetricNames.compileBuckets }
+        for (name, buckets) in KilnMetricNames.histogramBuckets { factory.durationHistogramBuckets[name] = buckets }
         MetricsSystem.bootstrap(factory)
         return MetricsExposition { registry.emitToBuffer() }
     }

@@ -92,64 +92,6 @@ final class BuildServer: Sendable {
         return "\(spoolDirectory)/\(job)-\(number).tar"
     }
 
-    /// Runs a claimed job with only the allowed environment: served from the result cache, shared with an
-    /// identical job already running, or built in a slot. `inputsDigest` is the ``InputsTarDigest`` of the
-    /// inputs (nil without a result cache).
-    func build(
-        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
-    ) async throws -> JobComplete {
-        let started = ContinuousClock.now
-        do {
-            let (result, source) = try await serve(
-                job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
-            metrics.count(result.output.code == 0 ? .succeeded : .compileFailed)
-            metrics.count(source)
-            metrics.jobDuration.record(duration: started.duration(to: .now))
-            return result
-        } catch {
-            metrics.count(.sandboxError)
-            throw error
-        }
-    }
-
-    private func serve(
-        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
-    ) async throws -> (JobComplete, BuilderMetrics.ResultSource) {
-        let sandboxJob = SandboxJob(
-            id: job, toolchain: toolchain, toolchainArchivePath: "", command: environment.command(request.command),
-            outputs: request.outputs, inputsTarPath: inputsTarPath)
-        guard let results, let inputsDigest else { return (try await buildInSlot(sandboxJob), .built) }
-        let key = ResultCacheKey(
-            archiveID: toolchain.archiveID, command: sandboxJob.command, outputs: request.outputs, inputsDigest: inputsDigest,
-            streamLimit: streamLimit)
-        let served = try await results.result(for: key) { try await self.buildInSlot(sandboxJob) }
-        logger.debug("job result", metadata: ["job": "\(job)", "key": "\(key)", "source": "\(served.source)"])
-        return (served.result, BuilderMetrics.ResultSource(rawValue: served.source.rawValue) ?? .built)
-    }
-
-    /// Runs a job in a slot, with its toolchain archive pinned in the cache for the whole run.
-    private func buildInSlot(_ job: SandboxJob) async throws -> JobComplete {
-        let archiveID = job.toolchain.archiveID
-        guard let archivePath = await archives.lease(archiveID) else {
-            throw BuilderError(.configuration, "toolchain \(archiveID) is not in the cache; it was never uploaded or was evicted")
-        }
-        var leased = job
-        leased.toolchainArchivePath = archivePath
-        let waiting = ContinuousClock.now
-        await slots.acquire()
-        metrics.slotWait.record(duration: waiting.duration(to: .now))
-        do {
-            let result = try await sandbox.run(leased)
-            await slots.release()
-            await archives.release(archiveID)
-            return result
-        } catch {
-            await slots.release()
-            await archives.release(archiveID)
-            throw error
-        }
-    }
-
     /// From now on the heartbeat reports no capacity, so schedulers send no new jobs; running ones go on.
     func beginDrain() { drain.withLock { $0.draining = true } }
 

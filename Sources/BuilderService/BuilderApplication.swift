@@ -1,11 +1,13 @@
 import BuilderCore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import KilnConfiguration
 import KilnMetrics
 import KilnProtocol
 import Logging
+import NIOSSL
 import ResultCache
 import Sandboxing
 import SchedulerCore
@@ -45,6 +47,7 @@ public func buildBuilderApplication(
         results: try makeResultCache(configuration, logger: logger), streamLimit: Int(clamping: configuration.jobLimits.streamBytes),
         metrics: metrics, logger: logger)
     let router = Router(context: KilnRequestContext.self)
+    router.add(middleware: ConnectionHeaderMiddleware())
     BuilderController(server: server).register(on: router)
     server.registerInventory(on: router)
     let metricsListener = configuration.metricsAddress.map { address in
@@ -55,8 +58,8 @@ public func buildBuilderApplication(
     let drainDeadline = Duration.seconds(configuration.drainTimeoutSeconds ?? configuration.jobLimits.timeoutSeconds + 30)
     let application = Application(
         router: router,
-        server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), tlsConfiguration: identity.tlsConfiguration()),
-        configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: nil),
+        server: try httpsServer(tlsConfiguration: identity.tlsConfiguration()),
+        configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: KilnServerName.value),
         services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)]
             + (server.results.map { [ResultCacheSweepService(store: $0.store, logger: logger)] } ?? [])
             + (metricsListener.map { [$0] } ?? []),
@@ -68,11 +71,22 @@ public func buildBuilderApplication(
     return (application, DrainService(server: server, deadline: drainDeadline))
 }
 
+/// HTTPS/1.1 with TCP quick ACKs (see ``QuickAckChannel``) and hang-up detection.
+private func httpsServer(tlsConfiguration: TLSConfiguration) throws -> HTTPServerBuilder {
+    let tls = TLSChannelConfiguration(tlsConfiguration: tlsConfiguration)
+    return HTTPServerBuilder { responder in
+        QuickAckChannel(
+            try TLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), configuration: tls)
+        )
+    }
+}
+
 /// The plain-HTTP listener on `metrics_addr`: `/metrics` and the toolchain inventory.
 private func makeMetricsListener(
     address: ServerID, server: BuildServer, exposition: MetricsExposition?, logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router(context: KilnRequestContext.self)
+    router.add(middleware: ConnectionHeaderMiddleware())
     exposition?.register(on: router) { await server.refreshGauges() }
     server.registerInventory(on: router)
     return Application(

@@ -9,6 +9,8 @@ struct SchedulerLink: Sendable {
     let schedulerURL: String
     let bearerToken: String
     let transport = CurlTransport()
+    /// Kiln's scheduler keeps the connection for the next heartbeat or job_state (sccache-dist's gets one each).
+    let peers = KeepAlivePeers(serverName: KilnServerName.value)
 
     init(schedulerURL: String, auth: SchedulerAuthConfiguration, serverID: ServerID) throws {
         self.schedulerURL = schedulerURL
@@ -45,11 +47,13 @@ struct SchedulerLink: Sendable {
     }
 
     private func post<Body: Encodable, Answer: Decodable>(_ path: String, body: Body) async throws -> Answer {
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: .post, url: schedulerURL + path,
-            headers: [("Authorization", "Bearer \(bearerToken)"), ("Content-Type", "application/octet-stream"), ("Connection", "close")],
+            headers: [("Authorization", "Bearer \(bearerToken)"), ("Content-Type", "application/octet-stream")],
             body: try BincodeEncoder().encode(body), timeoutSeconds: 30, connectTimeoutSeconds: 5, maxResponseBytes: 1 << 16)
+        request.reusesConnection = peers.keepsAlive(schedulerURL)
         let response = try await transport.perform(request)
+        peers.learn(from: response, of: schedulerURL)
         guard response.status == 200 else {
             throw BuilderError(
                 .scheduler, "\(path) answered \(response.status); check scheduler_url and scheduler_auth",

@@ -11,6 +11,7 @@ import Dispatch
 public struct CurlTransport: Sendable {
     private static let queue = DispatchQueue(label: "kiln.curl", attributes: .concurrent)
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
+    private static let pool = CurlHandlePool()
 
     public init() { _ = Self.globalInit }
 
@@ -25,13 +26,18 @@ public struct CurlTransport: Sendable {
     /// Runs the request on the calling thread.
     public static func performBlocking(_ request: HTTPRequest) throws -> HTTPResponse {
         _ = globalInit
-        guard let handle = curl_easy_init() else { throw CurlError(.setup, "libcurl could not create a handle") }
-        defer { curl_easy_cleanup(handle) }
+        let origin = CurlHandlePool.origin(of: request.url, unixSocket: request.unixSocketPath)
+        let pooled = request.reusesConnection ? pool.take(for: origin) : curl_easy_init().map(CurlHandlePool.Handle.init)
+        guard let pooled else { throw CurlError(.setup, "libcurl could not create a handle") }
+        let handle = pooled.pointer
+        var keepHandle = false
+        defer { if keepHandle { pool.giveBack(pooled, for: origin) } else { curl_easy_cleanup(handle) } }
         let easy = CurlEasyHandle(handle: handle)
         let collector = ResponseCollector(limit: request.maxResponseBytes)
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
-        for (name, value) in request.headers + [("Expect", "")] {
+        let connection = request.reusesConnection ? "keep-alive" : "close"
+        for (name, value) in request.headers.filter({ $0.0.lowercased() != "connection" }) + [("Expect", ""), ("Connection", connection)] {
             headerList = curl_slist_append(headerList, "\(name): \(value)")
         }
         try easy.configure(request, headers: headerList)
@@ -74,7 +80,10 @@ public struct CurlTransport: Sendable {
         }
         var code = 0
         CCurlShims_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &code)
-        return HTTPResponse(status: code, headers: collector.headers, body: collector.body)
+        var connects = 0
+        CCurlShims_easy_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
+        keepHandle = request.reusesConnection
+        return HTTPResponse(status: code, headers: collector.headers, body: collector.body, reusedConnection: connects == 0)
     }
 
     private static func code(for status: CURLcode) -> CurlError.Code {

@@ -19,6 +19,9 @@ public struct HTTPRequest: Sendable {
     public var unixSocketPath: String?
     /// Stream the body from this file instead of `body` (large uploads never sit in memory).
     public var bodyFilePath: String?
+    /// Keep the connection open for the next request to the same origin (HTTP keep-alive), and use one kept
+    /// open by an earlier request. Only for peers known to handle keep-alive; the others get `Connection: close`.
+    public var reusesConnection = false
 
     public init(
         method: Method, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
@@ -43,6 +46,8 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// The request went over a connection an earlier request had opened (``HTTPRequest/reusesConnection``).
+    public var reusedConnection = false
 
     public func header(_ name: String) -> String? {
         headers.first { $0.0 == name.lowercased() }?.1

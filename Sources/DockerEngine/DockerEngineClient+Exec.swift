@@ -16,7 +16,9 @@ extension DockerEngineClient {
         let id = try decode(IdentifiedObject.self, from: created).id
         let start = Data(#"{"Detach":false,"Tty":false}"#.utf8)
         // Room for both streams at their limit plus frame headers; the demultiplexer cuts each stream to the limit.
-        let raw = try await call(.post, "/exec/\(id)/start", json: start, limit: 3 * streamLimit + (1 << 20), timeout: timeout)
+        // The engine hands the connection over to the stream and closes it at the end: never a kept one.
+        let raw = try await call(
+            .post, "/exec/\(id)/start", json: start, limit: 3 * streamLimit + (1 << 20), timeout: timeout, reusesConnection: false)
         let streams = try ExecStreamDemultiplexer.split(raw, limit: streamLimit)
         // The engine records the exit code just after the stream closes; wait for it briefly.
         for attempt in 0..<50 {
@@ -30,15 +32,16 @@ extension DockerEngineClient {
     /// One call to the engine. Non-2xx answers are thrown as ``DockerEngineError`` with the engine's message.
     func call(
         _ method: HTTPRequest.Method, _ path: String, json: Data? = nil, bodyFile: String? = nil, contentType: String? = nil,
-        limit: Int = 16 << 20, timeout: Int
+        limit: Int = 16 << 20, timeout: Int, reusesConnection: Bool = true
     ) async throws -> [UInt8] {
         var headers: [(String, String)] = []
         if json != nil { headers.append(("Content-Type", "application/json")) }
         if let contentType { headers.append(("Content-Type", contentType)) }
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: method, url: Self.base + path, headers: headers, body: json.map { [UInt8]($0) },
             timeoutSeconds: max(timeout, 1), connectTimeoutSeconds: 5, maxResponseBytes: limit, unixSocketPath: socketPath,
             bodyFilePath: bodyFile)
+        request.reusesConnection = reusesConnection
         let response: HTTPResponse
         do { response = try await CurlTransport().perform(request) } catch let error as CurlError {
             switch error.code {

@@ -1,3 +1,4 @@
+import BuilderCore
 import CoreMetrics
 import Metrics
 
@@ -32,6 +33,7 @@ public struct BuilderMetrics: Sendable {
     public let compile: Metrics.Timer
     /// Unpacking a toolchain archive (once per toolchain while it stays cached).
     public let toolchainUnpack: Metrics.Timer
+    private let phases: [JobTimeline<ContinuousClock>.Phase: Metrics.Timer]
     public let toolchainCacheBytes: Gauge
     public let toolchainCacheEntries: Gauge
     public let resultCacheBytes: Gauge
@@ -56,6 +58,10 @@ public struct BuilderMetrics: Sendable {
         sandboxSetup = timer(KilnMetricNames.builderSandboxSetup)
         compile = timer(KilnMetricNames.builderCompile)
         toolchainUnpack = timer(KilnMetricNames.builderToolchainUnpack)
+        phases = Dictionary(
+            uniqueKeysWithValues: JobTimeline<ContinuousClock>.Phase.allCases.map {
+                ($0, Metrics.Timer(label: KilnMetricNames.builderJobPhase, dimensions: [("phase", $0.rawValue)], factory: factory))
+            })
         toolchainCacheBytes = gauge("kiln_builder_toolchain_cache_bytes")
         toolchainCacheEntries = gauge("kiln_builder_toolchain_cache_entries")
         resultCacheBytes = gauge("kiln_builder_result_cache_bytes")
@@ -70,4 +76,8 @@ public struct BuilderMetrics: Sendable {
     /// An assign_job: the toolchain was cached (`hit`) or must be uploaded.
     public func countToolchainLookup(hit: Bool) { toolchainLookups[hit]?.increment() }
     public func countHeartbeat(sent: Bool) { heartbeats[sent]?.increment() }
+    /// Each phase of one run_job into its histogram.
+    public func record(_ timeline: JobTimeline<ContinuousClock>) {
+        for span in timeline.spans { phases[span.phase]?.record(duration: span.duration) }
+    }
 }

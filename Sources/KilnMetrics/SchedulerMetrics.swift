@@ -23,7 +23,14 @@ public struct SchedulerMetrics: Sendable {
         case registered, renewed, refused
     }
 
+    /// A phase of `alloc_job`: choosing the server, signing the job token, the server's `assign_job` answer.
+    public enum AllocPhase: String, CaseIterable, Sendable {
+        case place, sign
+        case assignJob = "assign_job"
+    }
+
     private let jobs: [JobOutcome: Counter]
+    private let allocPhases: [AllocPhase: Metrics.Timer]
     private let heartbeats: [HeartbeatKind: Counter]
     /// From `alloc_job` to Complete.
     public let jobDuration: Metrics.Timer
@@ -44,6 +51,10 @@ public struct SchedulerMetrics: Sendable {
             uniqueKeysWithValues: HeartbeatKind.allCases.map {
                 ($0, Counter(label: "kiln_scheduler_heartbeats_total", dimensions: [("kind", $0.rawValue)], factory: factory))
             })
+        allocPhases = Dictionary(
+            uniqueKeysWithValues: AllocPhase.allCases.map {
+                ($0, Metrics.Timer(label: KilnMetricNames.schedulerAllocPhase, dimensions: [("phase", $0.rawValue)], factory: factory))
+            })
         jobDuration = Metrics.Timer(label: KilnMetricNames.schedulerJobDuration, dimensions: [], factory: factory)
         queueWait = Metrics.Timer(label: KilnMetricNames.schedulerQueueWait, dimensions: [], factory: factory)
         serversKnown = Gauge(label: "kiln_scheduler_servers", dimensions: [], factory: factory)
@@ -57,4 +68,9 @@ public struct SchedulerMetrics: Sendable {
     }
 
     public func count(_ heartbeat: HeartbeatKind) { heartbeats[heartbeat]?.increment() }
+
+    /// Records one phase of an `alloc_job`, from `begin` until now.
+    public func record(_ phase: AllocPhase, since begin: ContinuousClock.Instant) {
+        allocPhases[phase]?.record(duration: begin.duration(to: .now))
+    }
 }

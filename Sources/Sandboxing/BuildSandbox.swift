@@ -32,6 +32,8 @@ public struct SandboxJob: Sendable {
     public var inputsTarPath: String
     /// Called once the job's root is ready, right before the compiler starts (setup time ends here).
     public var onCompilerStart: (@Sendable () -> Void)?
+    /// Called when the compiler has ended, before the outputs are read back.
+    public var onCompilerEnd: (@Sendable () -> Void)?
     /// Called when this job had to unpack its toolchain (into a directory or an image), with how long that took.
     public var onToolchainUnpacked: (@Sendable (Duration) -> Void)?
 

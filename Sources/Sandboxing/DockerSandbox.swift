@@ -90,6 +90,7 @@ public struct DockerSandbox: BuildSandbox {
             }
             job.onCompilerStart?()
             let result = try await DiskUsageWatch.run(exec, watching: layer, limit: limits.diskBytes)
+            job.onCompilerEnd?()
             try Task.checkCancellation()
             guard !result.streams.truncated else {
                 throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")

@@ -22,7 +22,7 @@ struct JobCgroup: Sendable {
     init(name: String, in hierarchy: CgroupHierarchy, limits: SandboxLimits) throws {
         version = hierarchy.version
         var directories: [String: String] = [:]
-        for (controller, parent) in hierarchy.parents {
+        for (controller, parent) in Self.used(hierarchy, limits) {
             let directory = parent + "/" + name
             if directories.values.contains(directory) { continue }
             guard CgroupHierarchy.makeDirectory(directory) else {
@@ -37,6 +37,15 @@ struct JobCgroup: Sendable {
             destroy()
             throw error
         }
+    }
+
+    /// The hierarchies a job joins: those of the limits that are set (a v1 memory cgroup is costly to make and
+    /// remove, and joining each one is a move of its own), or one to find and kill the job's processes by.
+    static func used(_ hierarchy: CgroupHierarchy, _ limits: SandboxLimits) -> [(String, String)] {
+        let limited: [String: Bool] = ["memory": limits.memoryBytes != nil, "pids": limits.maxProcesses != nil, "cpu": limits.cpus != nil]
+        let used = hierarchy.parents.filter { limited[$0.key] == true }.sorted { $0.key < $1.key }
+        if !used.isEmpty { return used }
+        return hierarchy.parents.sorted { ($0.key == "pids" ? 0 : 1, $0.key) < ($1.key == "pids" ? 0 : 1, $1.key) }.prefix(1).map { $0 }
     }
 
     private static func apply(_ limits: SandboxLimits, to hierarchy: CgroupHierarchy, directory: (String) -> String?) throws {
@@ -85,16 +94,28 @@ struct JobCgroup: Sendable {
     /// Kills every process left in the cgroup and removes it; false when it could not be removed.
     @discardableResult
     func destroy() -> Bool {
+        killAll()
+        return remove()
+    }
+
+    /// Kills every process left in the cgroup (a daemon the compile left behind, a fork bomb).
+    func killAll() {
         for directory in directories {
             if version == .v2 { CgroupHierarchy.write("1", to: directory + "/cgroup.kill") }
-            // Repeated: a process may fork between the read and the kill (the pids limit bounds how often).
-            for _ in 0..<200 {
+            // Repeated: a process may fork between the read and the kill (the pids limit bounds how often). A process
+            // that is exiting anyway stays listed for a moment, so the first re-reads come quickly.
+            for attempt in 0..<220 {
                 let pids = CgroupHierarchy.read(directory + "/cgroup.procs").split(separator: "\n").compactMap { pid_t($0) }
                 if pids.isEmpty { break }
                 for pid in pids { kill(pid, SIGKILL) }
-                usleep(10_000)
+                usleep(attempt < 20 ? 500 : 10_000)
             }
         }
+    }
+
+    /// Removes the cgroup once the processes killed in it are reaped; false when it could not be removed.
+    @discardableResult
+    func remove() -> Bool {
         var removed = true
         for directory in directories.reversed() {
             var attempts = 0

@@ -1,39 +1,32 @@
-import Foundation
+import JobSpawn
 
 /// How this host enforces ``SandboxLimits`` on a bubblewrap job, decided once at start: memory, processes and
-/// CPU through the job's cgroup where the server may make one (``CgroupHierarchy``), otherwise through rlimits
-/// (`prlimit`); the file size rlimit and the job's layer watch (``DiskUsageWatch``) always bound what it writes,
-/// and the deadline kills the process group.
+/// CPU through the job's cgroup where the server may make one (``CgroupHierarchy``), otherwise through rlimits;
+/// the file size rlimit and the job's layer watch (``DiskUsageWatch``) always bound what it writes, and the
+/// deadline kills the process group.
 struct JobLimitEnforcement: Sendable {
     let limits: SandboxLimits
     let cgroups: CgroupHierarchy?
-    let prlimitPath: String
     /// Root is exempt from RLIMIT_NPROC, so without a pids cgroup a root server cannot bound processes.
     let runsAsRoot: Bool
 
-    /// Runs a shell that writes its own pid into each `cgroup.procs` given before `--`, then execs the rest; the
-    /// job's first process is in the cgroup before anything it starts. A failure kills the shell, so that it
-    /// reads as a sandbox failure rather than as a compiler's exit code.
-    static let joinScript = #"while [ "$1" != -- ]; do echo $$ > "$1" || kill -KILL $$; shift; done; shift; exec "$@""#
-
     private func controls(_ controller: String) -> Bool { cgroups?.parents[controller] != nil }
 
-    /// The rlimits for the job's processes, as `prlimit` options.
-    var rlimitOptions: [String] {
-        var options = ["--core=0"]
-        if let disk = limits.diskBytes { options.append("--fsize=\(disk)") }
-        if let memory = limits.memoryBytes, !controls("memory") { options.append("--as=\(memory)") }
-        if let processes = limits.maxProcesses, !controls("pids"), !runsAsRoot { options.append("--nproc=\(processes)") }
-        return options
+    /// The rlimits of the job's processes.
+    var resourceLimits: [JobProcess.ResourceLimit] {
+        var rlimits: [JobProcess.ResourceLimit] = [.core(0)]
+        if let disk = limits.diskBytes { rlimits.append(.fileSize(disk)) }
+        if let memory = limits.memoryBytes, !controls("memory") { rlimits.append(.addressSpace(memory)) }
+        if let processes = limits.maxProcesses, !controls("pids"), !runsAsRoot { rlimits.append(.processes(UInt64(processes))) }
+        return rlimits
     }
 
-    /// The command that runs `command` inside the job's cgroup (when there is one) and rlimits.
-    func launch(_ command: [String], cgroup: JobCgroup?) -> [String] {
-        var arguments: [String] = []
-        if let cgroup, !cgroup.procsFiles.isEmpty {
-            arguments += ["/bin/sh", "-c", Self.joinScript, "kiln-join"] + cgroup.procsFiles + ["--"]
-        }
-        return arguments + [prlimitPath] + rlimitOptions + ["--"] + command
+    /// `command` as the job's first process: it joins the job's cgroup (when there is one) and takes the rlimits
+    /// before it execs, so everything the job starts is inside both. A failed join is a sandbox failure, never a
+    /// compiler's exit code.
+    func process(_ command: [String], cgroup: JobCgroup?) -> JobProcess {
+        JobProcess(
+            executable: command[0], arguments: Array(command.dropFirst()), cgroupProcsFiles: cgroup?.procsFiles ?? [], limits: resourceLimits)
     }
 
     /// One line for the start-up log: each limit and what enforces it here.
@@ -59,13 +52,10 @@ struct JobLimitEnforcement: Sendable {
 }
 
 extension JobLimitEnforcement {
-    /// Finds prlimit and the cgroups this server may use, and removes job cgroups an earlier run left.
-    init(limits: SandboxLimits, runsAsRoot: Bool) throws {
-        guard let prlimit = ["/usr/bin/prlimit", "/bin/prlimit"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw SandboxError(.unavailable, "prlimit is missing; install util-linux")
-        }
+    /// Finds the cgroups this server may use, and removes job cgroups an earlier run left.
+    init(limits: SandboxLimits, runsAsRoot: Bool) {
         let cgroups = CgroupHierarchy.detect()
         if let cgroups { JobCgroup.removeStale(in: cgroups) }
-        self.init(limits: limits, cgroups: cgroups, prlimitPath: prlimit, runsAsRoot: runsAsRoot)
+        self.init(limits: limits, cgroups: cgroups, runsAsRoot: runsAsRoot)
     }
 }

@@ -1,5 +1,6 @@
 import ArchiveKit
 import Foundation
+import JobSpawn
 import KilnProtocol
 import Synchronization
 
@@ -18,13 +19,18 @@ public struct OverlaySandbox: BuildSandbox {
     public let rootless: Bool
     /// The unpacked toolchains (lower layers) this sandbox keeps.
     public let toolchains: UnpackedToolchains
+    /// Job cgroups with their first process already inside, kept ready (see ``PreparedLaunches``).
+    let preparedLaunches: Int
     private let sequence = JobSequence()
     private let host = PreparedHost()
+    private let cleanups = PendingCleanups()
 
     /// - Parameter rootless: nil chooses by the server's user: rootless unless it runs as root.
     public init(
-        buildDirectory: String, bubblewrapPath: String, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits(), rootless: Bool? = nil
+        buildDirectory: String, bubblewrapPath: String, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits(), rootless: Bool? = nil,
+        preparedLaunches: Int = 3
     ) {
+        self.preparedLaunches = preparedLaunches
         // Normalized because it is compared with the mount points of /proc/self/mountinfo.
         self.buildDirectory = "/" + buildDirectory.split(separator: "/").joined(separator: "/")
         self.bubblewrapPath = bubblewrapPath
@@ -56,8 +62,20 @@ public struct OverlaySandbox: BuildSandbox {
                 try FileManager.default.createDirectory(atPath: directory + "/" + child, withIntermediateDirectories: true)
             }
         }
-        host.set(try JobLimitEnforcement(limits: limits, runsAsRoot: geteuid() == 0), overlay)
+        let enforcement = JobLimitEnforcement(limits: limits, runsAsRoot: geteuid() == 0)
+        let launches = PreparedLaunches(hierarchy: enforcement.cgroups, limits: limits, count: preparedLaunches)
+        await host.set(enforcement, overlay, launches)?.stop()
+        await launches.refill()
     }
+
+    /// Waits for the clean-up of finished jobs and discards the prepared launches.
+    public func shutdown() async {
+        await host.launches?.stop()
+        await settle()
+    }
+
+    /// Returns once every finished job's overlay is unmounted and its directory and cgroup are gone.
+    public func settle() async { await cleanups.settle() }
 
     public var enforcementReport: String {
         (rootless ? "overlay sandbox, rootless (user namespaces); " : "overlay sandbox as root; ") + (host.enforcement?.report ?? "not prepared")
@@ -68,21 +86,29 @@ public struct OverlaySandbox: BuildSandbox {
         let lease = try await toolchains.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         let number = sequence.next()
         let jobDirectory = "\(buildDirectory)/builds/\(job.id)-\(number)"
-        var cgroup: JobCgroup?
+        let prepared = try await launch(enforcement)
         do {
-            cgroup = try enforcement.cgroups.map { try JobCgroup(name: JobCgroup.uniqueName(), in: $0, limits: limits) }
-            let result = try await runJob(job, enforcement: enforcement, cgroup: cgroup, lowerLayer: lease.directory, jobDirectory: jobDirectory)
-            await finish(jobDirectory: jobDirectory, cgroup: cgroup, lease: lease)
+            let result = try await runJob(job, enforcement: enforcement, launch: prepared, lowerLayer: lease.directory, jobDirectory: jobDirectory)
+            await finish(jobDirectory: jobDirectory, launch: prepared, lease: lease)
             return result
         } catch {
-            await finish(jobDirectory: jobDirectory, cgroup: cgroup, lease: lease)
+            await finish(jobDirectory: jobDirectory, launch: prepared, lease: lease)
             throw error
         }
     }
 
+    /// The job's cgroup and parked first process: a prepared one, or a cgroup made now (the process then joins it
+    /// as it starts).
+    private func launch(_ enforcement: JobLimitEnforcement) async throws -> (cgroup: JobCgroup?, process: ParkedProcess?) {
+        if let prepared = await host.launches?.take() { return (prepared.cgroup, prepared.process) }
+        return (try enforcement.cgroups.map { try JobCgroup(name: JobCgroup.uniqueName(), in: $0, limits: limits) }, nil)
+    }
+
     private func runJob(
-        _ job: SandboxJob, enforcement: JobLimitEnforcement, cgroup: JobCgroup?, lowerLayer: String, jobDirectory: String
+        _ job: SandboxJob, enforcement: JobLimitEnforcement, launch: (cgroup: JobCgroup?, process: ParkedProcess?), lowerLayer: String,
+        jobDirectory: String
     ) async throws -> JobComplete {
+        let cgroup = launch.cgroup
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
         let (upper, work, root) = (jobDirectory + "/upper", jobDirectory + "/work", jobDirectory + "/root")
         // Rootless, the server never sees the mount: the job's files are its upper layer.
@@ -100,35 +126,54 @@ public struct OverlaySandbox: BuildSandbox {
         }
         var command = [bubblewrapPath] + BubblewrapCommand.arguments(root: root, command: job.command)
         if let overlay = host.overlay { command = try overlay.command(lower: lowerLayer, upper: upper, work: work, root: root, then: command) }
-        let launch = enforcement.launch(command, cgroup: cgroup)
-        let runner = ProcessRunner(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
-        let run = { @Sendable in try await runner.run(launch[0], Array(launch.dropFirst()), environment: [:]) }
+        let process = enforcement.process(command, cgroup: cgroup)
+        let limits = limits
+        let parked = launch.process
+        let run = { @Sendable in
+            if let parked { return await parked.launch(process, timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes) }
+            return await process.run(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
+        }
         job.onCompilerStart?()
         let outcome = try await DiskUsageWatch.run(run, watching: upper, limit: limits.diskBytes)
+        job.onCompilerEnd?()
         if let exceeded = cgroup?.exceededLimits(), !exceeded.isEmpty {
             throw SandboxError(
                 .limitExceeded, "the job hit its \(exceeded.joined(separator: " and ")) limit; raise [job_limits] if compiles need more")
         }
         return JobComplete(
-            output: try outcome.processOutput(),
+            output: try outcome.processOutput(executable: command[0], timeout: limits.timeout, streamLimit: limits.maxStreamBytes),
             outputs: try await layout.readOutputs(under: files, limit: limits.maxOutputFileBytes, total: limits.maxOutputBytes))
     }
 
-    /// Kills what is left of the job, then unmounts (as root) and deletes its directories. If the unmount fails
-    /// the directory is left alone: deleting through a live overlay would reach into the shared toolchain.
-    private func finish(jobDirectory: String, cgroup: JobCgroup?, lease: UnpackedToolchains.Lease) async {
-        if let cgroup { _ = try? await BlockingWork.run { cgroup.destroy() } }
-        if rootless || OverlayMount.unmount(jobDirectory + "/root") { try? await RootlessOverlay.removeTree(jobDirectory) }
-        await toolchains.release(lease)
+    /// Kills what is left of the job before its answer goes out; then, in the background, unmounts (as root) and
+    /// deletes its directories and cgroup. If the unmount fails the directory is left alone: deleting through a
+    /// live overlay would reach into the shared toolchain.
+    private func finish(jobDirectory: String, launch: (cgroup: JobCgroup?, process: ParkedProcess?), lease: UnpackedToolchains.Lease) async {
+        launch.process?.discard()  // only when the job never launched it
+        if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.killAll() } }
+        let (rootless, toolchains) = (rootless, toolchains)
+        await cleanups.start {
+            if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.remove() } }
+            if rootless || OverlayMount.unmount(jobDirectory + "/root") { try? await RootlessOverlay.removeTree(jobDirectory) }
+            await toolchains.release(lease)
+        }
     }
 }
 
-/// What ``OverlaySandbox/prepare()`` found out about the host.
+/// What ``OverlaySandbox/prepare()`` found out about the host, and the launches it keeps ready.
 final class PreparedHost: Sendable {
-    private let state = Mutex<(JobLimitEnforcement?, RootlessOverlay?)>((nil, nil))
+    private let state = Mutex<(JobLimitEnforcement?, RootlessOverlay?, PreparedLaunches?)>((nil, nil, nil))
     var enforcement: JobLimitEnforcement? { state.withLock { $0.0 } }
     var overlay: RootlessOverlay? { state.withLock { $0.1 } }
-    func set(_ enforcement: JobLimitEnforcement, _ overlay: RootlessOverlay?) { state.withLock { $0 = (enforcement, overlay) } }
+    var launches: PreparedLaunches? { state.withLock { $0.2 } }
+
+    /// Sets what was found; returns the launches of an earlier ``OverlaySandbox/prepare()``, to be stopped.
+    func set(_ enforcement: JobLimitEnforcement, _ overlay: RootlessOverlay?, _ launches: PreparedLaunches) -> PreparedLaunches? {
+        state.withLock { state in
+            defer { state = (enforcement, overlay, launches) }
+            return state.2
+        }
+    }
 }
 
 /// Numbers job directories so a duplicate job id never shares one.

@@ -74,6 +74,7 @@ public struct PotSandbox: BuildSandbox {
         }
         job.onCompilerStart?()
         let outcome = try await jails.compile(in: container, job.command, limits: limits)
+        job.onCompilerEnd?()
         return JobComplete(
             output: try outcome.processOutput(),
             outputs: try await layout.readOutputs(under: root, limit: limits.maxOutputFileBytes, total: limits.maxOutputBytes))

@@ -1,3 +1,4 @@
+import JobSpawn
 import KilnProtocol
 import Subprocess
 
@@ -90,5 +91,23 @@ extension ProcessRunner.Outcome {
                 .processFailed, "the compiler was killed by \(termination)", cause: String(decoding: stderr.suffix(2000), as: UTF8.self))
         }
         return ProcessOutput(code: code, stdout: stdout, stderr: stderr)
+    }
+}
+
+extension JobProcess.Outcome {
+    /// The compiler's exit code and streams, or the sandbox failure that ended the job's process.
+    func processOutput(executable: String, timeout: Duration, streamLimit: Int) throws -> ProcessOutput {
+        switch ending {
+        case .exited(let code): return ProcessOutput(code: code, stdout: stdout, stderr: stderr)
+        case .signaled(let signal):
+            throw SandboxError(
+                .processFailed, "the compiler was killed by signal \(signal)", cause: String(decoding: stderr.suffix(2000), as: UTF8.self))
+        case .timedOut: throw SandboxError(.timedOut, "\(executable) ran longer than \(timeout) and was killed with its process group")
+        case .cancelled: throw SandboxError(.cancelled, "the job was cancelled (its client went away); its processes were killed")
+        case .streamTooLarge: throw SandboxError(.outputTooLarge, "\(executable) wrote more than \(streamLimit) bytes to stdout or stderr")
+        case .notStarted(let stage, let error):
+            throw SandboxError(
+                .processFailed, "could not start \(executable) (\(stage) failed); check the sandbox settings", cause: "errno \(error)")
+        }
     }
 }

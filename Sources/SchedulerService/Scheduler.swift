@@ -104,7 +104,10 @@ actor Scheduler {
     func allocate(_ toolchain: Toolchain) async -> Allocation {
         let jobID: JobID
         do { jobID = try jobIDs.take() } catch { return .failed("cannot persist the job-id counter: \(error)") }
-        switch machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, now: clock.now) {
+        let placing = ContinuousClock.now
+        let decision = machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, now: clock.now)
+        metrics.record(.place, since: placing)
+        switch decision {
         case .noCapacity(let message):
             metrics.count(.noCapacity)
             failures.record("no capacity: \(message)")
@@ -117,9 +120,13 @@ actor Scheduler {
                 } else {
                     authority = await HS256Authority(key: key)
                 }
+                let signing = ContinuousClock.now
                 let token = try await authority.jobToken(for: job.rawValue)
+                metrics.record(.sign, since: signing)
                 // The actor is re-entrant across this await: other requests proceed while the server answers.
+                let assigning = ContinuousClock.now
                 let result = try await assignClient.assign(job: job, toolchain: toolchain, on: server, token: token, certificatePEM: pem)
+                metrics.record(.assignJob, since: assigning)
                 machine.assignSucceeded(job: job, result: result, now: clock.now)
                 metrics.count(.assigned)
                 let alloc = JobAlloc(auth: token, jobID: job, serverID: server)

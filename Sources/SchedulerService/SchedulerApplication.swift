@@ -20,12 +20,13 @@ public func buildSchedulerApplication(
         serverAuth: await ServerAuthenticator(configuration.serverAuth, trustedProxies: configuration.trustedProxies),
         logger: logger)
     let router = Router(context: KilnRequestContext.self)
+    router.add(middleware: ConnectionHeaderMiddleware())
     controller.register(on: router)
     exposition?.register(on: router) { _ = await scheduler.report() }
     let address = configuration.publicAddress
     return Application(
         router: router,
-        configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: nil),
+        configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: KilnServerName.value),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger)
 }

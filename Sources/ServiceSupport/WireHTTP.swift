@@ -5,7 +5,7 @@ import KilnProtocol
 import NIOCore
 
 /// Answers in sccache-dist's shapes (protocol §1, §2.9): bincode bodies, JSON for `Accept: application/json`,
-/// `ErrJson` bodies for 400 and 500, `WWW-Authenticate` for 401, and `Connection: close` on every answer.
+/// `ErrJson` bodies for 400 and 500, `WWW-Authenticate` for 401 (`Connection` is ``ConnectionHeaderMiddleware``'s).
 public enum WireHTTP {
     public static let octetStream = "application/octet-stream"
     static let jsonType = "application/json; charset=utf-8"
@@ -50,7 +50,6 @@ public enum WireHTTP {
         var headers = HTTPFields()
         if let type { headers[.contentType] = type }
         headers[.contentLength] = String(body.count)
-        headers[.connection] = "close"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 

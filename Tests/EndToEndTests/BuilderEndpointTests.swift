@@ -74,12 +74,12 @@ import Testing
         return true
     }
 
-    @Test func certificateIsSelfSignedRSA2048WithSHA256AndTheIPSAN() throws {
+    @Test func certificateIsSelfSignedP256WithSHA256AndTheIPSAN() throws {
         guard !Self.skip() else { return }
         let probe = try Probe()
         let text = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-noout", "-text"]).output
-        #expect(text.contains("Signature Algorithm: sha256WithRSAEncryption"))
-        #expect(text.contains("Public-Key: (2048 bit)"))
+        #expect(text.contains("Signature Algorithm: ecdsa-with-SHA256"))
+        #expect(text.contains("Public-Key: (256 bit)") && text.contains("NIST CURVE: P-256"))
         #expect(text.contains("IP Address:127.0.0.1"))
         #expect(text.contains("TLS Web Server Authentication"))
         #expect(text.contains("Subject: CN = \(probe.server)") && text.contains("Issuer: CN = \(probe.server)"))

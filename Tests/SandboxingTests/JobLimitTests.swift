@@ -48,6 +48,7 @@ import Testing
         func expectServesOn() async throws {
             let result = try await sandbox.run(try jobs.job("echo fine > ok.o", outputs: ["ok.o"], id: 99))
             #expect(try jobs.output(result, "ok.o") == "fine\n")
+            await sandbox.settle()  // unmounting and deleting run after the answer
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/build/builds").isEmpty)
         }
     }

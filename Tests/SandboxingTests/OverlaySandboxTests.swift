@@ -118,6 +118,7 @@ import WireStreams
             }
             try await group.waitForAll()
         }
+        await fixture.sandbox.settle()  // unmounting and deleting run after the answer
         let mountInfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         #expect(!mountInfo.contains(fixture.buildDirectory), "no mount may stay behind")
         #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.buildDirectory + "/builds").isEmpty)

@@ -1,0 +1,99 @@
+import BuilderCore
+import KilnMetrics
+import KilnProtocol
+import Logging
+import Metrics
+import ResultCache
+import Sandboxing
+import Synchronization
+import ToolchainStore
+
+/// The build of one claimed job, with only the allowed environment: served from the result cache, shared with an
+/// identical job already running, or built in a slot by the sandbox; counted and timed.
+struct JobBuild: Sendable {
+    let server: BuildServer
+    let timeline: TimelineRecorder
+
+    /// `inputsDigest` is the ``InputsTarDigest`` of the inputs (nil without a result cache).
+    func run(
+        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
+    ) async throws -> JobComplete {
+        let started = ContinuousClock.now
+        do {
+            let (result, source) = try await serve(
+                job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
+            server.metrics.count(result.output.code == 0 ? .succeeded : .compileFailed)
+            server.metrics.count(source)
+            server.metrics.jobDuration.record(duration: started.duration(to: .now))
+            return result
+        } catch {
+            server.metrics.count(.sandboxError)
+            throw error
+        }
+    }
+
+    private func serve(
+        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
+    ) async throws -> (JobComplete, BuilderMetrics.ResultSource) {
+        let sandboxJob = SandboxJob(
+            id: job, toolchain: toolchain, toolchainArchivePath: "", command: server.environment.command(request.command),
+            outputs: request.outputs, inputsTarPath: inputsTarPath)
+        guard let results = server.results, let inputsDigest else { return (try await buildInSlot(sandboxJob), .built) }
+        let key = ResultCacheKey(
+            archiveID: toolchain.archiveID, command: sandboxJob.command, outputs: request.outputs, inputsDigest: inputsDigest,
+            streamLimit: server.streamLimit)
+        // Lookup (or the wait for an identical job) until the build starts; storing after it ends.
+        let lookupStart = ContinuousClock.now
+        let buildEnd = Mutex<ContinuousClock.Instant?>(nil)
+        let served = try await results.result(for: key) {
+            timeline.record(.cacheLookup, from: lookupStart)
+            defer { buildEnd.withLock { $0 = .now } }
+            return try await buildInSlot(sandboxJob)
+        }
+        if let end = buildEnd.withLock({ $0 }) {
+            timeline.record(.resultStore, from: end)
+        } else {
+            timeline.record(.cacheLookup, from: lookupStart)
+        }
+        server.logger.debug("job result", metadata: ["job": "\(job)", "key": "\(key)", "source": "\(served.source)"])
+        return (served.result, BuilderMetrics.ResultSource(rawValue: served.source.rawValue) ?? .built)
+    }
+
+    /// Runs a job in a slot, with its toolchain archive pinned in the cache for the whole run.
+    private func buildInSlot(_ job: SandboxJob) async throws -> JobComplete {
+        let archiveID = job.toolchain.archiveID
+        guard let archivePath = await server.archives.lease(archiveID) else {
+            throw BuilderError(.configuration, "toolchain \(archiveID) is not in the cache; it was never uploaded or was evicted")
+        }
+        var leased = job
+        leased.toolchainArchivePath = archivePath
+        let sandboxStart = Mutex(ContinuousClock.now)
+        let compilerEnd = Mutex<ContinuousClock.Instant?>(nil)
+        leased.onCompilerStart = { [timeline] in
+            let now = ContinuousClock.now
+            timeline.record(.sandboxSetup, from: sandboxStart.withLock { $0 }, to: now)
+            sandboxStart.withLock { $0 = now }
+        }
+        leased.onCompilerEnd = { [timeline] in
+            let now = ContinuousClock.now
+            timeline.record(.compile, from: sandboxStart.withLock { $0 }, to: now)
+            compilerEnd.withLock { $0 = now }
+        }
+        let waiting = ContinuousClock.now
+        await server.slots.acquire()
+        server.metrics.slotWait.record(duration: waiting.duration(to: .now))
+        timeline.record(.slotWait, from: waiting)
+        sandboxStart.withLock { $0 = .now }
+        defer { if let end = compilerEnd.withLock({ $0 }) { timeline.record(.outputsRead, from: end) } }
+        do {
+            let result = try await server.sandbox.run(leased)
+            await server.slots.release()
+            await server.archives.release(archiveID)
+            return result
+        } catch {
+            await server.slots.release()
+            await server.archives.release(archiveID)
+            throw error
+        }
+    }
+}

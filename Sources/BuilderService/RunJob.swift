@@ -1,0 +1,113 @@
+import ArchiveKit
+import BuilderCore
+import Foundation
+import Hummingbird
+import KilnMetrics
+import KilnProtocol
+import Logging
+import ResultCache
+import Sandboxing
+import ServiceSupport
+import WireStreams
+
+/// run_job (protocol §2.8), from the request to the answer: the one owner of the use case. The body is read
+/// while the scheduler is told the job Started (upstream does these one after the other); the result comes from
+/// the result cache, an identical running job, or the sandbox in a slot; Complete is reported before the answer.
+/// Every phase is timed (``JobTimeline``), exported as histograms and logged per job at debug level.
+struct RunJob: Sendable {
+    let server: BuildServer
+
+    static let maxRunJobHeader = 64 << 20
+    static let maxInputBytes: UInt64 = 2 << 30
+
+    /// The build stops (its processes killed, its sandbox cleaned) when the client disconnects.
+    func callAsFunction(_ job: JobID, _ request: Request, _ context: KilnRequestContext) async throws -> Response {
+        let timeline = TimelineRecorder()
+        defer {
+            server.metrics.record(timeline.value)
+            server.logger.debug("job timeline", metadata: ["job": "\(job)", "phases": "\(timeline.value.summary)"])
+        }
+        let spool = server.spoolPath(for: job)
+        defer { unlink(spool) }
+        // The Started report needs nothing from the body: it travels while the inputs arrive.
+        let started = Task { [server] in try await timeline.measure(.startedReport) { try await server.link.reportJobState(job, .started) } }
+        let inputs: Result<(RunJobHttpRequest, [UInt8]?), any Error>
+        do {
+            inputs = .success(try await timeline.measure(.requestRead) { try await spoolInputs(request, to: spool, digest: server.results != nil) })
+        } catch {
+            inputs = .failure(error)
+        }
+        let startedReported = await started.result
+        let (runRequest, inputsDigest): (RunJobHttpRequest, [UInt8]?)
+        switch inputs {
+        case .success(let read): (runRequest, inputsDigest) = read
+        case .failure(let error):
+            // A malformed body is the client's own fault, whatever the scheduler said. If Started went through, the
+            // scheduler must hear Complete too, or it counts the job against this server forever.
+            if case .success = startedReported { try? await server.link.reportJobState(job, .complete) }
+            return WireHTTP.error(.badRequest, "error while parsing the run_job body", cause: "\(error)")
+        }
+        if case .failure(let error) = startedReported {
+            server.logger.error("job_state Started failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            return WireHTTP.error(.internalServerError, "failed to update the job state", cause: "\(error)")
+        }
+        guard let toolchain = server.claim(job) else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
+        let result: JobComplete
+        do {
+            result = try await context.cancellingOnDisconnect { [server] in
+                try await JobBuild(server: server, timeline: timeline).run(
+                    job, toolchain: toolchain, request: runRequest, inputsTarPath: spool, inputsDigest: inputsDigest)
+            }
+        } catch {
+            server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            // Reported all the same: the scheduler counts a Started job against this server until it completes.
+            try? await server.link.reportJobState(job, .complete)
+            return WireHTTP.error(.internalServerError, "run build failed", cause: "\(error)")
+        }
+        server.logger.debug("job complete", metadata: ["job": "\(job)", "code": "\(result.output.code)", "outputs": "\(result.outputs.count)"])
+        do {
+            try await timeline.measure(.completeReport) { try await server.link.reportJobState(job, .complete) }
+        } catch {
+            server.logger.error("job_state Complete failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            return WireHTTP.error(.internalServerError, "failed to update the job state", cause: "\(error)")
+        }
+        return try timeline.measure(.responseEncode) { try WireHTTP.ok(RunJobResult.complete(result), for: request) }
+    }
+
+    /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to `path`
+    /// (and, with `digest`, into the ``InputsTarDigest`` of the result cache key).
+    /// After a bad chunk the rest of the body is still read (and dropped), so the client sees the 400.
+    private func spoolInputs(_ request: Request, to path: String, digest: Bool) async throws -> (RunJobHttpRequest, [UInt8]?) {
+        let reader = try RunJobBodyReader(maxHeaderBytes: Self.maxRunJobHeader, maxInputBytes: Self.maxInputBytes)
+        let file = try FileWriter(path: path)
+        var header: RunJobHttpRequest?
+        var inputsDigest = digest ? InputsTarDigest() : nil
+        var failure: (any Error)?
+        var discarded = 0
+        for try await buffer in request.body {
+            guard failure == nil else {
+                discarded += buffer.readableBytes
+                if discarded > WireHTTP.maxDiscardedBytes { break }
+                continue
+            }
+            do {
+                let decoded = try buffer.withUnsafeReadableBytes { chunk in
+                    try reader.consume(
+                        chunk,
+                        tarSink: {
+                            try file.write($0)
+                            inputsDigest?.update($0)
+                        })
+                }
+                if let decoded { header = decoded }
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        try reader.finish()
+        try file.close()
+        guard let header else { throw WireStreamError(.badHeader, "the body ended before its RunJobHttpRequest") }
+        return (header, inputsDigest?.finalize())
+    }
+}

@@ -1,0 +1,85 @@
+#ifndef CJOBSPAWN_H
+#define CJOBSPAWN_H
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+/* The rlimits a job gets, under names Swift imports (glibc's are macros over an enum). */
+enum {
+    KILN_RLIMIT_CORE = RLIMIT_CORE,
+    KILN_RLIMIT_FSIZE = RLIMIT_FSIZE,
+    KILN_RLIMIT_AS = RLIMIT_AS,
+    KILN_RLIMIT_NPROC = RLIMIT_NPROC,
+};
+
+/* One resource limit for the child, soft and hard alike (resource is an RLIMIT_* constant). */
+typedef struct {
+    int resource;
+    unsigned long long value;
+} kiln_rlimit;
+
+/* What the child is started with. */
+typedef struct {
+    const char *_Nonnull path;
+    char *_Nullable const *_Nonnull argv;
+    char *_Nullable const *_Nonnull envp;
+    /* Open `cgroup.procs` files the child writes "0" into (joins) before it execs anything. */
+    const int *_Nullable cgroup_fds;
+    int cgroup_fd_count;
+    const kiln_rlimit *_Nullable limits;
+    int limit_count;
+} kiln_spawn_request;
+
+/* A growable byte buffer filled by kiln_run; free `bytes` with kiln_buffer_free. */
+typedef struct {
+    unsigned char *_Nullable bytes;
+    size_t count;
+} kiln_buffer;
+
+/* How kiln_run ended. `outcome`: 0 exited (code), 1 killed by `signal`, 2 deadline passed, 3 cancelled,
+ * 4 a stream passed its limit, 5 could not start (errno in `error`, `stage` says where). */
+typedef struct {
+    int outcome;
+    int code;
+    int signal;
+    int error;
+    const char *_Nullable stage;
+} kiln_run_result;
+
+/* Starts the request's program in a session of its own (in its cgroups, under its rlimits, stdin /dev/null, every
+ * other descriptor closed, signals reset) and waits for it: stdout and stderr are collected up to `limit` bytes
+ * each, and the whole process group is killed with SIGKILL when `timeout_ms` passes (-1: never), when
+ * `cancel_fd` becomes readable, or when a stream passes the limit. Blocks the calling thread. */
+void kiln_run(const kiln_spawn_request *_Nonnull request, int timeout_ms, int cancel_fd, size_t limit,
+              kiln_buffer *_Nonnull out, kiln_buffer *_Nonnull err, kiln_run_result *_Nonnull result);
+
+/* A child forked ahead of a job: already in the job's cgroups (the migration into a cgroup costs a kernel RCU
+ * grace period, 10-25 ms, which a job then no longer waits for), waiting for its command on `control_fd`. */
+typedef struct {
+    pid_t pid;
+    int control_fd;
+    int report_fd;
+    int out_fd;
+    int err_fd;
+} kiln_parked;
+
+/* Forks a parked child that joins the cgroups (writes "0" into each of `cgroup_fds`). 0, or -1 with `failure` set.
+ * Call it from a thread that outlives the job: the parent-death signal of bubblewrap follows the forking thread. */
+int kiln_park(const int *_Nullable cgroup_fds, int cgroup_fd_count, kiln_parked *_Nonnull parked,
+              kiln_run_result *_Nonnull failure);
+
+/* Sends the request's program (its cgroup fields are ignored) to the parked child, which sets the rlimits and
+ * execs it, then waits as kiln_run does. The parked child is used up either way. */
+void kiln_launch(kiln_parked *_Nonnull parked, const kiln_spawn_request *_Nonnull request, int timeout_ms, int cancel_fd,
+                 size_t limit, kiln_buffer *_Nonnull out, kiln_buffer *_Nonnull err, kiln_run_result *_Nonnull result);
+
+/* Kills and reaps a parked child that will not be used. */
+void kiln_unpark(kiln_parked *_Nonnull parked);
+
+void kiln_buffer_free(kiln_buffer *_Nonnull buffer);
+
+/* An eventfd to cancel a kiln_run with (write 1 to it), or -errno. */
+int kiln_cancel_fd(void);
+void kiln_cancel(int fd);
+void kiln_close(int fd);
+#endif

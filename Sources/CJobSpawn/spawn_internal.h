@@ -1,0 +1,21 @@
+#ifndef KILN_SPAWN_INTERNAL_H
+#define KILN_SPAWN_INTERNAL_H
+#include "CJobSpawn.h"
+
+/* What a child that failed before exec writes to its report pipe. */
+typedef struct {
+    int error;
+    int stage;
+} child_report;
+
+/* Stages of child_report.stage. */
+enum { STAGE_SETSID, STAGE_CGROUP, STAGE_RLIMIT, STAGE_DUP2, STAGE_EXECVE, STAGE_COMMAND };
+
+/* Default dispositions for every signal and an empty mask (async-signal-safe: for children). */
+void kiln_reset_signals(void);
+const char *kiln_stage_name(int stage);
+void kiln_fail_start(kiln_run_result *result, int error, const char *stage);
+int kiln_make_pipes(int pipes[3][2], int *devnull);
+void kiln_wait_for(pid_t pid, int report_r, int out_r, int err_r, int timeout_ms, int cancel_fd, size_t limit,
+                   kiln_buffer *out, kiln_buffer *err, kiln_run_result *result);
+#endif

@@ -1,0 +1,102 @@
+import CJobSpawn
+import Foundation
+import Synchronization
+
+/// A job's first process, forked before the job arrives and already inside the job's cgroups: it waits for its
+/// command and execs it. Moving a process into a cgroup makes the kernel wait for an RCU grace period (10–25 ms
+/// measured here on a cgroup v1 host), which every job paid on its critical path; a parked process pays it
+/// ahead of time. Used once: ``launch(_:timeout:maxStreamBytes:)`` or ``discard()``.
+public final class ParkedProcess: Sendable {
+    private struct Parked: @unchecked Sendable {
+        var value: kiln_parked
+    }
+
+    private let parked: Mutex<Parked?>
+
+    private init(_ parked: kiln_parked) { self.parked = Mutex(Parked(value: parked)) }
+
+    deinit { discard() }
+
+    /// Forks a parked process that joins the cgroups of `cgroupProcsFiles`; the ending says why it could not.
+    /// The fork happens on ``ParkingThread``, which lives as long as the process: bubblewrap's parent-death signal
+    /// follows the thread that forked it.
+    public static func park(cgroupProcsFiles: [String]) async -> Result<ParkedProcess, ParkFailure> {
+        await ParkingThread.shared.run {
+            var fds: [Int32] = []
+            defer { fds.forEach { kiln_close($0) } }
+            for path in cgroupProcsFiles {
+                let fd = open(path, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else { return .failure(ParkFailure(ending: .notStarted(stage: "open \(path)", errno: errno))) }
+                fds.append(fd)
+            }
+            var value = kiln_parked()
+            var failure = kiln_run_result()
+            let status = fds.withUnsafeBufferPointer { kiln_park($0.baseAddress, Int32($0.count), &value, &failure) }
+            guard status == 0 else { return .failure(ParkFailure(ending: JobProcess.ending(of: failure))) }
+            return .success(ParkedProcess(value))
+        }
+    }
+
+    /// Runs `process` (its `cgroupProcsFiles` are ignored: this process is in its cgroups already) to its end.
+    public func launch(_ process: JobProcess, timeout: Duration?, maxStreamBytes: Int) async -> JobProcess.Outcome {
+        guard
+            let taken = parked.withLock({ state -> Parked? in
+                defer { state = nil }
+                return state
+            })
+        else {
+            return JobProcess.Outcome(ending: .notStarted(stage: "launch", errno: EALREADY), stdout: [], stderr: [])
+        }
+        return await JobProcess.waiting(timeout: timeout) { timeoutMilliseconds, cancelFD in
+            var value = taken.value
+            return process.withRequest(cgroupFDs: []) { request in
+                JobProcess.collect { out, err, result in
+                    kiln_launch(&value, &request, timeoutMilliseconds, cancelFD, maxStreamBytes, &out, &err, &result)
+                }
+            }
+        }
+    }
+
+    /// Kills and reaps the parked process, if it was not launched.
+    public func discard() {
+        guard
+            var taken = parked.withLock({ state -> Parked? in
+                defer { state = nil }
+                return state
+            })
+        else { return }
+        kiln_unpark(&taken.value)
+    }
+}
+
+/// Why a process could not be parked.
+public struct ParkFailure: Error, Sendable {
+    public let ending: JobProcess.Ending
+}
+
+/// One long-lived thread that forks every parked process (see ``ParkedProcess/park(cgroupProcsFiles:)``).
+final class ParkingThread: Sendable {
+    static let shared = ParkingThread()
+
+    private let work = Mutex<[@Sendable () -> Void]>([])
+    private let signal = DispatchSemaphore(value: 0)
+
+    private init() {
+        let thread = Thread { [self] in
+            while true {
+                signal.wait()
+                let next = work.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                next?()
+            }
+        }
+        thread.name = "kiln-parking"
+        thread.start()
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            work.withLock { $0.append { continuation.resume(returning: body()) } }
+            signal.signal()
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import JobSpawn
+import Testing
+
+/// A process parked ahead of its job: it is in the job's cgroup before the job's command arrives, runs that
+/// command as a directly started one would, and leaves nothing behind when discarded.
+@Suite struct ParkedProcessTests {
+    /// A cgroup v1 `pids` cgroup of the test's own (cgroup v2: one under the test's cgroup), or why there is none.
+    static func testCgroup() -> (path: String?, skip: String?) {
+        guard geteuid() == 0 else { return (nil, "not root") }
+        let name = "kiln-parked-test-\(getpid())-\(UUID().uuidString.prefix(6))"
+        for parent in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] where FileManager.default.fileExists(atPath: parent + "/cgroup.procs") {
+            let path = parent + "/" + name
+            if mkdir(path, 0o755) == 0 { return (path, nil) }
+        }
+        return (nil, "no cgroup hierarchy to make a test cgroup in")
+    }
+
+    static func remove(_ cgroup: String) {
+        for _ in 0..<100 where rmdir(cgroup) != 0 { usleep(20_000) }
+    }
+
+    @Test func itRunsItsCommandInsideTheCgroupItJoinedAhead() async throws {
+        let (cgroup, skip) = Self.testCgroup()
+        guard let cgroup else {
+            print("SKIP ParkedProcessTests.itRunsItsCommandInsideTheCgroupItJoinedAhead: \(skip ?? "")")
+            return
+        }
+        defer { Self.remove(cgroup) }
+        let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
+        let waiting = try String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8).split(separator: "\n")
+        #expect(waiting.count == 1, "the parked process is in the cgroup before any command: \(waiting)")
+        let outcome = await parked.launch(
+            JobProcess(
+                executable: "/bin/sh", arguments: ["-c", "echo $$; cat /proc/self/cgroup; ulimit -c; echo $KILN"], environment: ["KILN": "yes"],
+                limits: [.core(0)]),
+            timeout: .seconds(30), maxStreamBytes: 1 << 16)
+        let lines = String(decoding: outcome.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(outcome.ending == .exited(0))
+        #expect(lines.first == String(waiting[0]), "the command runs as the parked process itself")
+        #expect(lines.contains { $0.hasSuffix("/" + (cgroup as NSString).lastPathComponent) }, "\(lines)")
+        #expect(Array(lines.suffix(2)) == ["0", "yes"])
+        let second = await parked.launch(JobProcess(executable: "/bin/true", arguments: []), timeout: .seconds(5), maxStreamBytes: 10)
+        #expect(second.ending == .notStarted(stage: "launch", errno: EALREADY), "a parked process runs one command")
+    }
+
+    @Test func aDiscardedOneLeavesNothingBehind() async throws {
+        let (cgroup, skip) = Self.testCgroup()
+        guard let cgroup else {
+            print("SKIP ParkedProcessTests.aDiscardedOneLeavesNothingBehind: \(skip ?? "")")
+            return
+        }
+        defer { Self.remove(cgroup) }
+        let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
+        parked.discard()
+        let left = try String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)
+        #expect(left.isEmpty, "the parked process is killed and reaped: \(left)")
+    }
+
+    @Test func failuresAreReportedNotThrownAway() async {
+        let missing = await ParkedProcess.park(cgroupProcsFiles: ["/nonexistent/cgroup.procs"])
+        guard case .failure(let failure) = missing else {
+            Issue.record("a cgroup that does not exist was joined")
+            return
+        }
+        #expect(failure.ending == .notStarted(stage: "open /nonexistent/cgroup.procs", errno: ENOENT))
+        let parked = try? await ParkedProcess.park(cgroupProcsFiles: []).get()
+        let notThere = await parked?.launch(JobProcess(executable: "/nonexistent/cc", arguments: []), timeout: .seconds(5), maxStreamBytes: 10)
+        #expect(notThere?.ending == .notStarted(stage: "execve", errno: ENOENT))
+        let timedOut = await (try? await ParkedProcess.park(cgroupProcsFiles: []).get())?
+            .launch(JobProcess(executable: "/bin/sleep", arguments: ["300"]), timeout: .milliseconds(200), maxStreamBytes: 10)
+        #expect(timedOut?.ending == .timedOut)
+    }
+}

@@ -1,0 +1,218 @@
+"""Driver of scripts/bench/speed: Kiln against the real sccache-dist 0.4.0, side by side, in one run.
+
+Three farms run at once on loopback, each with its own real sccache 0.4.0 client: Kiln (Kiln's scheduler and
+builder), mixed (sccache-dist's scheduler with Kiln's builder) and sccache-dist (its scheduler and overlay build
+server); a fourth client has dist off. Every measure is taken in interleaved rounds (each round visits every farm
+in a rotated order) and the medians are printed with their ratios:
+
+* farm-added time per job: trivial distinct translation units compiled one at a time, the mean time per unit
+  through a farm minus the same through the client with dist off, in the same round;
+* CPU per job of the servers' own processes (scheduler and build server, children excluded, from /proc);
+* a Debian package (curl, 200 translation units) built with `make -j2 CC="sccache gcc"` against local `make -j2`,
+  with the farm's CPU per job (a cgroup each farm's processes start in, so compilers and sandboxes count);
+* Kiln's docker sandbox: farm-added time per trivial job (sccache-dist's docker builder does not run here);
+* Kiln's per-phase budget per job, from its builder's and scheduler's /metrics.
+"""
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
+from compare_sccache_dist import Farm, write
+from fleet import CPUAccount
+
+FARMS = ["kiln", "mixed", "sccache-dist"]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def trivial(tag, index):
+    """A distinct, include-free translation unit: the compiler's own work is as small as it gets."""
+    return f"int kiln_bench_{tag}_{index}(int x) {{ return x * {index + 3} + {len(tag)}; }}\n"
+
+
+def own_cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, children excluded
+
+
+class Bench:
+    def __init__(self, options, root):
+        self.options, self.root = options, root
+        self.farms, self.accounts = {}, {}
+
+    def start(self):
+        for offset, name in enumerate(FARMS):
+            port = 10720 + 10 * offset
+            extra = f'metrics_addr = "127.0.0.1:{port + 5}"\n' if name != "sccache-dist" else ""
+            farm = Farm(name, self.root, self.options.kiln, self.options.sccache, port, server_extra=extra)
+            self.accounts[name] = CPUAccount(f"speed-{name}")
+            farm.cgroup_procs = self.accounts[name].procs
+            self.farms[name] = farm
+            farm.start()
+        self.local = Farm("local", self.root, self.options.kiln, self.options.sccache, 10790)
+        write(f"{self.local.root}/client.conf", f'[dist]\ntoolchains = []\ncache_dir = "{self.local.root}/client-dist"\n')
+        self.local.env = {**os.environ, "SCCACHE_CONF": f"{self.local.root}/client.conf", "SCCACHE_DIR": f"{self.local.root}/cache",
+                          "SCCACHE_SERVER_PORT": "10792", "SCCACHE_IDLE_TIMEOUT": "0", "SCCACHE_CACHED_CONF": f"{self.local.root}/cached"}
+        subprocess.run([f"{self.options.sccache}/sccache", "--start-server"], env=self.local.env, check=True, capture_output=True)
+        for name, farm in self.farms.items():  # the toolchain upload, not measured
+            directory = f"{farm.root}/warmup"
+            write(f"{directory}/warmup.c", trivial("warmup", 0))
+            farm.compile(directory, "warmup")
+
+    def stop(self):
+        subprocess.run([f"{self.options.sccache}/sccache", "--stop-server"], env=self.local.env, capture_output=True)
+        for farm in self.farms.values():
+            farm.stop()
+        for account in self.accounts.values():
+            account.remove()
+
+    def batch(self, farm, tag):
+        """Mean seconds per trivial unit compiled one at a time, and the servers' CPU seconds per unit."""
+        directory = f"{farm.root}/trivial-{tag}"
+        for index in range(self.options.units):
+            write(f"{directory}/u{index}.c", trivial(tag, index))
+        pids = [process.pid for process in farm.processes] if farm is not self.local else []
+        cpu_before = [own_cpu_seconds(pid) for pid in pids]
+        start = time.perf_counter()
+        for index in range(self.options.units):
+            farm.compile(directory, f"u{index}")
+        mean = (time.perf_counter() - start) / self.options.units
+        cpu = [(own_cpu_seconds(pid) - before) / self.options.units for pid, before in zip(pids, cpu_before)]
+        return mean, cpu
+
+    def trivial_rounds(self):
+        added = {name: [] for name in FARMS}
+        cpu = {name: ([], []) for name in FARMS}
+        for round_number in range(self.options.rounds):
+            order = FARMS[round_number % 3:] + FARMS[:round_number % 3]
+            local, _ = self.batch(self.local, f"local{round_number}")
+            for name in order:
+                mean, (scheduler_cpu, server_cpu) = self.batch(self.farms[name], f"{name.replace('-', '_')}{round_number}")
+                added[name].append(mean - local)
+                cpu[name][0].append(scheduler_cpu)
+                cpu[name][1].append(server_cpu)
+        for name, farm in self.farms.items():
+            distributed, errors = farm.distributed()
+            expected = 1 + self.options.rounds * self.options.units
+            if distributed != expected or errors:
+                raise SystemExit(f"{name}: {distributed} of {expected} compiles distributed, {errors} errors; see {farm.root}")
+        return ({name: statistics.median(values) for name, values in added.items()},
+                {name: tuple(statistics.median(values) for values in pair) for name, pair in cpu.items()})
+
+    def package_rounds(self):
+        """`make -j2` of the package through each farm and locally, interleaved; a fresh client cache each time."""
+        source = self.options.package
+        walls = {name: [] for name in FARMS + ["local"]}
+        farm_cpu = {name: [] for name in FARMS}
+        for round_number in range(self.options.package_rounds):
+            order = ["local"] + FARMS[round_number % 3:] + FARMS[:round_number % 3]
+            for name in order:
+                subprocess.run(["make", "clean"], cwd=source, check=True, capture_output=True)
+                # Every build's compile commands are new to every cache (the client's and Kiln's result cache).
+                compiler = f"gcc -DKILN_BENCH_ROUND={round_number}{name.replace('-', '_')}"
+                if name == "local":
+                    start = time.perf_counter()
+                    subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={compiler}"], cwd=source, check=True, capture_output=True)
+                    walls[name].append(time.perf_counter() - start)
+                    continue
+                farm, account = self.farms[name], self.accounts[name]
+                before_jobs = farm.distributed()[0]
+                before_cpu = account.seconds()
+                start = time.perf_counter()
+                result = subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={farm.sccache}/sccache {compiler}"], cwd=source,
+                                        env=farm.env, capture_output=True)
+                walls[name].append(time.perf_counter() - start)
+                if result.returncode != 0:
+                    raise SystemExit(f"{name}: make failed: {result.stderr.decode()[-2000:]}")
+                jobs = farm.distributed()[0] - before_jobs
+                if jobs < 150:
+                    raise SystemExit(f"{name}: only {jobs} compiles of the package were distributed; see {farm.root}")
+                farm_cpu[name].append((account.seconds() - before_cpu) / jobs)
+        return ({name: statistics.median(values) for name, values in walls.items()},
+                {name: statistics.median(values) for name, values in farm_cpu.items()})
+
+    def docker_overhead(self):
+        farm = Farm("kiln", f"{self.root}/docker", self.options.kiln, self.options.sccache, 10760, sandbox="docker")
+        try:
+            farm.start()
+            directory = f"{farm.root}/warmup"
+            write(f"{directory}/warmup.c", trivial("dwarmup", 0))
+            farm.compile(directory, "warmup", timeout=300)
+            added = []
+            for round_number in range(self.options.rounds):
+                local, _ = self.batch(self.local, f"dlocal{round_number}")
+                mean, _ = self.batch(farm, f"docker{round_number}")
+                added.append(mean - local)
+            distributed, errors = farm.distributed()
+            if distributed != 1 + self.options.rounds * self.options.units or errors:
+                raise SystemExit(f"docker: {distributed} compiles distributed, {errors} errors; see {farm.root}")
+            return statistics.median(added)
+        finally:
+            farm.stop()
+
+
+def phase_budget(url, prefix):
+    """Mean seconds per job of each phase histogram of a /metrics page: {phase: (mean, count)}."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    sums, counts = {}, {}
+    for line in text.splitlines():
+        match = re.match(rf'{prefix}_(sum|count)\{{phase="([a-z_]+)"\}} ([0-9.e+-]+)', line)
+        if match:
+            (sums if match.group(1) == "sum" else counts)[match.group(2)] = float(match.group(3))
+    return {phase: (sums[phase] / counts[phase], int(counts[phase])) for phase in sums if counts.get(phase)}
+
+
+def ratio(value, base):
+    return f"{value / base:.2f}" if base > 0 else "n/a"
+
+
+def main():
+    arguments = argparse.ArgumentParser()
+    arguments.add_argument("--kiln", required=True)
+    arguments.add_argument("--sccache", required=True)
+    arguments.add_argument("--package", help="a configured source tree to build with make (default: none)")
+    arguments.add_argument("--units", type=int, default=40, help="trivial units per farm and round")
+    arguments.add_argument("--rounds", type=int, default=3)
+    arguments.add_argument("--package-rounds", type=int, default=3)
+    arguments.add_argument("--make-jobs", type=int, default=2)
+    arguments.add_argument("--docker", action="store_true", help="also Kiln's docker sandbox")
+    options = arguments.parse_args()
+    root = tempfile.mkdtemp(prefix="kiln-speed-")
+    bench = Bench(options, root)
+    try:
+        bench.start()
+        added, cpu = bench.trivial_rounds()
+        budget = phase_budget("http://127.0.0.1:10725/metrics", "kiln_builder_job_phase_seconds")
+        scheduler_budget = phase_budget("http://127.0.0.1:10720/metrics", "kiln_scheduler_alloc_phase_seconds")
+        package = bench.package_rounds() if options.package else None
+        docker = bench.docker_overhead() if options.docker else None
+    finally:
+        bench.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    base = added["sccache-dist"]
+    print(f"\nfarm-added time per job: {options.units} trivial distinct units one at a time, median of {options.rounds} interleaved rounds")
+    print(f"{'':44}{'time':>10}{'/ sccache-dist':>16}{'scheduler CPU':>16}{'server CPU':>13}")
+    labels = {"kiln": "Kiln scheduler + Kiln builder", "mixed": "sccache-dist scheduler + Kiln builder",
+              "sccache-dist": "sccache-dist 0.4.0 (scheduler + server)"}
+    for name in FARMS:
+        print(f"{labels[name]:44}{added[name] * 1000:>8.1f}ms{ratio(added[name], base):>16}"
+              f"{cpu[name][0] * 1000:>14.2f}ms{cpu[name][1] * 1000:>11.2f}ms")
+    print(f"CPU per job, Kiln / sccache-dist: scheduler {ratio(cpu['kiln'][0], cpu['sccache-dist'][0])}, "
+          f"build server {ratio(cpu['kiln'][1], cpu['sccache-dist'][1])}")
+    print(f"\nKiln's per-job budget (means over every job of the run; phases may overlap):")
+    for phase, (mean, count) in budget.items():
+        print(f"  builder   {phase:18}{mean * 1000:>8.2f}ms  ({count} jobs)")
+    for phase, (mean, count) in scheduler_budget.items():
+        print(f"  scheduler {phase:18}{mean * 1000:>8.2f}ms  ({count} jobs)")
+    if package:
+        walls, farm_cpu = package
+        print(f"\n{os.path.basename(options.package.rstrip('/'))}: make -j{options.make_jobs}, median of {options.package_rounds} interleaved rounds")
+        print(f"{'':44}{'wall':>10}{'/ local':>10}{'/ sccache-dist':>16}{'farm CPU/job':>14}")
+        print(f"{'local make':44}{walls['local']:>9.2f}s{1:>10.2f}")
+        for name in FARMS:
+            print(f"{labels[name]:44}{walls[name]:>9.2f}s{ratio(walls[name], walls['local']):>10}"
+                  f"{ratio(walls[name], walls['sccache-dist']):>16}{farm_cpu[name] * 1000:>12.1f}ms")
+        print(f"farm CPU per cold job, Kiln / sccache-dist: {ratio(farm_cpu['kiln'], farm_cpu['sccache-dist'])}")
+    if docker is not None:
+        print(f"\nKiln docker sandbox: farm-added time per trivial job {docker * 1000:.1f}ms "
+              f"(sccache-dist 0.4.0's docker builder does not run here: see scripts/bench/compare-sccache-dist --sandbox docker)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
