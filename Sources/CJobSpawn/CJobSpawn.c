@@ -37,29 +37,53 @@ void kiln_reset_signals(void) {
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Runs in the vfork child: only async-signal-safe calls, no allocation, never returns. */
+int kiln_arrange_fds(int *keep, int count) {
+    int floor = count;
+    for (int i = 0; i < count; i++) floor = keep[i] >= floor ? keep[i] + 1 : floor;
+    for (int i = 0; i < count; i++) {
+        if ((keep[i] = fcntl(keep[i], F_DUPFD, floor)) < 0) return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        if (dup2(keep[i], i) < 0) return -1;
+    }
+    return (int)syscall(SYS_close_range, (unsigned)count, ~0U, 0U);
+}
+
+/* Runs in the vfork child: only async-signal-safe calls, no allocation, never returns. Every descriptor it does
+ * not need is closed before the slow cgroup join: a copy of a file open for writing would make an exec of that
+ * file fail meanwhile (ETXTBSY). */
 static void child(const kiln_spawn_request *request, int devnull, int out_w, int err_w, int report_w) {
     kiln_reset_signals();
-    child_report report = {0, 0};
+    child_report report = {0, STAGE_SETSID};
+    int report_fd = report_w;
     if (setsid() < 0) goto fail;
-    report.stage = 1;
+    report.stage = STAGE_DUP2;
+    enum { REPORT = 3, CGROUPS = 4 };
+    int count = CGROUPS + request->cgroup_fd_count;
+    int keep[KILN_MAX_KEPT_FDS];
+    if (count > KILN_MAX_KEPT_FDS) goto fail;
+    keep[0] = devnull, keep[1] = out_w, keep[2] = err_w, keep[REPORT] = report_w;
+    for (int i = 0; i < request->cgroup_fd_count; i++) keep[CGROUPS + i] = request->cgroup_fds[i];
+    if (kiln_arrange_fds(keep, count) < 0) goto fail;
+    report_fd = REPORT;
+    report.stage = STAGE_CGROUP;
     for (int i = 0; i < request->cgroup_fd_count; i++) {
-        if (write(request->cgroup_fds[i], "0", 1) != 1) goto fail;
+        if (write(CGROUPS + i, "0", 1) != 1) goto fail;
     }
-    report.stage = 2;
+    (void)syscall(SYS_close_range, (unsigned)CGROUPS, ~0U, 0U);
+    report.stage = STAGE_RLIMIT;
     for (int i = 0; i < request->limit_count; i++) {
         struct rlimit limit = {(rlim_t)request->limits[i].value, (rlim_t)request->limits[i].value};
         if (setrlimit(request->limits[i].resource, &limit) < 0) goto fail;
     }
-    report.stage = 3;
-    if (dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0) goto fail;
-    /* Everything else closes at exec, the report pipe included: its EOF tells the parent that exec worked. */
-    (void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-    report.stage = 4;
+    /* The report pipe closes at exec: its EOF tells the parent that exec worked. */
+    report.stage = STAGE_DUP2;
+    if (fcntl(REPORT, F_SETFD, FD_CLOEXEC) < 0) goto fail;
+    report.stage = STAGE_EXECVE;
     execve(request->path, request->argv, request->envp);
 fail:
     report.error = errno;
-    (void)write(report_w, &report, sizeof report);
+    (void)write(report_fd, &report, sizeof report);
     _exit(127);
 }
 

@@ -43,22 +43,21 @@ static void parked_child(const int *cgroup_fds, int cgroup_fd_count, int control
     int report_fd = report_w;
     child_report report = {0, STAGE_SETSID};
     if (setsid() < 0) goto fail;
+    report.stage = STAGE_DUP2;
+    /* Every descriptor it does not need is closed before the slow cgroup join (see kiln_arrange_fds). */
+    enum { CGROUPS = 5 };
+    int count = CGROUPS + cgroup_fd_count;
+    int keep[KILN_MAX_KEPT_FDS];
+    if (count > KILN_MAX_KEPT_FDS) goto fail;
+    keep[0] = devnull, keep[1] = out_w, keep[2] = err_w, keep[PARKED_CONTROL] = control, keep[PARKED_REPORT] = report_w;
+    for (int i = 0; i < cgroup_fd_count; i++) keep[CGROUPS + i] = cgroup_fds[i];
+    if (kiln_arrange_fds(keep, count) < 0) goto fail;
+    report_fd = PARKED_REPORT;
     report.stage = STAGE_CGROUP;
     for (int i = 0; i < cgroup_fd_count; i++) {
-        if (write(cgroup_fds[i], "0", 1) != 1) goto fail;
+        if (write(CGROUPS + i, "0", 1) != 1) goto fail;
     }
-    report.stage = STAGE_DUP2;
-    int keep[5] = {devnull, out_w, err_w, control, report_w}, top = 0;
-    for (int i = 0; i < 5; i++) top = keep[i] > top ? keep[i] : top;
-    for (int i = 0; i < cgroup_fd_count; i++) top = cgroup_fds[i] > top ? cgroup_fds[i] : top;
-    for (int i = 0; i < 5; i++) {
-        if ((keep[i] = fcntl(keep[i], F_DUPFD, top + 1)) < 0) goto fail;
-    }
-    for (int i = 0; i < 5; i++) {
-        if (dup2(keep[i], i) < 0) goto fail;
-    }
-    report_fd = PARKED_REPORT;
-    (void)syscall(SYS_close_range, 5U, ~0U, 0U);
+    (void)syscall(SYS_close_range, (unsigned)CGROUPS, ~0U, 0U);
     if (write(PARKED_REPORT, "R", 1) != 1) _exit(127);
 
     report.stage = STAGE_COMMAND;

@@ -14,6 +14,10 @@ enum { STAGE_SETSID, STAGE_CGROUP, STAGE_RLIMIT, STAGE_DUP2, STAGE_EXECVE, STAGE
 /* Default dispositions for every signal and an empty mask (async-signal-safe: for children). */
 void kiln_reset_signals(void);
 const char *kiln_stage_name(int stage);
+/* In a child: moves keep[i] to descriptor i (0 <= i < count) and closes every other descriptor; -1 on failure. */
+int kiln_arrange_fds(int *keep, int count);
+/* The most descriptors a child keeps: its streams, its pipes and one per cgroup hierarchy it joins. */
+enum { KILN_MAX_KEPT_FDS = 16 };
 void kiln_fail_start(kiln_run_result *result, int error, const char *stage);
 int kiln_make_pipes(int pipes[3][2], int *devnull);
 void kiln_wait_for(pid_t pid, int report_r, int out_r, int err_r, int timeout_ms, int cancel_fd, size_t limit,
