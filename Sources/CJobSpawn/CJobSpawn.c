@@ -16,9 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 /* Where a child failed before exec, in the order the child does things (indexes of child_report.stage). */
 static const char *const stages[] = {"setsid", "cgroup join", "setrlimit", "dup2", "execve", "reading the command"};
@@ -46,7 +43,16 @@ int kiln_arrange_fds(int *keep, int count) {
     for (int i = 0; i < count; i++) {
         if (dup2(keep[i], i) < 0) return -1;
     }
-    return (int)syscall(SYS_close_range, (unsigned)count, ~0U, 0U);
+    kiln_close_from(count);
+    return 0;
+}
+
+void kiln_close_from(int first) {
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0U) == 0) return;
+    /* Without close_range (Linux < 5.9, or a seccomp profile that refuses it): one by one. */
+    struct rlimit files;
+    int last = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 65536 ? (int)files.rlim_cur : 65536;
+    for (int fd = first; fd < last; fd++) close(fd);
 }
 
 /* Runs in the vfork child: only async-signal-safe calls, no allocation, never returns. Every descriptor it does
@@ -70,7 +76,7 @@ static void child(const kiln_spawn_request *request, int devnull, int out_w, int
     for (int i = 0; i < request->cgroup_fd_count; i++) {
         if (write(CGROUPS + i, "0", 1) != 1) goto fail;
     }
-    (void)syscall(SYS_close_range, (unsigned)CGROUPS, ~0U, 0U);
+    kiln_close_from(CGROUPS);
     report.stage = STAGE_RLIMIT;
     for (int i = 0; i < request->limit_count; i++) {
         struct rlimit limit = {(rlim_t)request->limits[i].value, (rlim_t)request->limits[i].value};

@@ -57,7 +57,7 @@ static void parked_child(const int *cgroup_fds, int cgroup_fd_count, int control
     for (int i = 0; i < cgroup_fd_count; i++) {
         if (write(CGROUPS + i, "0", 1) != 1) goto fail;
     }
-    (void)syscall(SYS_close_range, (unsigned)CGROUPS, ~0U, 0U);
+    kiln_close_from(CGROUPS);
     if (write(PARKED_REPORT, "R", 1) != 1) _exit(127);
 
     report.stage = STAGE_COMMAND;

@@ -16,6 +16,8 @@ void kiln_reset_signals(void);
 const char *kiln_stage_name(int stage);
 /* In a child: moves keep[i] to descriptor i (0 <= i < count) and closes every other descriptor; -1 on failure. */
 int kiln_arrange_fds(int *keep, int count);
+/* In a child: closes every descriptor from `first` on. */
+void kiln_close_from(int first);
 /* The most descriptors a child keeps: its streams, its pipes and one per cgroup hierarchy it joins. */
 enum { KILN_MAX_KEPT_FDS = 16 };
 void kiln_fail_start(kiln_run_result *result, int error, const char *stage);

@@ -16,17 +16,24 @@ import Testing
         return (nil, "no cgroup hierarchy to make a test cgroup in")
     }
 
-    static func remove(_ cgroup: String) {
-        for _ in 0..<100 where rmdir(cgroup) != 0 { usleep(20_000) }
+    /// Runs `body` with a test cgroup that is removed afterwards; prints why and skips when there is none.
+    static func withTestCgroup(_ test: String = #function, _ body: (String) async throws -> Void) async throws {
+        let (cgroup, skip) = testCgroup()
+        guard let cgroup else {
+            print("SKIP ParkedProcessTests.\(test): \(skip ?? "")")
+            return
+        }
+        defer {
+            for _ in 0..<100 where rmdir(cgroup) != 0 { usleep(20_000) }
+        }
+        try await body(cgroup)
     }
 
     @Test func itRunsItsCommandInsideTheCgroupItJoinedAhead() async throws {
-        let (cgroup, skip) = Self.testCgroup()
-        guard let cgroup else {
-            print("SKIP ParkedProcessTests.itRunsItsCommandInsideTheCgroupItJoinedAhead: \(skip ?? "")")
-            return
-        }
-        defer { Self.remove(cgroup) }
+        try await Self.withTestCgroup { cgroup in try await Self.runsInside(cgroup) }
+    }
+
+    static func runsInside(_ cgroup: String) async throws {
         let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
         let waiting = try String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8).split(separator: "\n")
         #expect(waiting.count == 1, "the parked process is in the cgroup before any command: \(waiting)")
@@ -45,16 +52,12 @@ import Testing
     }
 
     @Test func aDiscardedOneLeavesNothingBehind() async throws {
-        let (cgroup, skip) = Self.testCgroup()
-        guard let cgroup else {
-            print("SKIP ParkedProcessTests.aDiscardedOneLeavesNothingBehind: \(skip ?? "")")
-            return
+        try await Self.withTestCgroup { cgroup in
+            let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
+            parked.discard()
+            let left = try String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)
+            #expect(left.isEmpty, "the parked process is killed and reaped: \(left)")
         }
-        defer { Self.remove(cgroup) }
-        let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
-        parked.discard()
-        let left = try String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)
-        #expect(left.isEmpty, "the parked process is killed and reaped: \(left)")
     }
 
     @Test func failuresAreReportedNotThrownAway() async {
