@@ -29,7 +29,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
@@ -78,7 +77,6 @@ let package = Package(
             name: "Sandboxing",
             dependencies: [
                 "KilnProtocol", "BuilderCore", "ArchiveKit", "WireStreams", "DockerEngine", "JobSpawn",
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: kilnSettings
         ),

@@ -41,7 +41,7 @@ public func buildBuilderApplication(
         identity: identity, link: link,
         archives: try ToolchainArchiveCache(cacheDirectory: configuration.cacheDirectory, capacity: configuration.toolchainCacheSize),
         sandbox: sandbox,
-        slots: configuration.maxJobs ?? SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount),
+        slots: jobSlots(configuration),
         spoolDirectory: spool,
         environment: JobEnvironmentPolicy(allowlist: configuration.jobEnvironment.allowlist, path: configuration.jobEnvironment.path),
         results: try makeResultCache(configuration, logger: logger), streamLimit: Int(clamping: configuration.jobLimits.streamBytes),
@@ -96,13 +96,18 @@ private func makeMetricsListener(
         logger: logger)
 }
 
+/// Jobs run at once: `max_jobs`, or as many as the scheduler's policy gives this machine's cores.
+private func jobSlots(_ configuration: BuilderConfiguration) -> Int {
+    configuration.maxJobs ?? SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount)
+}
+
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {
     let limits = sandboxLimits(configuration.jobLimits)
     switch configuration.sandbox {
     case .overlay(let buildDirectory, let bubblewrapPath, let rootless):
         return OverlaySandbox(
             buildDirectory: buildDirectory, bubblewrapPath: bubblewrapPath, toolchainBudget: configuration.toolchainCacheSize, limits: limits,
-            rootless: rootless)
+            rootless: rootless, preparedLaunches: jobSlots(configuration))
     case .docker(let docker):
         var settings = DockerSandboxSettings(instance: "\(configuration.publicAddress)")
         settings.socketPath = docker.socketPath

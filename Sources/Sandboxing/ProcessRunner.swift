@@ -1,16 +1,11 @@
 import JobSpawn
 import KilnProtocol
-import Subprocess
-
-#if canImport(System)
-    import System
-#else
-    import SystemPackage
-#endif
 
 /// Runs a child process with a deadline, bounded stdout and stderr, and in a session of its own so that a timeout
-/// kills its whole process group. swift-subprocess resets the signal mask and handlers in the child, which a
-/// compiler driver needs (an inherited blocked SIGCHLD leaves zombies unreaped).
+/// kills its whole process group (``JobProcess``: default signal dispositions, an empty signal mask, no inherited
+/// descriptor). Every process the sandboxes start goes through `JobSpawn`, whose waits are per child: with
+/// swift-subprocess's process-wide monitor beside it in one process, a spawn of swift-subprocess's now and then
+/// never saw its child exit (the child stayed an unreaped zombie) and hung until its deadline.
 public struct ProcessRunner: Sendable {
     /// How the process ended.
     public enum Termination: Sendable, Hashable {
@@ -32,53 +27,19 @@ public struct ProcessRunner: Sendable {
         self.maxStreamBytes = maxStreamBytes
     }
 
-    /// A session of its own, and SIGKILL to the whole group on teardown (timeout or cancellation).
-    private static func sessionOptions() -> PlatformOptions {
-        var options = PlatformOptions()
-        options.createSession = true
-        options.teardownSequence = [.send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
-        return options
-    }
-
     /// Runs `executable` (an absolute path) with exactly `environment`.
-    public func run(
-        _ executable: String, _ arguments: [String], environment: [String: String], workingDirectory: String? = nil
-    ) async throws -> Outcome {
-        let options = Self.sessionOptions()
-        let environmentKeys = Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
-        let limit = maxStreamBytes
-        let deadline = timeout
-        return try await withThrowingTaskGroup(of: Outcome?.self) { group in
-            group.addTask {
-                let result = try await Subprocess.run(
-                    .path(FilePath(executable)), arguments: Arguments(arguments), environment: .custom(environmentKeys),
-                    workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
-                    output: .bytes(limit: limit), error: .bytes(limit: limit))
-                let termination: Termination =
-                    switch result.terminationStatus {
-                    case .exited(let code): .exited(code)
-                    case .signaled(let signal): .signaled(signal)
-                    }
-                return Outcome(termination: termination, stdout: result.standardOutput, stderr: result.standardError)
-            }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                return nil
-            }
-            do {
-                guard let first = try await group.next(), let outcome = first else {
-                    group.cancelAll()
-                    throw SandboxError(.timedOut, "\(executable) ran longer than \(deadline) and was killed with its process group")
-                }
-                group.cancelAll()
-                return outcome
-            } catch let error as SubprocessError {
-                group.cancelAll()
-                if error.code == .outputLimitExceeded {
-                    throw SandboxError(.outputTooLarge, "\(executable) wrote more than \(limit) bytes to stdout or stderr", cause: "\(error)")
-                }
-                throw SandboxError(.processFailed, "could not run \(executable); check that it exists and is executable", cause: "\(error)")
-            }
+    public func run(_ executable: String, _ arguments: [String], environment: [String: String]) async throws -> Outcome {
+        let outcome = await JobProcess(executable: executable, arguments: arguments, environment: environment)
+            .run(timeout: timeout, maxStreamBytes: maxStreamBytes)
+        switch outcome.ending {
+        case .exited(let code): return Outcome(termination: .exited(code), stdout: outcome.stdout, stderr: outcome.stderr)
+        case .signaled(let signal): return Outcome(termination: .signaled(signal), stdout: outcome.stdout, stderr: outcome.stderr)
+        case .timedOut: throw SandboxError(.timedOut, "\(executable) ran longer than \(timeout) and was killed with its process group")
+        case .cancelled: throw CancellationError()
+        case .streamTooLarge: throw SandboxError(.outputTooLarge, "\(executable) wrote more than \(maxStreamBytes) bytes to stdout or stderr")
+        case .notStarted(let stage, let error):
+            throw SandboxError(
+                .processFailed, "could not run \(executable); check that it exists and is executable", cause: "\(stage) failed: errno \(error)")
         }
     }
 }

@@ -84,7 +84,7 @@ public func writeExecutable(_ path: String, _ script: String) throws -> String {
     return path
 }
 
-/// Runs a command and returns its standard output (test helper; products use swift-subprocess).
+/// Runs a command and returns its standard output (test helper; products use JobSpawn).
 public func runCommand(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
