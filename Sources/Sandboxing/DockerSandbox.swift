@@ -14,6 +14,7 @@ public struct DockerSandbox: BuildSandbox {
     let settings: DockerSandboxSettings
     let limits: SandboxLimits
     let pool: ContainerPool<DockerContainerBackend>
+    let layers = WritableLayerCache()
 
     /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
     public init(settings: DockerSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
@@ -85,9 +86,7 @@ public struct DockerSandbox: BuildSandbox {
                 }
             }
             // The writable layer is on the host; where the builder may read it, the job's disk use is watched there.
-            let layer = try await engine.writableLayer(container: lease.container).flatMap {
-                FileManager.default.isReadableFile(atPath: $0) ? $0 : nil
-            }
+            let layer = try await layers.layer(of: lease.container) { try await engine.writableLayer(container: lease.container) }
             job.onCompilerStart?()
             let result = try await DiskUsageWatch.run(exec, watching: layer, limit: limits.diskBytes)
             job.onCompilerEnd?()
