@@ -5,31 +5,24 @@ import Testing
 /// A process parked ahead of its job: it is in the job's cgroup before the job's command arrives, runs that
 /// command as a directly started one would, and leaves nothing behind when discarded.
 @Suite struct ParkedProcessTests {
-    /// A cgroup v1 `pids` cgroup of the test's own (cgroup v2: one under the test's cgroup), or why there is none.
-    static func testCgroup() -> (path: String?, skip: String?) {
-        guard geteuid() == 0 else { return (nil, "not root") }
-        let name = "kiln-parked-test-\(getpid())-\(UUID().uuidString.prefix(6))"
-        for parent in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] where FileManager.default.fileExists(atPath: parent + "/cgroup.procs") {
-            let path = parent + "/" + name
-            if mkdir(path, 0o755) == 0 { return (path, nil) }
-        }
-        return (nil, "no cgroup hierarchy to make a test cgroup in")
-    }
+    /// Where a test cgroup can be made: the v1 `pids` hierarchy, else cgroup v2's root; nil without root.
+    static let cgroupParent: String? = {
+        guard geteuid() == 0 else { return nil }
+        return ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"].first { FileManager.default.fileExists(atPath: $0 + "/cgroup.procs") }
+    }()
 
-    /// Runs `body` with a test cgroup that is removed afterwards; prints why and skips when there is none.
-    static func withTestCgroup(_ test: String = #function, _ body: (String) async throws -> Void) async throws {
-        let (cgroup, skip) = testCgroup()
-        guard let cgroup else {
-            print("SKIP ParkedProcessTests.\(test): \(skip ?? "")")
-            return
-        }
+    /// Runs `body` with a cgroup of its own that is removed afterwards.
+    static func withTestCgroup(_ body: (String) async throws -> Void) async throws {
+        let cgroup = try #require(cgroupParent) + "/kiln-parked-test-\(getpid())-\(UUID().uuidString.prefix(6))"
+        try #require(mkdir(cgroup, 0o755) == 0, "cannot make the test cgroup \(cgroup)")
         defer {
             for _ in 0..<100 where rmdir(cgroup) != 0 { usleep(20_000) }
         }
         try await body(cgroup)
     }
 
-    @Test func itRunsItsCommandInsideTheCgroupItJoinedAhead() async throws {
+    @Test(.enabled(if: cgroupParent != nil, "needs root and a cgroup hierarchy to make a test cgroup in"))
+    func itRunsItsCommandInsideTheCgroupItJoinedAhead() async throws {
         try await Self.withTestCgroup { cgroup in try await Self.runsInside(cgroup) }
     }
 
@@ -51,7 +44,8 @@ import Testing
         #expect(second.ending == .notStarted(stage: "launch", errno: EALREADY), "a parked process runs one command")
     }
 
-    @Test func aDiscardedOneLeavesNothingBehind() async throws {
+    @Test(.enabled(if: cgroupParent != nil, "needs root and a cgroup hierarchy to make a test cgroup in"))
+    func aDiscardedOneLeavesNothingBehind() async throws {
         try await Self.withTestCgroup { cgroup in
             let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
             parked.discard()
