@@ -10,12 +10,17 @@ import CArchive
 /// Refused with a clear ``ArchiveError``: absolute or `..` member paths and hard-link targets; writing through a
 /// symlink (checked by us, and by libarchive's secure flags as a second line); devices, fifos and sockets; more
 /// bytes or entries than ``ExtractionLimits`` allow. setuid, setgid and sticky bits are stripped, owners are not
-/// restored. Symlinks are created verbatim, absolute targets included: they resolve inside the sandbox that mounts
+/// restored unless ``owner`` says whose every file is. Symlinks are created verbatim, absolute targets included: they resolve inside the sandbox that mounts
 /// the root as `/`, and nothing here ever follows them. Blocking: call it off the event loop.
 public struct SafeExtractor: Sendable {
     public let limits: ExtractionLimits
+    /// The uid and gid every unpacked file gets (the archive's owners are ignored); nil: the extracting user's.
+    public let owner: (uid: UInt32, gid: UInt32)?
 
-    public init(limits: ExtractionLimits) { self.limits = limits }
+    public init(limits: ExtractionLimits, owner: (uid: UInt32, gid: UInt32)? = nil) {
+        self.limits = limits
+        self.owner = owner
+    }
 
     /// Unpacks the archive file at `path` into the existing directory `root`.
     @discardableResult
@@ -62,7 +67,7 @@ public struct SafeExtractor: Sendable {
         // libarchive's NOABSOLUTEPATHS cannot apply; its symlink and `..` checks stay on as a second line.
         let flags =
             ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | (owner == nil ? 0 : ARCHIVE_EXTRACT_OWNER)
         archive_write_disk_set_options(writer, flags)
 
         var summary = ExtractionSummary()
@@ -100,6 +105,12 @@ public struct SafeExtractor: Sendable {
         if let safeTarget = try member.hardLinkTarget(entry) {
             try refuseSymlinkInPath(safeTarget, root: root, member: rawName, includingLast: true)
             archive_entry_set_hardlink(entry, root + "/" + safeTarget)
+        }
+        if let owner {
+            archive_entry_set_uid(entry, la_int64_t(owner.uid))
+            archive_entry_set_gid(entry, la_int64_t(owner.gid))
+            archive_entry_set_uname(entry, nil)
+            archive_entry_set_gname(entry, nil)
         }
         let permissions = UInt32(archive_entry_perm(entry))
         if permissions & 0o7000 != 0 {

@@ -118,6 +118,7 @@ private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any Bu
         settings.cpus = docker.cpus ?? limits.cpus ?? 0
         settings.maxFileBytes = Int64(clamping: limits.diskBytes ?? 0)
         settings.idleContainersPerToolchain = docker.idleContainersPerToolchain
+        settings.spareContainersPerToolchain = docker.spareContainersPerToolchain
         return DockerSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize, limits: limits)
     case .pot(let pot):
         var settings = PotSandboxSettings()

@@ -91,10 +91,12 @@ public struct DockerEngineClient: Sendable {
         }
     }
 
-    /// The host directory of the container's writable layer (overlay2's `UpperDir`), when the driver has one.
-    public func writableLayer(container: String) async throws -> String? {
+    /// The host directories of a running container's filesystem (overlay2's `UpperDir` and `MergedDir`), when the
+    /// driver has them.
+    public func filesystem(container: String) async throws -> ContainerFilesystem {
         let answer = try await call(.get, "/containers/\(container)/json", timeout: 30)
-        return try decode(ContainerDetails.self, from: answer).graphDriver?.data?["UpperDir"]
+        let data = try decode(ContainerDetails.self, from: answer).graphDriver?.data
+        return ContainerFilesystem(writableLayer: data?["UpperDir"], root: data?["MergedDir"])
     }
 
     /// What the container changed in its filesystem against its image.

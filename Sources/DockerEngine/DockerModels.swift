@@ -137,6 +137,19 @@ struct EngineMessage: Decodable {
     var message: String
 }
 
+/// Where a running container's files are on the host.
+public struct ContainerFilesystem: Sendable, Hashable {
+    /// The writable layer: what the container added or changed.
+    public var writableLayer: String?
+    /// The container's root as its processes see it (the mounted union of its layers).
+    public var root: String?
+
+    public init(writableLayer: String?, root: String?) {
+        self.writableLayer = writableLayer
+        self.root = root
+    }
+}
+
 /// The part of `GET /containers/{id}/json` Kiln reads.
 struct ContainerDetails: Decodable {
     struct GraphDriver: Decodable {

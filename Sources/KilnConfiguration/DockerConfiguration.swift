@@ -11,6 +11,7 @@
 /// pids_limit = 1024                   # processes per container, 0 = unlimited; default [job_limits] processes
 /// cpus = 0                            # CPUs per container (1.5 allowed), 0 = unlimited; default [job_limits] cpus
 /// idle_containers = 4                 # kept ready per toolchain
+/// spare_containers = 1                # started ahead per toolchain, so jobs in a row need not wait for a reset
 /// ```
 public struct DockerConfiguration: Sendable, Hashable {
     public var socketPath = "/var/run/docker.sock"
@@ -22,6 +23,7 @@ public struct DockerConfiguration: Sendable, Hashable {
     public var pidsLimit: Int64?
     public var cpus: Double?
     public var idleContainersPerToolchain = 4
+    public var spareContainersPerToolchain = 1
 
     public init() {}
 
@@ -39,6 +41,7 @@ public struct DockerConfiguration: Sendable, Hashable {
         memoryBytes = try nonNegative("memory_limit", in: &table).map(Int64.init)
         pidsLimit = try nonNegative("pids_limit", in: &table).map(Int64.init)
         idleContainersPerToolchain = try nonNegative("idle_containers", in: &table) ?? idleContainersPerToolchain
+        spareContainersPerToolchain = try nonNegative("spare_containers", in: &table) ?? spareContainersPerToolchain
         if let cpus = try table.number("cpus") {
             guard cpus >= 0 else { throw ConfigurationError(.invalidValue, key: table.keyPath("cpus"), "must be 0 (unlimited) or more") }
             self.cpus = cpus

@@ -16,6 +16,9 @@ protocol ContainerBackend: Sendable {
 /// A container sandbox's images and containers: one image per toolchain, and per image a pool of idle, started
 /// containers.
 ///
+/// Beside the containers in use, up to `spares` per toolchain are kept idle, being reset or being started, so that
+/// jobs in a row alternate between containers instead of waiting for each other's reset.
+///
 /// An image is built once, shared by concurrent first jobs, pinned while a container made from it is leased, and
 /// evicted least recently used first once the archive bytes of the images exceed the budget; evicting an image
 /// removes its idle containers first, then the image. Removals run in order on one background queue. Backend
@@ -32,8 +35,10 @@ actor ContainerPool<Backend: ContainerBackend> {
     private var images: LRUIndex<String>
     private var building: [String: Task<Void, any Error>] = [:]
     private var idle: [String: [String]] = [:]
-    /// Containers being reset, and jobs waiting for one of them, per toolchain.
+    /// Containers being reset or started ahead, and jobs waiting for one of them, per toolchain.
     private var resetting: [String: Int] = [:]
+    private var starting: [String: Int] = [:]
+    private let spares: Int
     private var waiters: [String: [CheckedContinuation<String?, Never>]] = [:]
     private let removals = BoundedWorkQueue(maxWorkers: 1)
     private let resets: BoundedWorkQueue
@@ -42,9 +47,11 @@ actor ContainerPool<Backend: ContainerBackend> {
     ///   - idleLimit: idle containers kept per toolchain.
     ///   - budget: archive bytes of the images kept when no job uses them.
     ///   - resetWorkers: containers reset at the same time.
-    init(backend: Backend, idleLimit: Int, budget: UInt64, resetWorkers: Int) {
+    ///   - spares: containers per toolchain kept ready or coming beside those in use (at most `idleLimit`).
+    init(backend: Backend, idleLimit: Int, budget: UInt64, resetWorkers: Int, spares: Int = 0) {
         self.backend = backend
         self.idleLimit = idleLimit
+        self.spares = min(spares, idleLimit)
         images = LRUIndex(capacity: budget)
         resets = BoundedWorkQueue(maxWorkers: resetWorkers)
     }
@@ -55,9 +62,10 @@ actor ContainerPool<Backend: ContainerBackend> {
         let id = toolchain.archiveID
         guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
         try await pinImage(id, archivePath: archivePath, onBuilt: onUnpacked)
+        defer { startSpares(of: id) }
         if let container = idle[id]?.popLast() { return Lease(archiveID: id, container: container) }
-        if resetting[id, default: 0] > waiters[id, default: []].count {
-            // A container being reset comes back sooner than a new one starts.
+        if resetting[id, default: 0] + starting[id, default: 0] > waiters[id, default: []].count {
+            // A container being reset or started ahead comes back sooner than a new one starts.
             let handed = await withCheckedContinuation { waiters[id, default: []].append($0) }
             if let handed { return Lease(archiveID: id, container: handed) }
         }
@@ -79,17 +87,38 @@ actor ContainerPool<Backend: ContainerBackend> {
     /// Returns a container after its reset: handed to a waiting job, or kept idle when there is room, when it was
     /// reset cleanly; removed otherwise (and a waiting job then starts a new one).
     private func giveBack(_ lease: Lease, reusable: Bool) {
-        let id = lease.archiveID
-        resetting[id, default: 1] -= 1
+        resetting[lease.archiveID, default: 1] -= 1
+        offer(reusable ? lease.container : nil, of: lease.archiveID, discarding: lease.container)
+        evict(images.unpin(lease.archiveID))
+    }
+
+    /// Hands a ready container to a waiting job, or keeps it idle when there is room; removes `discarding`
+    /// otherwise (a waiting job then starts a new one).
+    private func offer(_ container: String?, of id: String, discarding: String?) {
         let waiter = waiters[id]?.isEmpty == false ? waiters[id]?.removeFirst() : nil
-        if reusable, images.contains(id), let waiter {
-            waiter.resume(returning: lease.container)  // the waiter holds its own pin on the image
-        } else if reusable, images.contains(id), idle[id, default: []].count < idleLimit {
-            idle[id, default: []].append(lease.container)
+        if let container, images.contains(id), let waiter {
+            waiter.resume(returning: container)  // the waiter holds its own pin on the image
+        } else if let container, images.contains(id), idle[id, default: []].count < idleLimit {
+            idle[id, default: []].append(container)
         } else {
-            removeInBackground(containers: [lease.container])
+            if let discarding { removeInBackground(containers: [discarding]) }
             waiter?.resume(returning: nil)
         }
+    }
+
+    /// Starts containers in the background until the toolchain's spares (idle, being reset or being started)
+    /// number `spares`; each holds a pin on the image while it starts.
+    private func startSpares(of id: String) {
+        while idle[id, default: []].count + resetting[id, default: 0] + starting[id, default: 0] < spares, images.pin(id) {
+            starting[id, default: 0] += 1
+            // On the resets' queue, so that settling and draining wait for it too.
+            resets.start { [backend] in await self.spareStarted(try? await backend.startContainer(fromImageOf: id), of: id) }
+        }
+    }
+
+    private func spareStarted(_ container: String?, of id: String) {
+        starting[id, default: 1] -= 1
+        offer(container, of: id, discarding: container)
         evict(images.unpin(id))
     }
 

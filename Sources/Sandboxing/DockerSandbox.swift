@@ -5,8 +5,9 @@ import KilnProtocol
 import WireStreams
 
 /// The docker builder, through the Engine API (never the `docker` CLI): a per-toolchain image, a pool of started
-/// containers reused after a reset, inputs in with `PUT /archive`, the compile through exec as an unprivileged
-/// user, outputs back with `GET /archive` (regular files only). Containers have no network and bounded memory,
+/// containers reused after a reset (with spares started ahead), the compile through exec as an unprivileged user.
+/// Inputs go in and outputs (regular files only) come out through the container's root on the host where the
+/// builder may write there (root, overlay2), else with `PUT`/`GET /archive`, which cost the engine a process each. Containers have no network and bounded memory,
 /// processes and CPU (``DockerSandboxSettings``). Upstream's builder shells out to `docker` about eight times a
 /// job, keeps the network and compiles as root (protocol §8.5).
 public struct DockerSandbox: BuildSandbox {
@@ -14,7 +15,7 @@ public struct DockerSandbox: BuildSandbox {
     let settings: DockerSandboxSettings
     let limits: SandboxLimits
     let pool: ContainerPool<DockerContainerBackend>
-    let layers = WritableLayerCache()
+    let filesystems = ContainerFilesystems()
 
     /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
     public init(settings: DockerSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
@@ -23,7 +24,7 @@ public struct DockerSandbox: BuildSandbox {
         self.limits = limits
         pool = ContainerPool(
             backend: DockerContainerBackend(engine: engine, settings: settings), idleLimit: settings.idleContainersPerToolchain,
-            budget: toolchainBudget, resetWorkers: settings.resetWorkers)
+            budget: toolchainBudget, resetWorkers: settings.resetWorkers, spares: settings.spareContainersPerToolchain)
     }
 
     /// Checks the engine answers and the base image exists, then removes this builder's containers and images
@@ -55,7 +56,7 @@ public struct DockerSandbox: BuildSandbox {
 
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         do {
-            let result = try await runInContainer(job, lease: lease, inputs: inputs, outputs: layout.outputs)
+            let result = try await runInContainer(job, lease: lease, inputs: inputs, layout: layout)
             await pool.release(lease) { [engine, jobUser] in await DockerContainerReset.reset($0, engine: engine, jobUser: jobUser) }
             return result
         } catch {
@@ -65,17 +66,18 @@ public struct DockerSandbox: BuildSandbox {
     }
 
     private func runInContainer(
-        _ job: SandboxJob, lease: ContainerPool<DockerContainerBackend>.Lease, inputs: String, outputs: [JobLayout.Output]
+        _ job: SandboxJob, lease: ContainerPool<DockerContainerBackend>.Lease, inputs: String, layout: JobLayout
     )
         async throws -> JobComplete
     {
         do {
-            try await engine.putArchive(container: lease.container, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
+            let container = lease.container
+            let filesystem = try await filesystems.filesystem(of: container) { try await engine.filesystem(container: container) }
+            try await placeInputs(inputs, in: container, root: filesystem.root)
             let environment = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }.map { "\($0.name)=\($0.value)" }
             let config = ExecConfig(
                 user: jobUser, workingDirectory: job.command.cwd, environment: environment,
                 command: [job.command.executable] + job.command.arguments)
-            let container = lease.container
             // Cancelling the call alone would leave the job running in the container: its processes are killed.
             let exec = { @Sendable [engine, limits] in
                 try await withTaskCancellationHandler {
@@ -86,7 +88,7 @@ public struct DockerSandbox: BuildSandbox {
                 }
             }
             // The writable layer is on the host; where the builder may read it, the job's disk use is watched there.
-            let layer = try await layers.layer(of: lease.container) { try await engine.writableLayer(container: lease.container) }
+            let layer = filesystem.writableLayer
             job.onCompilerStart?()
             let result = try await DiskUsageWatch.run(exec, watching: layer, limit: limits.diskBytes)
             job.onCompilerEnd?()
@@ -94,14 +96,7 @@ public struct DockerSandbox: BuildSandbox {
             guard !result.streams.truncated else {
                 throw SandboxError(.outputTooLarge, "\(job.command.executable) wrote more than \(limits.maxStreamBytes) bytes to stdout or stderr")
             }
-            var produced: [NamedOutput] = []
-            var remaining = limits.maxOutputBytes
-            for output in outputs {
-                if let file = try await readOutput(output.path, from: lease.container, limit: min(limits.maxOutputFileBytes, remaining)) {
-                    remaining -= file.count
-                    produced.append(NamedOutput(path: output.name, data: try OutputData(compressing: file)))
-                }
-            }
+            let produced = try await readOutputs(layout, from: container, root: filesystem.root)
             let process = ProcessOutput(
                 code: Int32(truncatingIfNeeded: result.exitCode), stdout: result.streams.stdout, stderr: result.streams.stderr)
             return JobComplete(output: process, outputs: produced)
@@ -126,6 +121,39 @@ public struct DockerSandbox: BuildSandbox {
 
     /// Idle containers per toolchain archive id.
     public var idleContainers: [String: Int] { get async { await pool.idleCounts } }
+
+    /// Unpacks the job's inputs (owned by the job user already) into the container: through its root on the host,
+    /// or with the engine's `PUT /archive`.
+    private func placeInputs(_ inputs: String, in container: String, root: String?) async throws {
+        guard let root else {
+            try await engine.putArchive(container: container, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
+            return
+        }
+        let extractor = SafeExtractor(limits: .jobInputs, owner: (UInt32(settings.uid), UInt32(settings.gid)))
+        do { _ = try await BlockingWork.run { try extractor.extract(file: inputs, into: root) } } catch let error as ArchiveError {
+            // The image may make a directory of the inputs' path a symlink (`/var/run`); the engine resolves it
+            // inside the container, where the host-side unpacking refuses to follow it.
+            guard error.code == .symlinkEscape else {
+                throw SandboxError(.setup, "the job's inputs do not unpack into the container: \(error.message)", cause: error.cause)
+            }
+            try await engine.putArchive(container: container, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
+        }
+    }
+
+    /// The declared outputs that are regular files: read through the container's root on the host (never through
+    /// a symlink), or with the engine's `GET /archive`.
+    private func readOutputs(_ layout: JobLayout, from container: String, root: String?) async throws -> [NamedOutput] {
+        if let root { return try await layout.readOutputs(under: root, limit: limits.maxOutputFileBytes, total: limits.maxOutputBytes) }
+        var produced: [NamedOutput] = []
+        var remaining = limits.maxOutputBytes
+        for output in layout.outputs {
+            if let file = try await readOutput(output.path, from: container, limit: min(limits.maxOutputFileBytes, remaining)) {
+                remaining -= file.count
+                produced.append(NamedOutput(path: output.name, data: try OutputData(compressing: file)))
+            }
+        }
+        return produced
+    }
 
     private func readOutput(_ path: String, from container: String, limit: Int) async throws -> [UInt8]? {
         guard let tar = try await engine.getArchive(container: container, path: path, limit: limit + (1 << 20), timeout: 300) else { return nil }

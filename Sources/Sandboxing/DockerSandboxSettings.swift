@@ -19,6 +19,9 @@ public struct DockerSandboxSettings: Sendable, Hashable {
     public var maxFileBytes: Int64 = 8 << 30
     /// Idle containers kept per toolchain, ready for the next job.
     public var idleContainersPerToolchain = 4
+    /// Containers per toolchain started ahead of need (or being reset) beside those in use, so that a job rarely
+    /// waits for a reset or a start.
+    public var spareContainersPerToolchain = 1
     /// Containers reset at the same time, in the background.
     public var resetWorkers = 4
     /// Labels Kiln's containers and images with this value, so a restart removes what this builder left (and only

@@ -154,6 +154,7 @@ import Testing
             pids_limit = 64
             cpus = 1.5
             idle_containers = 2
+            spare_containers = 0
             [scheduler_auth]
             type = "DANGEROUSLY_INSECURE"
             """)
@@ -165,10 +166,11 @@ import Testing
         expected.pidsLimit = 64
         expected.cpus = 1.5
         expected.idleContainersPerToolchain = 2
+        expected.spareContainersPerToolchain = 0
         #expect(builder.sandbox == .docker(expected))
     }
 
-    @Test(arguments: ["run_as = \"0:0\"", "run_as = \"nobody\"", "memory_limit = -1", "cpus = -2", "docker_sockt = \"/x\""])
+    @Test(arguments: ["run_as = \"0:0\"", "run_as = \"nobody\"", "memory_limit = -1", "cpus = -2", "spare_containers = -1", "docker_sockt = \"/x\""])
     func dockerKeysRefused(_ line: String) throws {
         let error = #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.parseBuilder(

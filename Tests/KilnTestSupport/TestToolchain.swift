@@ -23,9 +23,9 @@ public enum TestToolchain {
     }
 
     /// Writes the archive under `directory` and returns its path and toolchain; `scripts` are added as executables
-    /// (path without the leading `/` → contents).
+    /// and `symlinks` as symlinks (path without the leading `/` → contents or target).
     public static func make(
-        in directory: TemporaryDirectory, marker: String = "", scripts: [String: String] = [:]
+        in directory: TemporaryDirectory, marker: String = "", scripts: [String: String] = [:], symlinks: [String: String] = [:]
     ) throws -> (path: String, toolchain: Toolchain) {
         let path = directory.path + "/toolchain\(marker).tar.gz"
         let writer = try TarArchiveWriter(path: path, compression: .gzip, format: .gnu)
@@ -34,6 +34,7 @@ public enum TestToolchain {
             try writer.addFile(String(file.dropFirst()), contents: bytes, mode: 0o755)
         }
         for (path, contents) in scripts.sorted(by: { $0.key < $1.key }) { try writer.addFile(path, contents: Array(contents.utf8), mode: 0o755) }
+        for (path, target) in symlinks.sorted(by: { $0.key < $1.key }) { try writer.addSymlink(path, target: target) }
         try writer.addFile("etc/toolchain-marker", contents: Array("toolchain \(marker)\n".utf8))
         try writer.finish()
         var hasher = BLAKE3Hasher()

@@ -49,6 +49,7 @@ import WireStreams
         }
         let directory = try TemporaryDirectory(prefix: "kiln-docker")
         var settings = DockerSandboxSettings(instance: "kiln-test-\(UUID().uuidString.prefix(8).lowercased())")
+        settings.spareContainersPerToolchain = 0  // one container serves a test's jobs in a row, unless it says otherwise
         configure(&settings)
         let sandbox = DockerSandbox(settings: settings, toolchainBudget: 1 << 30, limits: limits)
         let jobs = try ShellJobs(in: directory)
@@ -193,6 +194,31 @@ import WireStreams
             #expect(await fixture.sandbox.idleContainers == [fixture.jobs.toolchain.archiveID: 1], "one container served all five jobs")
             let label = (DockerSandboxSettings.instanceLabel, fixture.settings.instance)
             #expect(try await Self.engine.containers(labeled: label.0, label.1).count == 1)
+        }
+    }
+
+    @Test func withASpareJobsInARowAlternateBetweenTwoContainers() async throws {
+        try await Self.withFixture(configure: { $0.spareContainersPerToolchain = 1 }) { fixture in
+            for index in 0..<5 {
+                let result = try await fixture.run("ls /tmp > seen.txt; echo \(index) > /tmp/left-\(index)", outputs: ["seen.txt"])
+                #expect(try fixture.jobs.output(result, "seen.txt")?.contains("left-") == false, "job \(index) starts on a clean container")
+            }
+            await fixture.sandbox.waitForResets()
+            #expect(await fixture.sandbox.idleContainers == [fixture.jobs.toolchain.archiveID: 2], "the spare is kept beside the one in use")
+            let label = (DockerSandboxSettings.instanceLabel, fixture.settings.instance)
+            #expect(try await Self.engine.containers(labeled: label.0, label.1).count == 2, "five jobs, two containers")
+        }
+    }
+
+    /// Inputs are unpacked through the container's root on the host, which never follows a symlink; where the image
+    /// makes a directory of their path a symlink, the engine unpacks them inside the container instead.
+    @Test func inputsBelowASymlinkOfTheImageAreResolvedInsideTheContainer() async throws {
+        try await Self.withFixture { fixture in
+            let jobs = try ShellJobs(in: fixture.directory, scripts: ["real/keep": ""], symlinks: ["inc": "/real"])
+            let result = try await fixture.sandbox.run(
+                try jobs.job("cat /inc/h.h > out.txt; /bin/busybox stat -c %u src.c >> out.txt", outputs: ["out.txt"], inputs: ["inc/h.h": "header\n", "work/job/src.c": ""]))
+            #expect(try jobs.output(result, "out.txt") == "header\n\(fixture.settings.uid)\n", "\(result.output)")
+            #expect(!FileManager.default.fileExists(atPath: "/real/h.h"), "nothing was written on the host through the image's symlink")
         }
     }
 

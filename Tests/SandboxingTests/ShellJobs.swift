@@ -10,9 +10,9 @@ struct ShellJobs {
     let archive: String
     let toolchain: Toolchain
 
-    init(in directory: TemporaryDirectory) throws {
+    init(in directory: TemporaryDirectory, scripts: [String: String] = [:], symlinks: [String: String] = [:]) throws {
         self.directory = directory
-        (archive, toolchain) = try TestToolchain.make(in: directory)
+        (archive, toolchain) = try TestToolchain.make(in: directory, scripts: scripts, symlinks: symlinks)
     }
 
     func job(
