@@ -92,11 +92,13 @@ public struct DockerEngineClient: Sendable {
     }
 
     /// The host directories of a running container's filesystem (overlay2's `UpperDir` and `MergedDir`), when the
-    /// driver has them.
+    /// driver has them, and the host pid of its first process.
     public func filesystem(container: String) async throws -> ContainerFilesystem {
         let answer = try await call(.get, "/containers/\(container)/json", timeout: 30)
-        let data = try decode(ContainerDetails.self, from: answer).graphDriver?.data
-        return ContainerFilesystem(writableLayer: data?["UpperDir"], root: data?["MergedDir"])
+        let details = try decode(ContainerDetails.self, from: answer)
+        let data = details.graphDriver?.data
+        return ContainerFilesystem(
+            writableLayer: data?["UpperDir"], root: data?["MergedDir"], initProcess: details.state?.pid.flatMap { $0 > 0 ? $0 : nil })
     }
 
     /// What the container changed in its filesystem against its image.

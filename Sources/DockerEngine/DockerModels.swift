@@ -143,10 +143,13 @@ public struct ContainerFilesystem: Sendable, Hashable {
     public var writableLayer: String?
     /// The container's root as its processes see it (the mounted union of its layers).
     public var root: String?
+    /// The host pid of the container's first process, whose pid namespace every process of the container shares.
+    public var initProcess: Int32?
 
-    public init(writableLayer: String?, root: String?) {
+    public init(writableLayer: String?, root: String?, initProcess: Int32?) {
         self.writableLayer = writableLayer
         self.root = root
+        self.initProcess = initProcess
     }
 }
 
@@ -156,6 +159,11 @@ struct ContainerDetails: Decodable {
         var data: [String: String]?
         private enum CodingKeys: String, CodingKey { case data = "Data" }
     }
+    struct State: Decodable {
+        var pid: Int32?
+        private enum CodingKeys: String, CodingKey { case pid = "Pid" }
+    }
     var graphDriver: GraphDriver?
-    private enum CodingKeys: String, CodingKey { case graphDriver = "GraphDriver" }
+    var state: State?
+    private enum CodingKeys: String, CodingKey { case graphDriver = "GraphDriver", state = "State" }
 }

@@ -11,12 +11,13 @@ final class ContainerFilesystems: Sendable {
     /// Containers come and go; past this many entries the cache starts again.
     private let limit = 512
 
+    /// What is known of `container`, asked of the engine with `lookUp` the first time.
     func filesystem(of container: String, lookUp: () async throws -> ContainerFilesystem) async throws -> ContainerFilesystem {
         if let filesystem = known.withLock({ $0[container] }) { return filesystem }
         let found = try await lookUp()
         let usable = ContainerFilesystem(
             writableLayer: found.writableLayer.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil },
-            root: found.root.flatMap { geteuid() == 0 && Self.isWritableDirectory($0) ? $0 : nil })
+            root: found.root.flatMap { geteuid() == 0 && Self.isWritableDirectory($0) ? $0 : nil }, initProcess: found.initProcess)
         known.withLock { cache in
             if cache.count >= limit { cache.removeAll() }
             cache[container] = usable

@@ -11,22 +11,37 @@ enum DockerContainerReset {
     /// The engine's own bind mount of docker-init (and `/sbin` for it, which no job user could create).
     static let engineOwned: Set<String> = ["/sbin/docker-init", "/sbin"]
 
-    /// True when the container is clean and may be reused. The job user's processes are killed, one root exec
-    /// removes what the job added, and a second look at the changes proves nothing was added meanwhile.
-    static func reset(_ container: String, engine: DockerEngineClient, jobUser: String) async -> Bool {
+    /// True when the container is clean and may be reused. The job user's processes are killed, what the job added
+    /// is removed, and a second look at the changes proves nothing was added meanwhile. Where the builder sees the
+    /// container from the host (`host`: root, overlay2) it looks for leftover processes and removes files there;
+    /// otherwise, or when that fails, root execs in the container do it (the engine starts a process for each).
+    static func reset(_ container: String, engine: DockerEngineClient, jobUser: String, host: ContainerFilesystem?) async -> Bool {
         do {
-            guard await killJobs(in: container, engine: engine, jobUser: jobUser),
-                let plan = plan(for: try await engine.changes(container: container))
-            else { return false }
-            let script =
-                #"for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
-            let arguments = ["sh", "-c", script, "reset", "-r"] + plan.removals + ["-d"] + plan.directoriesToCheck
-            let cleanup = try await engine.exec(container: container, upkeep(arguments), timeout: 60, streamLimit: 4096)
-            guard cleanup.exitCode == 0, let after = Self.plan(for: try await engine.changes(container: container)) else { return false }
+            let left = host?.initProcess.flatMap { ContainerProcesses.jobProcessesLeft(pidNamespaceOf: $0) }
+            if left != false {
+                guard await killJobs(in: container, engine: engine, jobUser: jobUser) else { return false }
+            }
+            guard let plan = plan(for: try await engine.changes(container: container)) else { return false }
+            if !(host?.root.map { remove(plan, under: $0) } ?? false) {
+                let script =
+                    #"for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
+                let arguments = ["sh", "-c", script, "reset", "-r"] + plan.removals + ["-d"] + plan.directoriesToCheck
+                let cleanup = try await engine.exec(container: container, upkeep(arguments), timeout: 60, streamLimit: 4096)
+                guard cleanup.exitCode == 0 else { return false }
+            }
+            guard let after = Self.plan(for: try await engine.changes(container: container)) else { return false }
             return after.removals.isEmpty
         } catch {
             return false
         }
+    }
+
+    /// The plan carried out through the container's root on the host: removals by descriptor (never through a
+    /// symlink), and the modified paths checked to be plain directories still.
+    private static func remove(_ plan: (removals: [String], directoriesToCheck: [String]), under root: String) -> Bool {
+        func components(_ path: String) -> [String] { path.split(separator: "/").map(String.init) }
+        return plan.removals.allSatisfy { SandboxTree.remove(components($0), under: root) }
+            && plan.directoriesToCheck.allSatisfy { SandboxTree.isPlainDirectory(components($0), under: root) }
     }
 
     /// Kills every process of the job user (`kill -9 -1` as that user reaches exactly those): what a job left

@@ -57,11 +57,19 @@ public struct DockerSandbox: BuildSandbox {
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         do {
             let result = try await runInContainer(job, lease: lease, inputs: inputs, layout: layout)
-            await pool.release(lease) { [engine, jobUser] in await DockerContainerReset.reset($0, engine: engine, jobUser: jobUser) }
+            await pool.release(lease, reset: reset)
             return result
         } catch {
-            await pool.release(lease) { [engine, jobUser] in await DockerContainerReset.reset($0, engine: engine, jobUser: jobUser) }
+            await pool.release(lease, reset: reset)
             throw error
+        }
+    }
+
+    /// Makes a container given back as good as new (``DockerContainerReset``), from the host where it can.
+    private var reset: @Sendable (String) async -> Bool {
+        { [engine, jobUser, filesystems] container in
+            let host = try? await filesystems.filesystem(of: container) { try await engine.filesystem(container: container) }
+            return await DockerContainerReset.reset(container, engine: engine, jobUser: jobUser, host: host)
         }
     }
 

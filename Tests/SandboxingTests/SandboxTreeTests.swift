@@ -1,0 +1,51 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+@testable import Sandboxing
+
+/// Removal inside a sandbox root by descriptor: no symlink followed, no depth too great.
+@Suite struct SandboxTreeTests {
+    /// Makes `depth` nested directories named `d` under `directory`, a file in the deepest; deeper than PATH_MAX.
+    static func deepTree(in directory: String, depth: Int) throws {
+        var current = open(directory, O_RDONLY | O_DIRECTORY)
+        try #require(current >= 0)
+        for _ in 0..<depth {
+            try #require(mkdirat(current, "d", 0o755) == 0)
+            let next = openat(current, "d", O_RDONLY | O_DIRECTORY)
+            close(current)
+            try #require(next >= 0)
+            current = next
+        }
+        let file = openat(current, "deepest.o", O_WRONLY | O_CREAT, 0o644)
+        try #require(file >= 0)
+        close(file)
+        close(current)
+    }
+
+    @Test func removesATreeDeeperThanAnyPathAndKeepsItsSiblings() throws {
+        let root = try TemporaryDirectory(prefix: "kiln-tree")
+        try FileManager.default.createDirectory(atPath: root.path + "/tmp/job", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: root.path + "/tmp/keep", contents: Data("keep".utf8))
+        try Self.deepTree(in: root.path + "/tmp/job", depth: 2600)  // 2 bytes a level: past PATH_MAX (4096)
+        #expect(SandboxTree.remove(["tmp", "job"], under: root.path))
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/tmp/job"))
+        #expect(FileManager.default.fileExists(atPath: root.path + "/tmp/keep"))
+        #expect(SandboxTree.remove(["tmp", "job"], under: root.path), "what is gone already is removed")
+    }
+
+    @Test func neverFollowsASymlinkOnTheWayOrInTheTree() throws {
+        let root = try TemporaryDirectory(prefix: "kiln-tree")
+        let outside = try TemporaryDirectory(prefix: "kiln-tree-outside")
+        _ = FileManager.default.createFile(atPath: outside.path + "/precious", contents: Data("x".utf8))
+        try FileManager.default.createDirectory(atPath: root.path + "/work", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/work/link", withDestinationPath: outside.path)
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/via", withDestinationPath: outside.path)
+        #expect(!SandboxTree.remove(["via", "precious"], under: root.path), "a symlinked directory on the way is refused")
+        #expect(SandboxTree.remove(["work"], under: root.path))
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/work"))
+        #expect(FileManager.default.fileExists(atPath: outside.path + "/precious"), "the link went, not what it points to")
+        #expect(SandboxTree.isPlainDirectory(["tmp"], under: root.path) == false)
+        #expect(SandboxTree.isPlainDirectory(["via"], under: root.path) == false)
+    }
+}
