@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,34 +31,27 @@ static int read_full(int fd, void *buffer, size_t n) {
     return 1;
 }
 
-/* The descriptors a parked child keeps, by the numbers it gives them. */
-enum { PARKED_CONTROL = 3, PARKED_REPORT = 4 };
+/* The descriptors the parker has, by the numbers it is given them: 0-2 the job's streams, then these, then one
+ * open `cgroup.procs` file per hierarchy to join. */
+enum { PARKED_CONTROL = 3, PARKED_REPORT = 4, PARKED_CGROUPS = 5 };
 
-/* The parked child, after _Fork: only async-signal-safe calls. It joins the cgroups (the one slow step, done before
- * any job needs it), keeps its streams, the control socket and the report pipe, and waits for the command:
- * u64 length, then i32 argc, i32 envc, i32 limit count, (i32 resource, u64 value) per limit, then path, argv and envp
- * as NUL-terminated strings. It sets the rlimits and execs; EOF on the control socket ends it. */
-static void parked_child(const int *cgroup_fds, int cgroup_fd_count, int control, int report_w, int out_w, int err_w,
-                         int devnull) {
-    kiln_reset_signals();
-    int report_fd = report_w;
-    child_report report = {0, STAGE_SETSID};
-    if (setsid() < 0) goto fail;
-    report.stage = STAGE_DUP2;
-    /* Every descriptor it does not need is closed before the slow cgroup join (see kiln_arrange_fds). */
-    enum { CGROUPS = 5 };
-    int count = CGROUPS + cgroup_fd_count;
-    int keep[KILN_MAX_KEPT_FDS];
-    if (count > KILN_MAX_KEPT_FDS) goto fail;
-    keep[0] = devnull, keep[1] = out_w, keep[2] = err_w, keep[PARKED_CONTROL] = control, keep[PARKED_REPORT] = report_w;
-    for (int i = 0; i < cgroup_fd_count; i++) keep[CGROUPS + i] = cgroup_fds[i];
-    if (kiln_arrange_fds(keep, count) < 0) goto fail;
-    report_fd = PARKED_REPORT;
-    report.stage = STAGE_CGROUP;
-    for (int i = 0; i < cgroup_fd_count; i++) {
-        if (write(CGROUPS + i, "0", 1) != 1) goto fail;
+/* The parker (kiln-job-parker), exec'd by kiln_park: a small program of its own, so that a process waiting for a
+ * job never shares the server's memory (a fork of the server would make every page the server writes afterwards
+ * a copy-on-write fault). It joins the cgroups (the one slow step, done before any job needs it), reports "R",
+ * and waits for the command: u64 length, then i32 argc, i32 envc, i32 limit count, (i32 resource, u64 value) per
+ * limit, then path, argv and envp as NUL-terminated strings. It sets the rlimits and execs; EOF on the control
+ * socket ends it. argv[1] is the number of cgroup files. */
+int kiln_parker_main(int argc, char **argv) {
+    child_report report = {0, STAGE_CGROUP};
+    int cgroup_fd_count = argc == 2 ? atoi(argv[1]) : -1;
+    if (cgroup_fd_count < 0 || cgroup_fd_count > KILN_MAX_KEPT_FDS - PARKED_CGROUPS) {
+        report.error = EINVAL;
+        goto fail;
     }
-    kiln_close_from(CGROUPS);
+    for (int i = 0; i < cgroup_fd_count; i++) {
+        if (write(PARKED_CGROUPS + i, "0", 1) != 1) goto fail;
+    }
+    kiln_close_from(PARKED_CGROUPS);
     if (write(PARKED_REPORT, "R", 1) != 1) _exit(127);
 
     report.stage = STAGE_COMMAND;
@@ -88,13 +82,13 @@ static void parked_child(const int *cgroup_fds, int cgroup_fd_count, int control
     if (offset >= length) goto fail;
     char *path = spec + offset;
     offset += strlen(path) + 1;
-    char **argv = vectors, **envp = vectors + counts[0] + 1;
+    char **job_argv = vectors, **envp = vectors + counts[0] + 1;
     for (int32_t i = 0; i < counts[0]; i++) {
         if (offset >= length) goto fail;
-        argv[i] = spec + offset;
-        offset += strlen(argv[i]) + 1;
+        job_argv[i] = spec + offset;
+        offset += strlen(job_argv[i]) + 1;
     }
-    argv[counts[0]] = NULL;
+    job_argv[counts[0]] = NULL;
     for (int32_t i = 0; i < counts[1]; i++) {
         if (offset >= length) goto fail;
         envp[i] = spec + offset;
@@ -104,7 +98,32 @@ static void parked_child(const int *cgroup_fds, int cgroup_fd_count, int control
     close(PARKED_CONTROL);
     if (fcntl(PARKED_REPORT, F_SETFD, FD_CLOEXEC) < 0) goto fail;
     report.stage = STAGE_EXECVE;
-    execve(path, argv, envp);
+    execve(path, job_argv, envp);
+fail:
+    if (report.error == 0) report.error = errno;
+    (void)write(PARKED_REPORT, &report, sizeof report);
+    _exit(127);
+}
+
+/* Runs in the vfork child of kiln_park: only async-signal-safe calls, never returns. Every descriptor the parker
+ * does not need is closed before it execs (and so before its slow cgroup join). */
+static void parker_child(const char *parker, char *const *argv, const int *cgroup_fds, int cgroup_fd_count,
+                         int control, int report_w, int out_w, int err_w, int devnull) {
+    kiln_reset_signals();
+    int report_fd = report_w;
+    child_report report = {0, STAGE_SETSID};
+    if (setsid() < 0) goto fail;
+    report.stage = STAGE_DUP2;
+    int count = PARKED_CGROUPS + cgroup_fd_count;
+    int keep[KILN_MAX_KEPT_FDS];
+    if (count > KILN_MAX_KEPT_FDS) goto fail;
+    keep[0] = devnull, keep[1] = out_w, keep[2] = err_w, keep[PARKED_CONTROL] = control, keep[PARKED_REPORT] = report_w;
+    for (int i = 0; i < cgroup_fd_count; i++) keep[PARKED_CGROUPS + i] = cgroup_fds[i];
+    if (kiln_arrange_fds(keep, count) < 0) goto fail;
+    report_fd = PARKED_REPORT;
+    report.stage = STAGE_EXECVE;
+    char *const empty[] = {NULL};
+    execve(parker, argv, empty);
 fail:
     report.error = errno;
     (void)write(report_fd, &report, sizeof report);
@@ -117,9 +136,13 @@ static size_t append_string(char *message, size_t offset, const char *string) {
     return offset + length;
 }
 
-int kiln_park(const int *cgroup_fds, int cgroup_fd_count, kiln_parked *parked, kiln_run_result *failure) {
+int kiln_park(const char *parker, const int *cgroup_fds, int cgroup_fd_count, kiln_parked *parked,
+              kiln_run_result *failure) {
     memset(parked, 0, sizeof *parked);
     memset(failure, 0, sizeof *failure);
+    char count_text[16];
+    snprintf(count_text, sizeof count_text, "%d", cgroup_fd_count);
+    char *const argv[] = {(char *)parker, count_text, NULL};
     int pipes[3][2], devnull, control[2];
     int made = kiln_make_pipes(pipes, &devnull);
     if (made < 0) return kiln_fail_start(failure, -made, "pipe"), -1;
@@ -129,18 +152,20 @@ int kiln_park(const int *cgroup_fds, int cgroup_fd_count, kiln_parked *parked, k
         close(devnull);
         return kiln_fail_start(failure, error, "socketpair"), -1;
     }
-    /* _Fork runs no atfork handlers: the child of this multithreaded process only makes system calls. */
+    /* No handler of this process may run in the child before it resets them. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = _Fork();
-    if (pid == 0) parked_child(cgroup_fds, cgroup_fd_count, control[1], pipes[2][1], pipes[0][1], pipes[1][1], devnull);
+    pid_t pid = vfork();
+    if (pid == 0)
+        parker_child(parker, argv, cgroup_fds, cgroup_fd_count, control[1], pipes[2][1], pipes[0][1], pipes[1][1],
+                     devnull);
     int fork_error = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(devnull), close(control[1]), close(pipes[0][1]), close(pipes[1][1]), close(pipes[2][1]);
     if (pid < 0) {
         close(control[0]), close(pipes[0][0]), close(pipes[1][0]), close(pipes[2][0]);
-        return kiln_fail_start(failure, fork_error, "fork"), -1;
+        return kiln_fail_start(failure, fork_error, "vfork"), -1;
     }
     char answer[sizeof(child_report)];
     ssize_t got;

@@ -2,10 +2,12 @@ import CJobSpawn
 import Foundation
 import Synchronization
 
-/// A job's first process, forked before the job arrives and already inside the job's cgroups: it waits for its
+/// A job's first process, started before the job arrives and already inside the job's cgroups: it waits for its
 /// command and execs it. Moving a process into a cgroup makes the kernel wait for an RCU grace period (10–25 ms
 /// measured here on a cgroup v1 host), which every job paid on its critical path; a parked process pays it
-/// ahead of time. Used once: ``launch(_:timeout:maxStreamBytes:)`` or ``discard()``.
+/// ahead of time. It runs ``JobParker`` (vfork+exec: a fork of the server would share its memory copy-on-write,
+/// and every page the server wrote afterwards would fault). Used once: ``launch(_:timeout:maxStreamBytes:)`` or
+/// ``discard()``.
 public final class ParkedProcess: Sendable {
     private struct Parked: @unchecked Sendable {
         var value: kiln_parked
@@ -17,10 +19,10 @@ public final class ParkedProcess: Sendable {
 
     deinit { discard() }
 
-    /// Forks a parked process that joins the cgroups of `cgroupProcsFiles`; the ending says why it could not.
-    /// The fork happens on ``ParkingThread``, which lives as long as the process: bubblewrap's parent-death signal
-    /// follows the thread that forked it.
-    public static func park(cgroupProcsFiles: [String]) async -> Result<ParkedProcess, ParkFailure> {
+    /// Starts `parker` (see ``JobParker``), which joins the cgroups of `cgroupProcsFiles`; the ending says why it
+    /// could not. The start happens on ``ParkingThread``, which lives as long as the process: bubblewrap's
+    /// parent-death signal follows the thread that started it.
+    public static func park(cgroupProcsFiles: [String], parker: String) async -> Result<ParkedProcess, ParkFailure> {
         await ParkingThread.shared.run {
             var fds: [Int32] = []
             defer { fds.forEach { kiln_close($0) } }
@@ -31,7 +33,7 @@ public final class ParkedProcess: Sendable {
             }
             var value = kiln_parked()
             var failure = kiln_run_result()
-            let status = fds.withUnsafeBufferPointer { kiln_park($0.baseAddress, Int32($0.count), &value, &failure) }
+            let status = fds.withUnsafeBufferPointer { kiln_park(parker, $0.baseAddress, Int32($0.count), &value, &failure) }
             guard status == 0 else { return .failure(ParkFailure(ending: JobProcess.ending(of: failure))) }
             return .success(ParkedProcess(value))
         }
@@ -74,7 +76,7 @@ public struct ParkFailure: Error, Sendable {
     public let ending: JobProcess.Ending
 }
 
-/// One long-lived thread that forks every parked process (see ``ParkedProcess/park(cgroupProcsFiles:)``).
+/// One long-lived thread that starts every parked process (see ``ParkedProcess/park(cgroupProcsFiles:parker:)``).
 final class ParkingThread: Sendable {
     static let shared = ParkingThread()
 

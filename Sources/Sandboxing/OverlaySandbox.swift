@@ -79,6 +79,8 @@ public struct OverlaySandbox: BuildSandbox {
 
     public var enforcementReport: String {
         (rootless ? "overlay sandbox, rootless (user namespaces); " : "overlay sandbox as root; ") + (host.enforcement?.report ?? "not prepared")
+            + (host.enforcement?.cgroups != nil && JobParker.path == nil
+                ? "; \(JobParker.executableName) is not beside builder-server: jobs are not started ahead (install it there)" : "")
     }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {

@@ -8,19 +8,22 @@ struct PreparedLaunch: Sendable {
 
 /// Keeps a few ``PreparedLaunch``es ready, so that a job neither makes its cgroup nor waits for the kernel to
 /// move its first process into it (an RCU grace period per move). Each one taken is replaced in the background.
-/// Without cgroups there is nothing to prepare; when preparing fails, jobs make their own as before.
+/// Without cgroups, or without ``JobParker``, there is nothing to prepare; when preparing fails, jobs make their
+/// own as before.
 actor PreparedLaunches {
     private let hierarchy: CgroupHierarchy?
     private let limits: SandboxLimits
+    private let parker: String?
     private var target: Int
     private var ready: [PreparedLaunch] = []
     private var preparing = 0
     private var stopped = false
 
-    init(hierarchy: CgroupHierarchy?, limits: SandboxLimits, count: Int) {
+    init(hierarchy: CgroupHierarchy?, limits: SandboxLimits, count: Int, parker: String? = JobParker.path) {
         self.hierarchy = hierarchy
         self.limits = limits
-        target = hierarchy == nil ? 0 : count
+        self.parker = parker
+        target = hierarchy == nil || parker == nil ? 0 : count
     }
 
     /// A prepared launch, or nil when none is ready (the job then makes its own cgroup).
@@ -31,10 +34,10 @@ actor PreparedLaunches {
 
     /// Starts preparing launches until `count` are ready or under way.
     func refill() {
-        guard !stopped, let hierarchy else { return }
+        guard !stopped, let hierarchy, let parker else { return }
         while ready.count + preparing < target {
             preparing += 1
-            Task { prepared(await Self.prepare(in: hierarchy, limits: limits)) }
+            Task { prepared(await Self.prepare(in: hierarchy, limits: limits, parker: parker)) }
         }
     }
 
@@ -58,9 +61,9 @@ actor PreparedLaunches {
         ready = []
     }
 
-    private static func prepare(in hierarchy: CgroupHierarchy, limits: SandboxLimits) async -> PreparedLaunch? {
+    private static func prepare(in hierarchy: CgroupHierarchy, limits: SandboxLimits, parker: String) async -> PreparedLaunch? {
         guard let cgroup = try? JobCgroup(name: JobCgroup.uniqueName(), in: hierarchy, limits: limits) else { return nil }
-        switch await ParkedProcess.park(cgroupProcsFiles: cgroup.procsFiles) {
+        switch await ParkedProcess.park(cgroupProcsFiles: cgroup.procsFiles, parker: parker) {
         case .success(let process): return PreparedLaunch(cgroup: cgroup, process: process)
         case .failure:
             cgroup.destroy()

@@ -11,6 +11,9 @@ import Testing
         return ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"].first { FileManager.default.fileExists(atPath: $0 + "/cgroup.procs") }
     }()
 
+    /// kiln-job-parker, built beside the test binary.
+    static func parker() throws -> String { try #require(JobParker.path, "kiln-job-parker is not built beside the tests") }
+
     /// Runs `body` with a cgroup of its own that is removed afterwards.
     static func withTestCgroup(_ body: (String) async throws -> Void) async throws {
         let cgroup = try #require(cgroupParent) + "/kiln-parked-test-\(getpid())-\(UUID().uuidString.prefix(6))"
@@ -27,9 +30,11 @@ import Testing
     }
 
     static func runsInside(_ cgroup: String) async throws {
-        let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
+        let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"], parker: try parker()).get()
         let waiting = try String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8).split(separator: "\n")
         #expect(waiting.count == 1, "the parked process is in the cgroup before any command: \(waiting)")
+        let program = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(waiting[0])/exe")
+        #expect(program == (try parker() as NSString).resolvingSymlinksInPath, "it waits as the parker, sharing no memory with the server")
         let outcome = await parked.launch(
             JobProcess(
                 executable: "/bin/sh", arguments: ["-c", "echo $$; cat /proc/self/cgroup; ulimit -c; echo $KILN"], environment: ["KILN": "yes"],
@@ -47,24 +52,31 @@ import Testing
     @Test(.enabled(if: cgroupParent != nil, "needs root and a cgroup hierarchy to make a test cgroup in"))
     func aDiscardedOneLeavesNothingBehind() async throws {
         try await Self.withTestCgroup { cgroup in
-            let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"]).get()
+            let parked = try await ParkedProcess.park(cgroupProcsFiles: [cgroup + "/cgroup.procs"], parker: try Self.parker()).get()
             parked.discard()
             let left = try String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)
             #expect(left.isEmpty, "the parked process is killed and reaped: \(left)")
         }
     }
 
-    @Test func failuresAreReportedNotThrownAway() async {
-        let missing = await ParkedProcess.park(cgroupProcsFiles: ["/nonexistent/cgroup.procs"])
+    @Test func failuresAreReportedNotThrownAway() async throws {
+        let parker = try Self.parker()
+        let noParker = await ParkedProcess.park(cgroupProcsFiles: [], parker: "/nonexistent/kiln-job-parker")
+        guard case .failure(let failure) = noParker else {
+            Issue.record("a parker that does not exist was started")
+            return
+        }
+        #expect(failure.ending == .notStarted(stage: "execve", errno: ENOENT))
+        let missing = await ParkedProcess.park(cgroupProcsFiles: ["/nonexistent/cgroup.procs"], parker: parker)
         guard case .failure(let failure) = missing else {
             Issue.record("a cgroup that does not exist was joined")
             return
         }
         #expect(failure.ending == .notStarted(stage: "open /nonexistent/cgroup.procs", errno: ENOENT))
-        let parked = try? await ParkedProcess.park(cgroupProcsFiles: []).get()
+        let parked = try? await ParkedProcess.park(cgroupProcsFiles: [], parker: parker).get()
         let notThere = await parked?.launch(JobProcess(executable: "/nonexistent/cc", arguments: []), timeout: .seconds(5), maxStreamBytes: 10)
         #expect(notThere?.ending == .notStarted(stage: "execve", errno: ENOENT))
-        let timedOut = await (try? await ParkedProcess.park(cgroupProcsFiles: []).get())?
+        let timedOut = await (try? await ParkedProcess.park(cgroupProcsFiles: [], parker: parker).get())?
             .launch(JobProcess(executable: "/bin/sleep", arguments: ["300"]), timeout: .milliseconds(200), maxStreamBytes: 10)
         #expect(timedOut?.ending == .timedOut)
     }

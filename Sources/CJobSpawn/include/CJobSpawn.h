@@ -53,7 +53,7 @@ typedef struct {
 void kiln_run(const kiln_spawn_request *_Nonnull request, int timeout_ms, int cancel_fd, size_t limit,
               kiln_buffer *_Nonnull out, kiln_buffer *_Nonnull err, kiln_run_result *_Nonnull result);
 
-/* A child forked ahead of a job: already in the job's cgroups (the migration into a cgroup costs a kernel RCU
+/* A process started ahead of a job: already in the job's cgroups (the migration into a cgroup costs a kernel RCU
  * grace period, 10-25 ms, which a job then no longer waits for), waiting for its command on `control_fd`. */
 typedef struct {
     pid_t pid;
@@ -63,10 +63,15 @@ typedef struct {
     int err_fd;
 } kiln_parked;
 
-/* Forks a parked child that joins the cgroups (writes "0" into each of `cgroup_fds`). 0, or -1 with `failure` set.
- * Call it from a thread that outlives the job: the parent-death signal of bubblewrap follows the forking thread. */
-int kiln_park(const int *_Nullable cgroup_fds, int cgroup_fd_count, kiln_parked *_Nonnull parked,
-              kiln_run_result *_Nonnull failure);
+/* Starts the parker program at `parker` (kiln-job-parker, whose main is kiln_parker_main) in a session of its
+ * own, with its streams and the open `cgroup_fds`; it joins the cgroups (writes "0" into each) and waits for its
+ * command. 0, or -1 with `failure` set. Call it from a thread that outlives the job: the parent-death signal of
+ * bubblewrap follows the thread that started it. */
+int kiln_park(const char *_Nonnull parker, const int *_Nullable cgroup_fds, int cgroup_fd_count,
+              kiln_parked *_Nonnull parked, kiln_run_result *_Nonnull failure);
+
+/* The parker's whole program (see kiln_park). */
+int kiln_parker_main(int argc, char *_Nullable *_Nonnull argv);
 
 /* Sends the request's program (its cgroup fields are ignored) to the parked child, which sets the rlimits and
  * execs it, then waits as kiln_run does. The parked child is used up either way. */

@@ -1,0 +1,16 @@
+import Foundation
+
+/// Where `kiln-job-parker` is: the small static program a ``ParkedProcess`` runs while it waits for its job. It is
+/// built and installed beside `builder-server`; `KILN_JOB_PARKER` names another path.
+public enum JobParker {
+    public static let executableName = "kiln-job-parker"
+
+    /// The parker's path, or nil when it is not there (jobs then start without being parked ahead).
+    public static let path: String? = {
+        if let named = ProcessInfo.processInfo.environment["KILN_JOB_PARKER"] { return executable(named) }
+        guard let server = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        return executable((server as NSString).deletingLastPathComponent + "/" + executableName)
+    }()
+
+    private static func executable(_ path: String) -> String? { FileManager.default.isExecutableFile(atPath: path) ? path : nil }
+}
