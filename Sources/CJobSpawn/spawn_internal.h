@@ -11,6 +11,11 @@ typedef struct {
 /* Stages of child_report.stage. */
 enum { STAGE_SETSID, STAGE_CGROUP, STAGE_RLIMIT, STAGE_DUP2, STAGE_EXECVE, STAGE_COMMAND };
 
+/* The descriptors kiln-job-parker has, by the numbers it is given them: 0-2 the job's streams, the control
+ * socket, the report pipe, then one open `cgroup.procs` file per hierarchy to join; in a sandbox made ready
+ * ahead, its own program as SELF (the cgroup files are closed by then). */
+enum { KILN_PARKER_CONTROL = 3, KILN_PARKER_REPORT = 4, KILN_PARKER_CGROUPS = 5, KILN_PARKER_SELF = 5 };
+
 /* Default dispositions for every signal and an empty mask (async-signal-safe: for children). */
 void kiln_reset_signals(void);
 const char *kiln_stage_name(int stage);

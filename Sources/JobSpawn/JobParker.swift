@@ -4,6 +4,9 @@ import Foundation
 /// built and installed beside `builder-server`; `KILN_JOB_PARKER` names another path.
 public enum JobParker {
     public static let executableName = "kiln-job-parker"
+    /// The command of a sandbox started ahead (``ParkedProcess/startSandboxAhead(_:)``): the parker's own program,
+    /// passed as descriptor 5 (so nothing of it is in the sandbox's filesystem), as the stub that takes the job.
+    public static let stubCommand = ["/proc/self/fd/5", "stub"]
 
     /// The parker's path, or nil when it is not there (jobs then start without being parked ahead).
     public static let path: String? = {

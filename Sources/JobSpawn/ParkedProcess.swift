@@ -40,7 +40,9 @@ public final class ParkedProcess: Sendable {
     }
 
     /// Runs `process` (its `cgroupProcsFiles` are ignored: this process is in its cgroups already) to its end.
-    public func launch(_ process: JobProcess, timeout: Duration?, maxStreamBytes: Int) async -> JobProcess.Outcome {
+    /// After ``startSandboxAhead(_:)``, `process` is the job's command for the stub in the sandbox, which enters
+    /// `cwd` first.
+    public func launch(_ process: JobProcess, cwd: String? = nil, timeout: Duration?, maxStreamBytes: Int) async -> JobProcess.Outcome {
         guard
             let taken = parked.withLock({ state -> Parked? in
                 defer { state = nil }
@@ -53,10 +55,23 @@ public final class ParkedProcess: Sendable {
             var value = taken.value
             return process.withRequest(cgroupFDs: []) { request in
                 JobProcess.collect { out, err, result in
-                    kiln_launch(&value, &request, timeoutMilliseconds, cancelFD, maxStreamBytes, &out, &err, &result)
+                    kiln_launch(&value, &request, cwd, timeoutMilliseconds, cancelFD, maxStreamBytes, &out, &err, &result)
                 }
             }
         }
+    }
+
+    /// Starts `sandbox` now, before its job: bubblewrap (with its rlimits) whose command is
+    /// ``JobParker/stubCommand``. The stub waits inside for the job's command, given by ``launch(_:cwd:timeout:maxStreamBytes:)``.
+    /// False when the command could not be sent (the process is then discarded).
+    public func startSandboxAhead(_ sandbox: JobProcess) -> Bool {
+        let sent = parked.withLock { state -> Bool in
+            guard var value = state?.value else { return false }
+            defer { state?.value = value }
+            return sandbox.withRequest(cgroupFDs: []) { request in kiln_send_command(&value, &request, nil, Int32(KILN_COMMAND_AHEAD)) == 0 }
+        }
+        if !sent { discard() }
+        return sent
     }
 
     /// Kills and reaps the parked process, if it was not launched.

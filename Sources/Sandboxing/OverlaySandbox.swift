@@ -8,8 +8,9 @@ import Synchronization
 /// job writes to its own upper layer, the inputs are unpacked into it, and the compiler runs there under
 /// bubblewrap with every namespace unshared and no capabilities, inside the job's cgroup and rlimits.
 ///
-/// As root the overlay is mounted on the host (as upstream does); rootless, each job mounts it in a user and
-/// mount namespace of its own (``RootlessOverlay``). Layout under `build_dir`: `toolchains/<archive_id>`
+/// As root the overlay is mounted on the host (as upstream does), and the next jobs' sandboxes are made ahead
+/// (see `OverlaySandbox+Ahead.swift`); rootless, each job mounts it in a user and mount namespace of its own
+/// (``RootlessOverlay``). Layout under `build_dir`: `toolchains/<archive_id>`
 /// (unpacked once, see ``UnpackedToolchains``) and `builds/<job>-<n>/{upper,work,root}`, removed after the job.
 public struct OverlaySandbox: BuildSandbox {
     let buildDirectory: String
@@ -21,9 +22,11 @@ public struct OverlaySandbox: BuildSandbox {
     public let toolchains: UnpackedToolchains
     /// Job cgroups with their first process already inside, kept ready (see ``PreparedLaunches``).
     let preparedLaunches: Int
-    private let sequence = JobSequence()
-    private let host = PreparedHost()
-    private let cleanups = PendingCleanups()
+    let sequence = JobSequence()
+    let host = PreparedHost()
+    let cleanups = PendingCleanups()
+    /// Sandboxes made ready before their jobs, as root (see ``SandboxAhead``).
+    let ahead: SandboxesAhead
 
     /// - Parameter rootless: nil chooses by the server's user: rootless unless it runs as root.
     public init(
@@ -37,6 +40,7 @@ public struct OverlaySandbox: BuildSandbox {
         self.limits = limits
         self.rootless = rootless ?? (geteuid() != 0)
         toolchains = UnpackedToolchains(root: "\(self.buildDirectory)/toolchains", budget: toolchainBudget)
+        ahead = SandboxesAhead(target: self.rootless || JobParker.path == nil ? 0 : preparedLaunches)
     }
 
     /// Checks bwrap (and, rootless, the namespaces), detaches mounts left by an earlier run, empties `build_dir`
@@ -46,6 +50,8 @@ public struct OverlaySandbox: BuildSandbox {
             throw SandboxError(
                 .unavailable, "the overlay builder's root mode mounts overlayfs on the host; run builder-server as root, or set rootless = true")
         }
+        for sandbox in await ahead.takeAll(stopping: false) { await giveUp(sandbox) }
+        await settle()
         let probe = try await ProcessRunner(timeout: .seconds(10), maxStreamBytes: 4096).run(bubblewrapPath, ["--version"], environment: [:])
         guard probe.termination == .exited(0) else {
             throw SandboxError(.unavailable, "'\(bubblewrapPath) --version' failed; install bubblewrap (apt install bubblewrap) or fix bwrap_path")
@@ -68,13 +74,16 @@ public struct OverlaySandbox: BuildSandbox {
         await launches.refill()
     }
 
-    /// Waits for the clean-up of finished jobs and discards the prepared launches.
+    /// Waits for the clean-up of finished jobs and discards the prepared launches and sandboxes.
     public func shutdown() async {
         await host.launches?.stop()
         await settle()
+        for sandbox in await ahead.takeAll(stopping: true) { await giveUp(sandbox) }
+        await settle()
     }
 
-    /// Returns once every finished job's overlay is unmounted and its directory and cgroup are gone.
+    /// Returns once every finished job's overlay is unmounted and its directory and cgroup are gone, and the
+    /// sandboxes being made ahead are ready.
     public func settle() async { await cleanups.settle() }
 
     public var enforcementReport: String {
@@ -85,6 +94,24 @@ public struct OverlaySandbox: BuildSandbox {
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
         guard let enforcement = host.enforcement else { throw SandboxError(.setup, "the overlay sandbox was not prepared") }
+        let toolchain = job.toolchain.archiveID
+        // Whatever the job's end, the next job of its toolchain finds a sandbox ready.
+        do {
+            let result: JobComplete
+            if let sandbox = await ahead.take(toolchain) {
+                result = try await run(job, in: sandbox)
+            } else {
+                result = try await runInNewSandbox(job, enforcement: enforcement)
+            }
+            await cleanups.start { await makeSandboxesAhead(for: toolchain, enforcement: enforcement) }
+            return result
+        } catch {
+            await cleanups.start { await makeSandboxesAhead(for: toolchain, enforcement: enforcement) }
+            throw error
+        }
+    }
+
+    private func runInNewSandbox(_ job: SandboxJob, enforcement: JobLimitEnforcement) async throws -> JobComplete {
         let lease = try await toolchains.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         let number = sequence.next()
         let jobDirectory = "\(buildDirectory)/builds/\(job.id)-\(number)"
@@ -101,7 +128,7 @@ public struct OverlaySandbox: BuildSandbox {
 
     /// The job's cgroup and parked first process: a prepared one, or a cgroup made now (the process then joins it
     /// as it starts).
-    private func launch(_ enforcement: JobLimitEnforcement) async throws -> (cgroup: JobCgroup?, process: ParkedProcess?) {
+    func launch(_ enforcement: JobLimitEnforcement) async throws -> (cgroup: JobCgroup?, process: ParkedProcess?) {
         if let prepared = await host.launches?.take() { return (prepared.cgroup, prepared.process) }
         return (try enforcement.cgroups.map { try JobCgroup(name: JobCgroup.uniqueName(), in: $0, limits: limits) }, nil)
     }
@@ -131,10 +158,18 @@ public struct OverlaySandbox: BuildSandbox {
         let process = enforcement.process(command, cgroup: cgroup)
         let limits = limits
         let parked = launch.process
-        let run = { @Sendable in
+        return try await execute(job, layout: layout, files: files, upper: upper, cgroup: cgroup) {
             if let parked { return await parked.launch(process, timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes) }
             return await process.run(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         }
+    }
+
+    /// Runs the job's first process (`run`) under the disk watch, then checks the cgroup's limits and reads the
+    /// declared outputs from `files`.
+    func execute(
+        _ job: SandboxJob, layout: JobLayout, files: String, upper: String, cgroup: JobCgroup?,
+        run: @escaping @Sendable () async -> JobProcess.Outcome
+    ) async throws -> JobComplete {
         job.onCompilerStart?()
         let outcome = try await DiskUsageWatch.run(run, watching: upper, limit: limits.diskBytes)
         job.onCompilerEnd?()
@@ -143,14 +178,14 @@ public struct OverlaySandbox: BuildSandbox {
                 .limitExceeded, "the job hit its \(exceeded.joined(separator: " and ")) limit; raise [job_limits] if compiles need more")
         }
         return JobComplete(
-            output: try outcome.processOutput(executable: command[0], timeout: limits.timeout, streamLimit: limits.maxStreamBytes),
+            output: try outcome.processOutput(executable: bubblewrapPath, timeout: limits.timeout, streamLimit: limits.maxStreamBytes),
             outputs: try await layout.readOutputs(under: files, limit: limits.maxOutputFileBytes, total: limits.maxOutputBytes))
     }
 
     /// Kills what is left of the job before its answer goes out; then, in the background, unmounts (as root) and
     /// deletes its directories and cgroup. If the unmount fails the directory is left alone: deleting through a
     /// live overlay would reach into the shared toolchain.
-    private func finish(jobDirectory: String, launch: (cgroup: JobCgroup?, process: ParkedProcess?), lease: UnpackedToolchains.Lease) async {
+    func finish(jobDirectory: String, launch: (cgroup: JobCgroup?, process: ParkedProcess?), lease: UnpackedToolchains.Lease) async {
         launch.process?.discard()  // only when the job never launched it
         if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.killAll() } }
         let (rootless, toolchains) = (rootless, toolchains)
@@ -158,32 +193,6 @@ public struct OverlaySandbox: BuildSandbox {
             if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.remove() } }
             if rootless || OverlayMount.unmount(jobDirectory + "/root") { try? await RootlessOverlay.removeTree(jobDirectory) }
             await toolchains.release(lease)
-        }
-    }
-}
-
-/// What ``OverlaySandbox/prepare()`` found out about the host, and the launches it keeps ready.
-final class PreparedHost: Sendable {
-    private let state = Mutex<(JobLimitEnforcement?, RootlessOverlay?, PreparedLaunches?)>((nil, nil, nil))
-    var enforcement: JobLimitEnforcement? { state.withLock { $0.0 } }
-    var overlay: RootlessOverlay? { state.withLock { $0.1 } }
-    var launches: PreparedLaunches? { state.withLock { $0.2 } }
-
-    /// Sets what was found; returns the launches of an earlier ``OverlaySandbox/prepare()``, to be stopped.
-    func set(_ enforcement: JobLimitEnforcement, _ overlay: RootlessOverlay?, _ launches: PreparedLaunches) -> PreparedLaunches? {
-        state.withLock { state in
-            defer { state = (enforcement, overlay, launches) }
-            return state.2
-        }
-    }
-}
-
-/// Numbers job directories so a duplicate job id never shares one.
-final class JobSequence: Sendable {
-    private let counter = Mutex(0)
-    func next() -> Int {
-        counter.withLock {
-            $0 += 1; return $0
         }
     }
 }

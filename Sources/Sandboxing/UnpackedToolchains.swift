@@ -56,6 +56,11 @@ public actor UnpackedToolchains {
         }
     }
 
+    /// Pins a toolchain that is unpacked already; nil when it is not.
+    public func pinIfUnpacked(_ archiveID: String) -> Lease? {
+        index.pin(archiveID) ? Lease(archiveID: archiveID, directory: directory(of: archiveID)) : nil
+    }
+
     /// Unpins a toolchain, evicting what no longer fits.
     public func release(_ lease: Lease) {
         evict(index.unpin(lease.archiveID))

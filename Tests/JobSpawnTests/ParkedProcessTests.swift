@@ -80,4 +80,48 @@ import Testing
             .launch(JobProcess(executable: "/bin/sleep", arguments: ["300"]), timeout: .milliseconds(200), maxStreamBytes: 10)
         #expect(timedOut?.ending == .timedOut)
     }
+
+    static let bubblewrap = "/usr/bin/bwrap"
+
+    /// A sandbox made ready before its job: bubblewrap runs the parker's stub, which takes the job's command.
+    static func sandboxAhead(parker: String) async throws -> ParkedProcess {
+        let parked = try await ParkedProcess.park(cgroupProcsFiles: [], parker: parker).get()
+        let sandbox = JobProcess(
+            executable: bubblewrap,
+            arguments: [
+                "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                "--",
+            ] + JobParker.stubCommand, limits: [.core(0)])
+        #expect(parked.startSandboxAhead(sandbox))
+        return parked
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: bubblewrap), "needs bubblewrap (apt install bubblewrap)"))
+    func aSandboxStartedAheadRunsTheJobsCommandWhereItSays() async throws {
+        let parked = try await Self.sandboxAhead(parker: try Self.parker())
+        let outcome = await parked.launch(
+            JobProcess(
+                executable: "sh", arguments: ["-c", "pwd; echo $KILN; ulimit -c; ls /proc/self/fd; exit 3"],
+                environment: ["KILN": "yes", "PATH": "/usr/bin:/bin"]),
+            cwd: "/tmp", timeout: .seconds(30), maxStreamBytes: 1 << 16)
+        let lines = String(decoding: outcome.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(outcome.ending == .exited(3), "the job's own status: \(outcome)")
+        #expect(Array(lines.prefix(3)) == ["/tmp", "yes", "0"], "its cwd, its environment (PATH searched), the rlimits of the sandbox")
+        #expect(Array(lines.dropFirst(3)) == ["0", "1", "2", "3"], "only its streams (3 is ls's own): no control socket, no parker")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: bubblewrap), "needs bubblewrap (apt install bubblewrap)"))
+    func aSandboxStartedAheadFailsAsBubblewrapWouldAndLeavesNothingWhenDiscarded() async throws {
+        let missing = await (try Self.sandboxAhead(parker: try Self.parker()))
+            .launch(JobProcess(executable: "/nonexistent/cc", arguments: []), cwd: "/", timeout: .seconds(30), maxStreamBytes: 1 << 16)
+        #expect(missing.ending == .exited(1))
+        #expect(String(decoding: missing.stderr, as: UTF8.self).contains("execvp /nonexistent/cc"), "\(missing)")
+        let noDirectory = await (try Self.sandboxAhead(parker: try Self.parker()))
+            .launch(JobProcess(executable: "/bin/true", arguments: []), cwd: "/nonexistent", timeout: .seconds(30), maxStreamBytes: 1 << 16)
+        #expect(noDirectory.ending == .exited(1))
+        let discarded = try await Self.sandboxAhead(parker: try Self.parker())
+        discarded.discard()
+        let again = await discarded.launch(JobProcess(executable: "/bin/true", arguments: []), timeout: .seconds(5), maxStreamBytes: 10)
+        #expect(again.ending == .notStarted(stage: "launch", errno: EALREADY))
+    }
 }

@@ -19,12 +19,29 @@ import WireStreams
         let jobs: ShellJobs
         var buildDirectory: String { directory.path + "/build" }
 
-        init(limits: SandboxLimits = SandboxLimits()) async throws {
+        /// With `warm`, one job has run: the test's jobs find sandboxes made ahead for the toolchain.
+        init(limits: SandboxLimits = SandboxLimits(), warm: Bool = true) async throws {
             directory = try TemporaryDirectory(prefix: "kiln-overlay")
             sandbox = OverlaySandbox(
                 buildDirectory: directory.path + "/build", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 30, limits: limits)
             jobs = try ShellJobs(in: directory)
             try await sandbox.prepare()
+            if warm {
+                _ = try await sandbox.run(try jobs.job("true", id: 97))
+                await sandbox.settle()
+            }
+        }
+
+        /// The sandboxes made ahead, by directory name.
+        var sandboxesAhead: [String] {
+            get throws { try FileManager.default.contentsOfDirectory(atPath: buildDirectory + "/builds").filter { $0.hasPrefix("ahead-") }.sorted() }
+        }
+
+        /// Shuts the sandbox down and checks that no job directory or mount stayed behind.
+        func finish() async throws {
+            await sandbox.shutdown()
+            #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(buildDirectory), "no mount may stay behind")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: buildDirectory + "/builds").isEmpty)
         }
     }
 
@@ -40,6 +57,7 @@ import WireStreams
         #expect(String(decoding: result.output.stderr, as: UTF8.self) == "to-stderr\n")
         #expect(try fixture.jobs.output(result, "out/a.txt") == "input bytes\ntoolchain \n")
         #expect(result.outputs.count == 1, "missing outputs are left out")
+        try await fixture.finish()
     }
 
     @Test func passesTheJobEnvironmentOnlyAndSkipsKeysWithEquals() async throws {
@@ -54,6 +72,7 @@ import WireStreams
         #expect(environment.contains("KILN_JOB=value with spaces"))
         #expect(!environment.contains("BAD"), "keys containing '=' are skipped")
         #expect(!environment.contains("KILN_HOST_ONLY"), "the server's own environment never reaches the job")
+        try await fixture.finish()
     }
 
     @Test func theHostIsInvisibleAndTheNetworkIsGone() async throws {
@@ -68,6 +87,7 @@ import WireStreams
         #expect(try fixture.jobs.output(result, "net.txt")?.contains("eth") == false)
         let status = try #require(try fixture.jobs.output(result, "status.txt"))
         #expect(status.contains("CapEff:\t0000000000000000"), "no capabilities: \(status)")
+        try await fixture.finish()
     }
 
     @Test(arguments: [
@@ -79,12 +99,14 @@ import WireStreams
         guard !Self.skip() else { return }
         let fixture = try await Fixture()
         await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.jobs.job(script, outputs: [output])) }
+        try await fixture.finish()
     }
 
     @Test func outputsWithDotDotAreRefused() async throws {
         guard !Self.skip() else { return }
         let fixture = try await Fixture()
         await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.jobs.job("true", outputs: ["../../etc/passwd"])) }
+        try await fixture.finish()
     }
 
     @Test func aJobPastItsDeadlineIsKilled() async throws {
@@ -99,6 +121,7 @@ import WireStreams
             #expect(error.code == .timedOut)
         }
         #expect(try await fixture.sandbox.run(try fixture.jobs.job("exit 0", id: 2)).output.code == 0, "the sandbox still works after a kill")
+        try await fixture.finish()
     }
 
     @Test func aThousandJobsInARowLeaveNoMountOrDirectoryBehind() async throws {
@@ -118,16 +141,13 @@ import WireStreams
             }
             try await group.waitForAll()
         }
-        await fixture.sandbox.settle()  // unmounting and deleting run after the answer
-        let mountInfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
-        #expect(!mountInfo.contains(fixture.buildDirectory), "no mount may stay behind")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.buildDirectory + "/builds").isEmpty)
         #expect(await fixture.sandbox.toolchains.unpackedIDs == [fixture.jobs.toolchain.archiveID], "unpacked once")
+        try await fixture.finish()
     }
 
     @Test func prepareDetachesMountsLeftByACrashedRun() async throws {
         guard !Self.skip() else { return }
-        let fixture = try await Fixture()
+        let fixture = try await Fixture()  // with sandboxes made ahead, which a new prepare() gives up too
         let stale = fixture.buildDirectory + "/builds/stale"
         for directory in ["lower", "upper", "work", "root"] {
             try FileManager.default.createDirectory(atPath: "\(stale)/\(directory)", withIntermediateDirectories: true)
@@ -139,5 +159,23 @@ import WireStreams
         try await fixture.sandbox.prepare()
         #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(fixture.buildDirectory))
         #expect(!FileManager.default.fileExists(atPath: stale))
+    }
+
+    @Test func aJobRunsInASandboxMadeAheadAndTheNextOneIsMadeForIt() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture()
+        let ready = try fixture.sandboxesAhead
+        #expect(!ready.isEmpty, "the warm-up job left sandboxes ready for its toolchain")
+        let result = try await fixture.sandbox.run(
+            try fixture.jobs.job(
+                "pwd > out/where.txt; echo $KILN_JOB >> out/where.txt; cat in.txt >> out/where.txt; exit 4", outputs: ["out/where.txt"],
+                inputs: ["work/job/in.txt": "input\n"], environment: [EnvironmentVariable("KILN_JOB", "ahead")]))
+        #expect(result.output.code == 4)
+        #expect(try fixture.jobs.output(result, "out/where.txt") == "/work/job\nahead\ninput\n")
+        await fixture.sandbox.settle()
+        let now = try fixture.sandboxesAhead
+        #expect(now.count == ready.count, "as many ready as before")
+        #expect(Set(ready).subtracting(now).count == 1, "one ready sandbox served the job and is gone: \(ready) -> \(now)")
+        try await fixture.finish()
     }
 }

@@ -73,12 +73,23 @@ int kiln_park(const char *_Nonnull parker, const int *_Nullable cgroup_fds, int 
 /* The parker's whole program (see kiln_park). */
 int kiln_parker_main(int argc, char *_Nullable *_Nonnull argv);
 
-/* Sends the request's program (its cgroup fields are ignored) to the parked child, which sets the rlimits and
- * execs it, then waits as kiln_run does. The parked child is used up either way. */
-void kiln_launch(kiln_parked *_Nonnull parked, const kiln_spawn_request *_Nonnull request, int timeout_ms, int cancel_fd,
-                 size_t limit, kiln_buffer *_Nonnull out, kiln_buffer *_Nonnull err, kiln_run_result *_Nonnull result);
+/* Flags of kiln_send_command. AHEAD: the parker keeps its control socket and passes its own program as
+ * descriptor 5 to the command, which is bubblewrap running `/proc/self/fd/5 stub`: a sandbox made ready before
+ * its job, whose stub then takes the job's command (kiln_launch with a cwd). */
+enum { KILN_COMMAND_AHEAD = 1 };
 
-/* Kills and reaps a parked child that will not be used. */
+/* Sends a command to the parked process: the request's program (its cgroup fields are ignored) with its rlimits,
+ * and `cwd` (nullable) for a stub to enter. 0, or -errno. The control socket stays open. */
+int kiln_send_command(kiln_parked *_Nonnull parked, const kiln_spawn_request *_Nonnull request,
+                      const char *_Nullable cwd, int flags);
+
+/* Sends the request's program (and `cwd`, for a stub) to the parked process, which sets the rlimits and execs
+ * it, then waits as kiln_run does. The parked process is used up either way. */
+void kiln_launch(kiln_parked *_Nonnull parked, const kiln_spawn_request *_Nonnull request, const char *_Nullable cwd,
+                 int timeout_ms, int cancel_fd, size_t limit, kiln_buffer *_Nonnull out, kiln_buffer *_Nonnull err,
+                 kiln_run_result *_Nonnull result);
+
+/* Kills and reaps a parked process (and a sandbox it started ahead) that will not be used. */
 void kiln_unpark(kiln_parked *_Nonnull parked);
 
 void kiln_buffer_free(kiln_buffer *_Nonnull buffer);

@@ -1,0 +1,87 @@
+import ArchiveKit
+import Foundation
+import JobSpawn
+import KilnProtocol
+
+/// Sandboxes made ready before their jobs (root mode, with ``JobParker``): after each job, as many as the builder
+/// runs at once are made for its toolchain in the background, each with its overlay mounted and bubblewrap
+/// running (``SandboxAhead``). A job that finds one unpacks its inputs into it and hands its command to the stub.
+extension OverlaySandbox {
+    /// Starts making the sandboxes `toolchain` still lacks (in the background, waited for by ``settle()``), and
+    /// gives up those of another toolchain.
+    func makeSandboxesAhead(for toolchain: String, enforcement: JobLimitEnforcement) async {
+        let (count, givenUp) = await ahead.wanted(for: toolchain)
+        for sandbox in givenUp { await giveUp(sandbox) }
+        for _ in 0..<count {
+            await cleanups.start {
+                let sandbox = await makeSandbox(for: toolchain, enforcement: enforcement)
+                if let unwanted = await ahead.made(sandbox, for: toolchain) { await giveUp(unwanted) }
+            }
+        }
+    }
+
+    /// A ready sandbox of an unpacked toolchain, or nil (not unpacked, or something failed: the job then makes
+    /// its own sandbox, as it always could).
+    private func makeSandbox(for toolchain: String, enforcement: JobLimitEnforcement) async -> SandboxAhead? {
+        guard let parker = JobParker.path, let lease = await toolchains.pinIfUnpacked(toolchain) else { return nil }
+        let jobDirectory = "\(buildDirectory)/builds/ahead-\(sequence.next())"
+        guard let launch = try? await launch(enforcement) else {
+            await toolchains.release(lease)
+            return nil
+        }
+        var process = launch.process
+        if process == nil { process = try? await ParkedProcess.park(cgroupProcsFiles: launch.cgroup?.procsFiles ?? [], parker: parker).get() }
+        let root = jobDirectory + "/root"
+        do {
+            try await BlockingWork.run {
+                for layer in ["upper", "work", "root"] {
+                    try FileManager.default.createDirectory(atPath: jobDirectory + "/" + layer, withIntermediateDirectories: true)
+                }
+                try OverlayMount.mount(lower: lease.directory, upper: jobDirectory + "/upper", work: jobDirectory + "/work", at: root)
+            }
+        } catch {
+            await finish(jobDirectory: jobDirectory, launch: (launch.cgroup, process), lease: lease)
+            return nil
+        }
+        let bubblewrap = enforcement.process([bubblewrapPath] + BubblewrapCommand.arguments(root: root, then: JobParker.stubCommand), cgroup: nil)
+        guard let process, process.startSandboxAhead(bubblewrap) else {
+            await finish(jobDirectory: jobDirectory, launch: (launch.cgroup, process), lease: lease)
+            return nil
+        }
+        return SandboxAhead(lease: lease, jobDirectory: jobDirectory, cgroup: launch.cgroup, process: process)
+    }
+
+    /// Runs `job` in a sandbox made ahead: its inputs go into the mounted root, its command to the stub.
+    func run(_ job: SandboxJob, in sandbox: SandboxAhead) async throws -> JobComplete {
+        let launch = (cgroup: sandbox.cgroup, process: Optional(sandbox.process))
+        do {
+            let layout = try JobLayout(command: job.command, outputs: job.outputs)
+            let (root, inputs) = (sandbox.jobDirectory + "/root", job.inputsTarPath)
+            try await BlockingWork.run {
+                do {
+                    try SafeExtractor(limits: .jobInputs).extract(file: inputs, into: root)
+                } catch let error as ArchiveError {
+                    throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
+                }
+                for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
+            }
+            let command = JobProcess(
+                executable: job.command.executable, arguments: job.command.arguments, environment: BubblewrapCommand.environment(of: job.command))
+            let (limits, cwd) = (limits, job.command.cwd)
+            let result = try await execute(job, layout: layout, files: root, upper: sandbox.jobDirectory + "/upper", cgroup: sandbox.cgroup) {
+                await sandbox.process.launch(command, cwd: cwd, timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
+            }
+            await finish(jobDirectory: sandbox.jobDirectory, launch: launch, lease: sandbox.lease)
+            return result
+        } catch {
+            await finish(jobDirectory: sandbox.jobDirectory, launch: launch, lease: sandbox.lease)
+            throw error
+        }
+    }
+
+    /// A sandbox made ahead that no job will use: its processes killed, its overlay unmounted, its directory and
+    /// cgroup removed, its toolchain released.
+    func giveUp(_ sandbox: SandboxAhead) async {
+        await finish(jobDirectory: sandbox.jobDirectory, launch: (sandbox.cgroup, sandbox.process), lease: sandbox.lease)
+    }
+}
