@@ -43,14 +43,6 @@ struct DiskUsageWatch: Sendable {
         }
     }
 
-    /// The bytes allocated to everything under `path` (the enumerator does not descend through symlinks).
-    static func allocatedBytes(under path: String) -> UInt64 {
-        let keys: [URLResourceKey] = [.fileAllocatedSizeKey]
-        guard let walk = FileManager.default.enumerator(at: URL(fileURLWithPath: path), includingPropertiesForKeys: keys) else { return 0 }
-        var total: UInt64 = 0
-        for case let url as URL in walk {
-            total += UInt64(max(0, (try? url.resourceValues(forKeys: Set(keys)))?.fileAllocatedSize ?? 0))
-        }
-        return total
-    }
+    /// The bytes allocated to everything under `path` (``SandboxTree``: by descriptor, at any depth).
+    static func allocatedBytes(under path: String) -> UInt64 { SandboxTree.allocatedBytes(under: path) }
 }

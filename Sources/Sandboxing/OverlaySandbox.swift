@@ -60,7 +60,7 @@ public struct OverlaySandbox: BuildSandbox {
             let stuck = OverlayMount.unmountAll(under: buildDirectory)
             guard stuck.isEmpty else { throw SandboxError(.setup, "cannot unmount \(stuck) left under build_dir; unmount them by hand") }
         }
-        try await RootlessOverlay.removeTree(buildDirectory)
+        host.leftovers = await clearBuildDirectory()
         let overlay = rootless ? try await RootlessOverlay.check(bubblewrapPath: bubblewrapPath, scratch: buildDirectory + "/probe") : nil
         let directory = buildDirectory
         try await BlockingWork.run {
@@ -72,6 +72,22 @@ public struct OverlaySandbox: BuildSandbox {
         let launches = PreparedLaunches(hierarchy: enforcement.cgroups, limits: limits, count: preparedLaunches)
         await host.set(enforcement, overlay, launches)?.stop()
         await launches.refill()
+    }
+
+    /// Empties `build_dir`. What cannot be deleted (a tree an earlier run could not delete either) is moved aside
+    /// and named in the start-up log, never a reason not to start; the next start tries again.
+    private func clearBuildDirectory() async -> String? {
+        if (try? await RootlessOverlay.removeTree(buildDirectory)) != nil { return nil }
+        let directory = buildDirectory
+        let moved = (try? await BlockingWork.run {
+            ["builds", "toolchains"].compactMap { child -> String? in
+                let path = directory + "/" + child
+                guard FileManager.default.fileExists(atPath: path) else { return nil }
+                let aside = "\(directory)/stale-\(child)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                return rename(path, aside) == 0 ? aside : "\(path) (\(String(cString: strerror(errno))))"
+            }
+        }) ?? []
+        return "could not delete everything under \(buildDirectory) (moved aside: \(moved.joined(separator: ", "))); delete it by hand"
     }
 
     /// Waits for the clean-up of finished jobs and discards the prepared launches and sandboxes.
@@ -88,6 +104,7 @@ public struct OverlaySandbox: BuildSandbox {
 
     public var enforcementReport: String {
         (rootless ? "overlay sandbox, rootless (user namespaces); " : "overlay sandbox as root; ") + (host.enforcement?.report ?? "not prepared")
+            + (host.leftovers.map { "; \($0)" } ?? "")
             + (host.enforcement?.cgroups != nil && JobParker.path == nil
                 ? "; \(JobParker.executableName) is not beside builder-server: jobs are not started ahead (install it there)" : "")
     }

@@ -6,6 +6,12 @@ final class PreparedHost: Sendable {
     var enforcement: JobLimitEnforcement? { state.withLock { $0.0 } }
     var overlay: RootlessOverlay? { state.withLock { $0.1 } }
     var launches: PreparedLaunches? { state.withLock { $0.2 } }
+    private let leftoversNote = Mutex<String?>(nil)
+    /// What the start could not delete under `build_dir`, for the start-up log.
+    var leftovers: String? {
+        get { leftoversNote.withLock { $0 } }
+        set { leftoversNote.withLock { $0 = newValue } }
+    }
 
     /// Sets what was found; returns the launches of an earlier ``OverlaySandbox/prepare()``, to be stopped.
     func set(_ enforcement: JobLimitEnforcement, _ overlay: RootlessOverlay?, _ launches: PreparedLaunches) -> PreparedLaunches? {

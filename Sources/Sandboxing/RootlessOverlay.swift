@@ -76,19 +76,12 @@ struct RootlessOverlay: Sendable {
         return (numbers[0], numbers[1]) >= (5, 11)
     }
 
-    /// Deletes a job's tree as its (unprivileged) owner: directories the job made unreadable, and overlayfs's
-    /// mode-000 `work/work`, are opened up first. Symlinks are removed, never followed.
+    /// Deletes a job's tree (``SandboxTree``: by descriptor, at any depth, symlinks removed and never followed);
+    /// as its unprivileged owner, directories the job made unreadable, and overlayfs's mode-000 `work/work`, are
+    /// opened up on the way.
     static func removeTree(_ path: String) async throws {
-        try await BlockingWork.run {
-            openUp(path)
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        guard try await BlockingWork.run({ SandboxTree.removeTree(path) }) else {
+            throw SandboxError(.setup, "cannot delete '\(path)' completely", cause: String(cString: strerror(errno)))
         }
-    }
-
-    private static func openUp(_ path: String) {
-        var status = stat()
-        guard lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else { return }
-        chmod(path, 0o700)
-        for child in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] { openUp(path + "/" + child) }
     }
 }

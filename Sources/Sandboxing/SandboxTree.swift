@@ -2,9 +2,17 @@
     import Glibc
 #endif
 
-/// Removes trees inside a sandbox root by descriptor (`openat`/`unlinkat`, never following a symlink), so neither
-/// a hostile symlink nor a path longer than `PATH_MAX` can make the server delete outside the root or fail.
+/// Walks and removes trees a job wrote, by descriptor (`openat`/`unlinkat`, never following a symlink, one
+/// directory open at a time), so that neither a hostile symlink nor a tree deeper than any path (`mkdir a; cd a`
+/// a few thousand times) can make the server count wrong, delete outside the tree, or fail to delete it.
 enum SandboxTree {
+    /// Removes `path` and everything below it; true when it is gone (or was never there).
+    static func removeTree(_ path: String) -> Bool {
+        let parts = path.split(separator: "/").map(String.init)
+        guard let name = parts.last else { return false }
+        return remove([name], under: "/" + parts.dropLast().joined(separator: "/"))
+    }
+
     /// Removes the file or directory tree at `components` under `root`; true when it is gone (or was never there).
     /// False when a directory on the way is not a plain directory, or something could not be removed.
     static func remove(_ components: [String], under root: String) -> Bool {
@@ -41,7 +49,7 @@ enum SandboxTree {
     private static func removeEntry(_ name: String, in parent: Int32) -> Bool {
         if unlinkat(parent, name, 0) == 0 || errno == ENOENT { return true }
         guard errno == EISDIR || errno == EPERM else { return false }
-        var current = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        var current = openDirectory(name, in: parent)
         guard current >= 0 else { return false }
         var names: [String] = []  // below `name`, the path of `current`
         while true {
@@ -50,7 +58,7 @@ enum SandboxTree {
                 return false
             }
             if let child {
-                let next = openat(current, child, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let next = openDirectory(child, in: current)
                 close(current)
                 guard next >= 0 else { return false }
                 current = next
@@ -71,19 +79,107 @@ enum SandboxTree {
         }
     }
 
+    /// Opens a subdirectory to empty it. A job may have taken away its own permissions (rootless, the server owns
+    /// what the job wrote): they are given back first, as only the owner or root can.
+    private static func openDirectory(_ name: String, in parent: Int32) -> Int32 {
+        var directory = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if directory < 0 && errno == EACCES && fchmodat(parent, name, 0o700, 0) == 0 {
+            directory = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
+        if directory >= 0 { _ = fchmod(directory, 0o700) }
+        return directory
+    }
+
     /// Unlinks every non-directory in `directory` up to its first subdirectory: `.some(name)` of that
     /// subdirectory, `.some(nil)` when the directory is now empty, nil when something could not be removed.
     private static func emptyOfFiles(_ directory: Int32) -> String?? {
-        let copy = dup(directory)
-        guard copy >= 0, let stream = fdopendir(copy) else { return nil }
+        var subdirectory: String?
+        let listed = forEachEntry(of: directory) { child in
+            if unlinkat(directory, child, 0) == 0 || errno == ENOENT { return true }
+            guard errno == EISDIR || errno == EPERM else { return false }
+            subdirectory = child
+            return false
+        }
+        return listed || subdirectory != nil ? .some(subdirectory) : nil
+    }
+
+    /// The bytes allocated to everything below `root` (every file, directory and link, by `st_blocks`), walked
+    /// depth first with one directory open at a time. The job runs meanwhile: a directory it moves away under the
+    /// walk is not followed (each climb checks it is back where it went down), and is counted at the next walk.
+    static func allocatedBytes(under root: String) -> UInt64 {
+        var current = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { return 0 }
+        var total: UInt64 = 0
+        var levels: [(identity: FileIdentity, pending: [String])] = []
+        var descend = true
+        while true {
+            if descend {
+                var pending: [String] = []
+                let identity = FileIdentity(descriptor: current)
+                _ = forEachEntry(of: current) { child in
+                    var info = stat()
+                    guard fstatat(current, child, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return true }
+                    total += UInt64(max(0, info.st_blocks)) * 512
+                    if info.st_mode & S_IFMT == S_IFDIR { pending.append(child) }
+                    return true
+                }
+                levels.append((identity, pending))
+            }
+            guard let child = levels[levels.count - 1].pending.popLast() else {
+                levels.removeLast()
+                let up = levels.isEmpty ? -1 : openat(current, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                close(current)
+                guard up >= 0, FileIdentity(descriptor: up) == levels[levels.count - 1].identity else {
+                    if up >= 0 { close(up) }
+                    return total
+                }
+                current = up
+                descend = false
+                continue
+            }
+            let next = openat(current, child, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else {
+                descend = false
+                continue
+            }
+            close(current)
+            current = next
+            descend = true
+        }
+    }
+
+    /// Calls `body` with each entry's name (not `.` or `..`) until it returns false; false when it stopped early or
+    /// the directory could not be read.
+    private static func forEachEntry(of directory: Int32, _ body: (String) -> Bool) -> Bool {
+        // A duplicate has its own position, and closedir closes only it.
+        let copy = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard copy >= 0, let stream = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
+            return false
+        }
         defer { closedir(stream) }
         while let entry = readdir(stream) {
-            let child = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if child == "." || child == ".." { continue }
-            if unlinkat(directory, child, 0) == 0 || errno == ENOENT { continue }
-            guard errno == EISDIR || errno == EPERM else { return nil }
-            return .some(child)
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name == "." || name == ".." { continue }
+            if !body(name) { return false }
         }
-        return .some(nil)
+        return true
     }
+}
+
+/// A directory's device and inode: the same directory, whatever its path now.
+struct FileIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+
+    init(descriptor: Int32) {
+        var info = stat()
+        if fstat(descriptor, &info) == 0 {
+            (device, inode) = (UInt64(info.st_dev), UInt64(info.st_ino))
+        } else {
+            (device, inode) = (0, 0)
+        }
+    }
+
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.device == rhs.device && lhs.inode == rhs.inode && lhs.device != 0 }
 }

@@ -178,4 +178,16 @@ import WireStreams
         #expect(Set(ready).subtracting(now).count == 1, "one ready sandbox served the job and is gone: \(ready) -> \(now)")
         try await fixture.finish()
     }
+
+    /// A tree deeper than any path, left by an earlier run, is deleted at the next start.
+    @Test func prepareDeletesATreeDeeperThanAnyPath() async throws {
+        guard !Self.skip() else { return }
+        let fixture = try await Fixture(warm: false)
+        try FileManager.default.createDirectory(atPath: fixture.buildDirectory + "/builds/left", withIntermediateDirectories: true)
+        try SandboxTreeTests.deepTree(in: fixture.buildDirectory + "/builds/left", depth: 2600)
+        try await fixture.sandbox.prepare()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.buildDirectory + "/builds").isEmpty)
+        #expect(!fixture.sandbox.enforcementReport.contains("could not delete"), "\(fixture.sandbox.enforcementReport)")
+        try await fixture.finish()
+    }
 }

@@ -19,6 +19,8 @@ import Testing
         }
         let file = openat(current, "deepest.o", O_WRONLY | O_CREAT, 0o644)
         try #require(file >= 0)
+        let megabyte = [UInt8](repeating: 7, count: 1 << 20)
+        try #require(megabyte.withUnsafeBytes { write(file, $0.baseAddress, $0.count) } == 1 << 20)
         close(file)
         close(current)
     }
@@ -47,5 +49,14 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: outside.path + "/precious"), "the link went, not what it points to")
         #expect(SandboxTree.isPlainDirectory(["tmp"], under: root.path) == false)
         #expect(SandboxTree.isPlainDirectory(["via"], under: root.path) == false)
+    }
+
+    @Test func countsEverythingInATreeDeeperThanAnyPath() throws {
+        let root = try TemporaryDirectory(prefix: "kiln-tree")
+        try Self.deepTree(in: root.path, depth: 2600)
+        let counted = SandboxTree.allocatedBytes(under: root.path)
+        #expect(counted >= (1 << 20) + 2600 * 4096, "the megabyte at the bottom and every directory on the way: \(counted)")
+        #expect(SandboxTree.removeTree(root.path + "/d"))
+        #expect(SandboxTree.allocatedBytes(under: root.path) == 0)
     }
 }

@@ -10,6 +10,9 @@ in a rotated order) and the medians are printed with their ratios:
 * CPU per job of the servers' own processes (scheduler and build server, children excluded, from /proc);
 * a Debian package (curl, 200 translation units) built with `make -j2 CC="sccache gcc"` against local `make -j2`,
   with the farm's CPU per job (a cgroup each farm's processes start in, so compilers and sandboxes count);
+* the floor under the farm-added time: the same trivial units sent to Kiln again with the client's own cache
+  emptied, so that Kiln's builder answers from its result cache (no sandbox, no compiler): what the client, the
+  two HTTP round trips and the servers cost on their own. No cold compile can cost less;
 * Kiln's docker sandbox: farm-added time per trivial job (sccache-dist's docker builder does not run here);
 * Kiln's per-phase budget per job, from its builder's and scheduler's /metrics.
 """
@@ -95,6 +98,19 @@ class Bench:
         return ({name: statistics.median(values) for name, values in added.items()},
                 {name: tuple(statistics.median(values) for values in pair) for name, pair in cpu.items()})
 
+    def hit_rounds(self):
+        """Farm-added time per job when Kiln's builder has every result: each trivial round's units again, through a
+        client whose own cache was emptied (another runner of the same commit)."""
+        farm, added = self.farms["kiln"], []
+        for round_number in range(self.options.rounds):
+            subprocess.run([f"{farm.sccache}/sccache", "--stop-server"], env=farm.env, capture_output=True)
+            shutil.rmtree(f"{farm.root}/client-cache", ignore_errors=True)
+            subprocess.run([f"{farm.sccache}/sccache", "--start-server"], env=farm.env, check=True, capture_output=True)
+            local, _ = self.batch(self.local, f"hitlocal{round_number}")
+            mean, _ = self.batch(farm, f"kiln{round_number}")  # the same files as trivial round `round_number`
+            added.append(mean - local)
+        return statistics.median(added)
+
     def package_rounds(self):
         """`make -j2` of the package through each farm and locally, interleaved; a fresh client cache each time."""
         source = self.options.package
@@ -178,6 +194,7 @@ def main():
     try:
         bench.start()
         added, cpu = bench.trivial_rounds()
+        hit = bench.hit_rounds()
         budget = phase_budget("http://127.0.0.1:10725/metrics", "kiln_builder_job_phase_seconds")
         scheduler_budget = phase_budget("http://127.0.0.1:10720/metrics", "kiln_scheduler_alloc_phase_seconds")
         package = bench.package_rounds() if options.package else None
@@ -195,6 +212,8 @@ def main():
               f"{cpu[name][0] * 1000:>14.2f}ms{cpu[name][1] * 1000:>11.2f}ms")
     print(f"CPU per job, Kiln / sccache-dist: scheduler {ratio(cpu['kiln'][0], cpu['sccache-dist'][0])}, "
           f"build server {ratio(cpu['kiln'][1], cpu['sccache-dist'][1])}")
+    print(f"{'Kiln, result already on the builder (floor)':44}{hit * 1000:>8.1f}ms{ratio(hit, base):>16}"
+          "   (the client, two round trips and the servers; no sandbox, no compiler)")
     print(f"\nKiln's per-job budget (means over every job of the run; phases may overlap):")
     for phase, (mean, count) in budget.items():
         print(f"  builder   {phase:18}{mean * 1000:>8.2f}ms  ({count} jobs)")

@@ -53,6 +53,13 @@ struct HostileAttack: Sendable {
             let byTheLimit = answer.status == 500 && answer.text.contains("disk limit")
             return Verdict(held: byTheLimit, outcome: byTheLimit ? "stopped at the disk limit (500)" : "not stopped by the limit (\(answer.summary))")
         },
+        HostileAttack(name: "disk filler below a tree 2,200 directories deep") { bench in
+            // Deeper than any path: the watch must count there, and the tree must be deleted after the job.
+            let deep = "i=0; while [ $i -lt 2200 ]; do mkdir a && cd -P a || exit 9; i=$((i+1)); done; "
+            let answer = try bench.run(deep + "j=0; while busybox dd if=/dev/zero of=f$j bs=1M count=8 2>/dev/null; do j=$((j+1)); done")
+            let byTheLimit = answer.status == 500 && answer.text.contains("disk limit")
+            return Verdict(held: byTheLimit, outcome: byTheLimit ? "stopped at the disk limit (500)" : "not stopped by the limit (\(answer.summary))")
+        },
         HostileAttack(name: "infinite loop (timeout 10 s)") { bench in
             let answer = try bench.run("while :; do :; done")
             let atTheDeadline = answer.status == 500 && answer.text.contains("timedOut")
