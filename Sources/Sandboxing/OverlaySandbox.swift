@@ -79,14 +79,15 @@ public struct OverlaySandbox: BuildSandbox {
     private func clearBuildDirectory() async -> String? {
         if (try? await RootlessOverlay.removeTree(buildDirectory)) != nil { return nil }
         let directory = buildDirectory
-        let moved = (try? await BlockingWork.run {
+        let moveAside = { @Sendable in
             ["builds", "toolchains"].compactMap { child -> String? in
                 let path = directory + "/" + child
                 guard FileManager.default.fileExists(atPath: path) else { return nil }
                 let aside = "\(directory)/stale-\(child)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
                 return rename(path, aside) == 0 ? aside : "\(path) (\(String(cString: strerror(errno))))"
             }
-        }) ?? []
+        }
+        let moved = (try? await BlockingWork.run(moveAside)) ?? []
         return "could not delete everything under \(buildDirectory) (moved aside: \(moved.joined(separator: ", "))); delete it by hand"
     }
 
