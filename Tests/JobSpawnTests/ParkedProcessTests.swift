@@ -89,8 +89,10 @@ import Testing
         let sandbox = JobProcess(
             executable: bubblewrap,
             arguments: [
-                "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                "--",
+                // Never the host's whole `/`: a mount namespace holding it would hold every mount other tests
+                // make meanwhile (locked, so the host could not delete their mount points).
+                "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/usr", "/usr", "--ro-bind", "/bin", "/bin",
+                "--ro-bind", "/lib", "/lib", "--ro-bind", "/lib64", "/lib64", "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--",
             ] + JobParker.stubCommand, limits: [.core(0)])
         #expect(parked.startSandboxAhead(sandbox))
         return parked

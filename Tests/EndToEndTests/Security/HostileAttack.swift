@@ -53,9 +53,10 @@ struct HostileAttack: Sendable {
             let byTheLimit = answer.status == 500 && answer.text.contains("disk limit")
             return Verdict(held: byTheLimit, outcome: byTheLimit ? "stopped at the disk limit (500)" : "not stopped by the limit (\(answer.summary))")
         },
-        HostileAttack(name: "disk filler below a tree 2,200 directories deep") { bench in
-            // Deeper than any path: the watch must count there, and the tree must be deleted after the job.
-            let deep = "i=0; while [ $i -lt 2200 ]; do mkdir a && cd -P a || exit 9; i=$((i+1)); done; "
+        HostileAttack(name: "disk filler below a tree deeper than any path") { bench in
+            // 300 levels of 20-character names, 6,300 bytes of path: the watch must count there, and the tree must be
+            // deleted after the job. (2,200 one-letter levels take longer to make than the deadline allows.)
+            let deep = "d=deeper-than-a-path; i=0; while [ $i -lt 300 ]; do mkdir $d && cd -P $d || exit 9; i=$((i+1)); done; "
             let answer = try bench.run(deep + "j=0; while busybox dd if=/dev/zero of=f$j bs=1M count=8 2>/dev/null; do j=$((j+1)); done")
             let byTheLimit = answer.status == 500 && answer.text.contains("disk limit")
             return Verdict(held: byTheLimit, outcome: byTheLimit ? "stopped at the disk limit (500)" : "not stopped by the limit (\(answer.summary))")
