@@ -82,7 +82,7 @@ public final class ResultCacheStore: Sendable {
         guard let bytes = bytes ?? nil else { return .miss }
         let entry: ResultCacheEntry
         do {
-            entry = try ResultCacheEntry.decode(bytes)
+            entry = try ResultCacheEntry.decode(bytes, key: key.hex)
         } catch {
             discard(key.hex)
             return .corrupt("\(error)")
@@ -108,7 +108,7 @@ public final class ResultCacheStore: Sendable {
     @discardableResult
     public func store(_ result: JobComplete, for key: ResultCacheKey) async throws -> Bool {
         guard accepts(result) else { return false }
-        let bytes = try ResultCacheEntry(createdAt: UInt64(max(0, now().timeIntervalSince1970)), result: result).encoded()
+        let bytes = try ResultCacheEntry(createdAt: UInt64(max(0, now().timeIntervalSince1970)), result: result).encoded(key: key.hex)
         guard UInt64(bytes.count) <= settings.maxEntryBytes, index.withLock({ $0.fits(UInt64(bytes.count)) }) else { return false }
         let number = publishSequence.withLock { value in
             value += 1

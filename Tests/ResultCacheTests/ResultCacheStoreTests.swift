@@ -146,4 +146,43 @@ import Testing
         }
         #expect(FileManager.default.fileExists(atPath: path), "read-only: nothing is removed")
     }
+
+    /// A stored length of 0xFF…FF is a corrupt entry, not a trap on every lookup of its key.
+    @Test func aLengthThatWouldOverflowIsACorruptEntry() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-rc")
+        defer { directory.remove() }
+        let store = try ResultCacheStore(settings: Self.settings(directory))
+        let key = Self.key("overflow")
+        try await store.store(Self.result(), for: key)
+        let path = directory.path + "/results/\(key.hex.prefix(2))/\(key.hex)"
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        bytes.replaceSubrange(24..<32, with: [UInt8](repeating: 0xFF, count: 8))  // the payload length, after magic and two u64s
+        try bytes.write(to: URL(fileURLWithPath: path))
+        guard case .corrupt(let why) = await store.lookup(key) else {
+            Issue.record("an impossible length was not refused")
+            return
+        }
+        #expect(why.contains("header says 18446744073709551615"), "\(why)")
+    }
+
+    /// An entry knows its key: a file renamed or copied to another key's name (a pre-filled read-only directory
+    /// put together by hand) is never served for that key.
+    @Test func anEntryUnderAnotherKeysNameIsNeverServed() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-rc")
+        defer { directory.remove() }
+        let (stored, other) = (Self.key("stored"), Self.key("other"))
+        try await ResultCacheStore(settings: Self.settings(directory)).store(Self.result(), for: stored)
+        func path(_ key: ResultCacheKey) -> String { directory.path + "/results/\(key.hex.prefix(2))/\(key.hex)" }
+        try FileManager.default.createDirectory(atPath: (path(other) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: path(stored), toPath: path(other))
+        var settings = Self.settings(directory)
+        settings.readOnly = true
+        let store = try ResultCacheStore(settings: settings)
+        #expect(await store.lookup(stored) == .hit(Self.result()))
+        guard case .corrupt(let why) = await store.lookup(other) else {
+            Issue.record("an entry was served for a key it was not stored under")
+            return
+        }
+        #expect(why.contains("another key"), "\(why)")
+    }
 }
