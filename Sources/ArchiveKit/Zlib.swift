@@ -23,10 +23,25 @@ public final class ZlibInflater {
 
     /// Inflates `input` and hands each piece of output to `sink`. Bytes after the stream's end are ignored.
     public func inflate(_ input: UnsafeRawBufferPointer, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try inflate(input, chunk: ZlibDeflate.largestChunk, into: sink)
+    }
+
+    /// zlib counts in 32 bits: `input` goes in pieces of at most `chunk` bytes.
+    func inflate(_ input: UnsafeRawBufferPointer, chunk: Int, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard !isFinished, let base = input.baseAddress, input.count > 0 else { return }
         var output = [UInt8](repeating: 0, count: 64 * 1024)
-        stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
-        stream.avail_in = uInt(input.count)
+        var offset = 0
+        while offset < input.count && !isFinished {
+            let take = min(chunk, input.count - offset)
+            stream.next_in = UnsafeMutablePointer(mutating: (base + offset).assumingMemoryBound(to: Bytef.self))
+            stream.avail_in = uInt(take)
+            offset += take
+            guard try inflateAvailable(&output, into: sink) else { return }
+        }
+    }
+
+    /// Inflates what `stream` holds; false once nothing more can come of the input (its end, or zlib wants more).
+    private func inflateAvailable(_ output: inout [UInt8], into sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
         repeat {
             let (status, produced) = output.withUnsafeMutableBytes { raw -> (Int32, Int) in
                 stream.next_out = raw.baseAddress?.assumingMemoryBound(to: Bytef.self)
@@ -45,36 +60,56 @@ public final class ZlibInflater {
             if produced > 0 { try output.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) } }
             if status == Z_STREAM_END {
                 isFinished = true
-                return
+                return false
             }
-            if status == Z_BUF_ERROR && produced == 0 { return }
+            if status == Z_BUF_ERROR && produced == 0 { return stream.avail_in == 0 }
         } while stream.avail_in > 0 || stream.avail_out == 0
+        return true
     }
 }
 
 /// One-shot zlib (RFC 1950) compression, for `OutputData`.
 public enum ZlibDeflate {
-    /// Compresses `bytes` at `level` (1 = fast, what sccache uses).
+    /// zlib's counters are 32 bits wide: larger buffers go through it in pieces of this size.
+    static let largestChunk = 1 << 30
+
+    /// Compresses `bytes` at `level` (1 = fast, what sccache uses), of any size.
     public static func compress(_ bytes: [UInt8], level: Int32 = 1) throws -> [UInt8] {
+        try compress(bytes, level: level, chunk: largestChunk)
+    }
+
+    static func compress(_ bytes: [UInt8], level: Int32, chunk: Int) throws -> [UInt8] {
         var stream = z_stream()
         guard CZlib_deflateInit(&stream, level) == Z_OK else {
             throw ArchiveError(.io, "zlib could not start a compressor")
         }
         defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
-        let status = bytes.withUnsafeBytes { input in
-            output.withUnsafeMutableBytes { out -> Int32 in
-                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-                stream.avail_in = uInt(input.count)
-                stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                stream.avail_out = uInt(out.count)
-                return deflate(&stream, Z_FINISH)
-            }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count / 2 + 64)
+        var window = [UInt8](repeating: 0, count: 1 << 20)
+        var status = Z_OK
+        bytes.withUnsafeBytes { input in
+            var offset = 0
+            repeat {
+                let take = min(chunk, input.count - offset)
+                stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: ($0 + offset).assumingMemoryBound(to: Bytef.self)) }
+                stream.avail_in = uInt(take)
+                offset += take
+                let flush = offset == input.count ? Z_FINISH : Z_NO_FLUSH
+                repeat {
+                    let produced = window.withUnsafeMutableBytes { out -> Int in
+                        stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                        stream.avail_out = uInt(out.count)
+                        status = deflate(&stream, flush)
+                        return out.count - Int(stream.avail_out)
+                    }
+                    output.append(contentsOf: window[0..<produced])
+                } while stream.avail_out == 0 && (status == Z_OK || status == Z_BUF_ERROR)
+            } while offset < input.count && status == Z_OK
         }
         guard status == Z_STREAM_END else {
             throw ArchiveError(.io, "zlib compression did not finish", cause: "status \(status)")
         }
-        output.removeSubrange(Int(stream.total_out)...)
         return output
     }
 

@@ -1,4 +1,4 @@
-import ArchiveKit
+@testable import ArchiveKit
 import Testing
 
 @Suite struct ZlibTests {
@@ -12,5 +12,18 @@ import Testing
         var damaged = compressed
         damaged[10] ^= 0xFF
         #expect(throws: ArchiveError.self) { try ZlibDeflate.decompress(damaged, maxOutput: 1 << 20) }
+    }
+
+    /// zlib counts in 32 bits; buffers of 4 GiB and more go through it in pieces. The same code with tiny pieces
+    /// must give a stream that inflates back to the input, piece by piece too.
+    @Test(arguments: [1, 7, 4096]) func buffersGoThroughZlibInPieces(chunk: Int) throws {
+        let data = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let compressed = try ZlibDeflate.compress(data, level: 1, chunk: chunk)
+        #expect(try ZlibDeflate.decompress(compressed, maxOutput: 1 << 20) == data)
+        let inflater = try ZlibInflater(maxOutput: 1 << 20)
+        var inflated: [UInt8] = []
+        try compressed.withUnsafeBytes { try inflater.inflate($0, chunk: chunk) { inflated.append(contentsOf: $0) } }
+        #expect(inflated == data && inflater.isFinished)
+        #expect(try ZlibDeflate.compress([], level: 1, chunk: chunk).count > 0, "an empty input is still a whole stream")
     }
 }
