@@ -1,5 +1,6 @@
-@testable import ArchiveKit
 import Testing
+
+@testable import ArchiveKit
 
 @Suite struct ZlibTests {
     @Test func roundTripAndBound() throws {
