@@ -1,5 +1,6 @@
 import BuilderCore
 import Logging
+import Sandboxing
 import ServiceLifecycle
 
 /// Graceful drain on SIGTERM: the builder tells the scheduler it has no capacity (a heartbeat with no CPUs, at
@@ -18,6 +19,7 @@ public struct DrainService: Service {
             return
         }
         server.beginDrain()
+        await server.sandbox.stopWorkingAhead()
         let logger = server.logger
         let start = server.outstandingJobs()
         logger.info("draining: no new jobs; waiting for \(start.running) running and \(start.assigned) assigned (at most \(deadline))")

@@ -12,6 +12,7 @@ struct MeasuredSandbox: BuildSandbox {
 
     func prepare() async throws { try await base.prepare() }
     func shutdown() async { await base.shutdown() }
+    func stopWorkingAhead() async { await base.stopWorkingAhead() }
     var enforcementReport: String { base.enforcementReport }
 
     func run(_ job: SandboxJob) async throws -> JobComplete {

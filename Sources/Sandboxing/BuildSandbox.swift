@@ -10,12 +10,16 @@ public protocol BuildSandbox: Sendable {
     func run(_ job: SandboxJob) async throws -> JobComplete
     /// Graceful stop: releases what the backend holds (containers); the next ``prepare()`` removes the rest.
     func shutdown() async
+    /// The start of a graceful stop (the drain): gives up what was made ahead for jobs to come, which a stop that
+    /// ends in SIGKILL would otherwise leave behind (mounts). Jobs still run, without it.
+    func stopWorkingAhead() async
     /// Which limits hold for jobs and what enforces them on this host, for the start-up log (after ``prepare()``).
     var enforcementReport: String { get }
 }
 
 extension BuildSandbox {
     public func shutdown() async {}
+    public func stopWorkingAhead() async {}
 }
 
 /// Everything a sandbox needs for one job.

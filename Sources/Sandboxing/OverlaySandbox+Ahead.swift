@@ -79,6 +79,11 @@ extension OverlaySandbox {
         }
     }
 
+    /// Gives up the ready sandboxes and makes no more (the drain has begun).
+    public func stopWorkingAhead() async {
+        for sandbox in await ahead.takeAll(stopping: true) { await giveUp(sandbox) }
+    }
+
     /// A sandbox made ahead that no job will use: its processes killed, its overlay unmounted, its directory and
     /// cgroup removed, its toolchain released.
     func giveUp(_ sandbox: SandboxAhead) async {
