@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Access to `../shared/vectors`, the golden bytes captured from real sccache 0.4.0 traffic.
 public enum SharedVectors {
@@ -14,16 +15,17 @@ public enum SharedVectors {
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared")
     }
 
-    /// True when the vectors are present; otherwise prints why the calling test skips (CI lays out `shared/`
-    /// beside the clone, so there they are always present).
-    public static func available(for test: String = #function) -> Bool {
+    /// Why the golden vectors are not here, or nil (CI lays out `shared/` beside the clone, so there they are).
+    public static var missingReason: String? {
         let directory = sharedDirectory.appendingPathComponent("vectors").path
         guard FileManager.default.fileExists(atPath: directory + "/README.md") else {
-            print("SKIP \(test): no golden vectors at \(directory) (set KILN_SHARED_DIR to the shared/ folder)")
-            return false
+            return "no golden vectors at \(directory) (set KILN_SHARED_DIR to the shared/ folder)"
         }
-        return true
+        return nil
     }
+
+    /// The comment a test that needs the vectors is skipped with.
+    public static var skipComment: Comment { Comment(rawValue: missingReason ?? "") }
 
     public static func bytes(_ name: String) throws -> [UInt8] {
         let url = sharedDirectory.appendingPathComponent("vectors").appendingPathComponent(name)

@@ -9,19 +9,24 @@ import WireStreams
 
 /// The docker sandbox against the real Docker engine (Debian's docker.io, started by scripts/test) and the base
 /// image of scripts/docker-base-image.
-@Suite(.serialized) struct DockerSandboxTests {
+/// The engine the docker sandbox tests use, and whether they can run here.
+enum DockerTestEngine {
     static let engine = DockerEngineClient()
 
-    /// Why these tests cannot run here, or nil.
-    static func missingPrerequisite() async -> String? {
-        do { _ = try await engine.version() } catch {
-            return "no Docker engine answers on /var/run/docker.sock (scripts/test starts one): \(error)"
-        }
-        guard (try? await engine.imageExists("kiln-base:busybox")) == true else {
-            return "the base image kiln-base:busybox is missing (run scripts/docker-base-image)"
-        }
-        return nil
+    /// True when the engine answers and the base image exists.
+    static func isReady() async -> Bool {
+        guard (try? await engine.version()) != nil else { return false }
+        return (try? await engine.imageExists("kiln-base:busybox")) == true
     }
+}
+
+@Suite(
+    .serialized,
+    .enabled("needs a Docker engine on /var/run/docker.sock and the image kiln-base:busybox (scripts/test starts one and builds it)") {
+        await DockerTestEngine.isReady()
+    })
+struct DockerSandboxTests {
+    static var engine: DockerEngineClient { DockerTestEngine.engine }
 
     struct Fixture {
         let directory: TemporaryDirectory
@@ -43,10 +48,6 @@ import WireStreams
         _ test: String = #function, limits: SandboxLimits = SandboxLimits(), configure: (inout DockerSandboxSettings) -> Void = { _ in },
         _ body: (Fixture) async throws -> Void
     ) async throws {
-        if let reason = await missingPrerequisite() {
-            print("SKIP DockerSandboxTests.\(test): \(reason)")
-            return
-        }
         let directory = try TemporaryDirectory(prefix: "kiln-docker")
         var settings = DockerSandboxSettings(instance: "kiln-test-\(UUID().uuidString.prefix(8).lowercased())")
         settings.spareContainersPerToolchain = 0  // one container serves a test's jobs in a row, unless it says otherwise

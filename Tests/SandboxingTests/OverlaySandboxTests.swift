@@ -6,12 +6,10 @@ import Testing
 import WireStreams
 
 /// The overlay + bubblewrap sandbox with real bwrap and real overlayfs.
-@Suite(.serialized) struct OverlaySandboxTests {
-    static func skip(_ test: String = #function) -> Bool {
-        guard let reason = TestToolchain.missingPrerequisite else { return false }
-        print("SKIP OverlaySandboxTests.\(test): \(reason)")
-        return true
-    }
+@Suite(
+    .serialized,
+    .enabled(if: TestToolchain.missingPrerequisite == nil, Comment(rawValue: TestToolchain.missingPrerequisite ?? "")))
+struct OverlaySandboxTests {
 
     struct Fixture {
         let directory: TemporaryDirectory
@@ -46,7 +44,6 @@ import WireStreams
     }
 
     @Test func runsTheCommandInTheMergedRootAndReturnsDeclaredOutputs() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()
         let result = try await fixture.sandbox.run(
             try fixture.jobs.job(
@@ -61,7 +58,6 @@ import WireStreams
     }
 
     @Test func passesTheJobEnvironmentOnlyAndSkipsKeysWithEquals() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()
         setenv("KILN_HOST_ONLY", "leak", 1)
         let result = try await fixture.sandbox.run(
@@ -76,7 +72,6 @@ import WireStreams
     }
 
     @Test func theHostIsInvisibleAndTheNetworkIsGone() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()
         let secret = try fixture.directory.write("host-secret.txt", Array("do not read".utf8))
         let result = try await fixture.sandbox.run(
@@ -96,21 +91,18 @@ import WireStreams
         ("mkdir -p d && ln -s ../../../../etc/passwd d/o", "d/o"),
     ])
     func outputsAreNeverReadThroughSymlinks(script: String, output: String) async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()
         await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.jobs.job(script, outputs: [output])) }
         try await fixture.finish()
     }
 
     @Test func outputsWithDotDotAreRefused() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()
         await #expect(throws: SandboxError.self) { try await fixture.sandbox.run(try fixture.jobs.job("true", outputs: ["../../etc/passwd"])) }
         try await fixture.finish()
     }
 
     @Test func aJobPastItsDeadlineIsKilled() async throws {
-        guard !Self.skip() else { return }
         var limits = SandboxLimits()
         limits.timeout = .seconds(1)
         let fixture = try await Fixture(limits: limits)
@@ -125,7 +117,6 @@ import WireStreams
     }
 
     @Test func aThousandJobsInARowLeaveNoMountOrDirectoryBehind() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()
         let job = try fixture.jobs.job("echo ok > o.txt", outputs: ["o.txt"])
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -146,7 +137,6 @@ import WireStreams
     }
 
     @Test func prepareDetachesMountsLeftByACrashedRun() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()  // with sandboxes made ahead, which a new prepare() gives up too
         let stale = fixture.buildDirectory + "/builds/stale"
         for directory in ["lower", "upper", "work", "root"] {
@@ -162,7 +152,6 @@ import WireStreams
     }
 
     @Test func aJobRunsInASandboxMadeAheadAndTheNextOneIsMadeForIt() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture()
         let ready = try fixture.sandboxesAhead
         #expect(!ready.isEmpty, "the warm-up job left sandboxes ready for its toolchain")
@@ -181,7 +170,6 @@ import WireStreams
 
     /// A tree deeper than any path, left by an earlier run, is deleted at the next start.
     @Test func prepareDeletesATreeDeeperThanAnyPath() async throws {
-        guard !Self.skip() else { return }
         let fixture = try await Fixture(warm: false)
         try FileManager.default.createDirectory(atPath: fixture.buildDirectory + "/builds/left", withIntermediateDirectories: true)
         try SandboxTreeTests.deepTree(in: fixture.buildDirectory + "/builds/left", depth: 2600)

@@ -8,7 +8,8 @@ import Testing
 /// The pot sandbox against the fake `pot` and `jexec` of Tests/PotFakes (FreeBSD cannot run here): the exact
 /// command sequences of first use, reuse, a failed revert and start-up cleanup, and real jobs run in the fake
 /// jails through bubblewrap.
-@Suite(.serialized) struct PotSandboxTests {
+@Suite(.serialized, .enabled(if: FakePot.missingPrerequisite == nil, Comment(rawValue: FakePot.missingPrerequisite ?? "")))
+struct PotSandboxTests {
     struct Fixture {
         let directory: TemporaryDirectory
         let fake: FakePot
@@ -31,10 +32,6 @@ import Testing
         _ test: String = #function, limits: SandboxLimits = SandboxLimits(), template: Bool = true, prepare: Bool = true,
         _ body: (Fixture) async throws -> Void
     ) async throws {
-        if let reason = FakePot.missingPrerequisite {
-            print("SKIP PotSandboxTests.\(test): \(reason)")
-            return
-        }
         let directory = try TemporaryDirectory(prefix: "kiln-pot")
         let fake = try FakePot(in: directory.path)
         if template { try fake.createTemplate() }
