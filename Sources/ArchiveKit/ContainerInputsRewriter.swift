@@ -5,7 +5,8 @@ import CArchive
 #endif
 
 /// Re-packs a job's inputs tar for a container engine that unpacks it as root (Docker's `PUT /archive`), so the
-/// job can then run as an unprivileged user.
+/// job can then run as an unprivileged user; or (``toolchain(limits:reserved:)``) a toolchain archive, with the
+/// same checks, every entry root's and none under a reserved top-level directory (Kiln's own `/.kiln`).
 ///
 /// Every directory (those in the archive, every missing parent, and the `extraDirectories` the job needs, such
 /// as its cwd) becomes a root-owned `1777` entry: the job's user may create its outputs anywhere in them, and a
@@ -17,11 +18,23 @@ public struct ContainerInputsRewriter: Sendable {
     public let limits: ExtractionLimits
     public let uid: Int
     public let gid: Int
+    /// Top-level names no entry may have, or be below.
+    public let reserved: Set<String>
+    /// The mode of every directory: `1777` for a job's inputs, `755` for a toolchain (which no job may change).
+    let directoryMode: mode_t
 
     public init(limits: ExtractionLimits, uid: Int, gid: Int) {
-        self.limits = limits
-        self.uid = uid
-        self.gid = gid
+        (self.limits, self.uid, self.gid, reserved, directoryMode) = (limits, uid, gid, [], 0o1777)
+    }
+
+    private init(limits: ExtractionLimits, reserved: Set<String>) {
+        (self.limits, uid, gid, self.reserved, directoryMode) = (limits, 0, 0, reserved, 0o755)
+    }
+
+    /// A toolchain archive for the engine to unpack as the image's files: root's, directories `755`, nothing below
+    /// the `reserved` top-level names.
+    public static func toolchain(limits: ExtractionLimits, reserved: Set<String>) -> ContainerInputsRewriter {
+        ContainerInputsRewriter(limits: limits, reserved: reserved)
     }
 
     /// Reads the tar at `inputs` and writes the container's tar to `output`. `extraDirectories` are relative paths.
@@ -63,6 +76,7 @@ public struct ContainerInputsRewriter: Sendable {
         let member = try ArchiveMember(entry)
         let (rawName, type) = (member.rawName, member.type)
         guard let relative = member.relativePath else { return }  // "./" names the root itself
+        try refuseReserved(relative, member: rawName)
         try state.refuseSymlink(in: relative, member: rawName, includingLast: false)
         if type == FileTypeBits.directory {
             try writeDirectories(upTo: relative, to: writer, state: &state)
@@ -72,6 +86,7 @@ public struct ContainerInputsRewriter: Sendable {
             try writeDirectories(upTo: String(relative[..<slash]), to: writer, state: &state)
         }
         if let safeTarget = try member.hardLinkTarget(entry) {
+            try refuseReserved(safeTarget, member: rawName)
             try state.refuseSymlink(in: safeTarget, member: rawName, includingLast: true)
             archive_entry_set_hardlink(entry, safeTarget)
         }
@@ -89,7 +104,13 @@ public struct ContainerInputsRewriter: Sendable {
         try writer.write(entry: entry) { try copyData(from: reader, to: writer.archive, summary: &state.summary) }
     }
 
-    /// Writes `path` and each of its missing parents as root-owned `1777` directories.
+    private func refuseReserved(_ relative: String, member: String) throws {
+        if let top = relative.split(separator: "/").first, reserved.contains(String(top)) {
+            throw ArchiveError(.unsafePath, "'\(member)' is below '/\(top)', which belongs to Kiln and no archive may write")
+        }
+    }
+
+    /// Writes `path` and each of its missing parents as root-owned directories (``directoryMode``).
     private func writeDirectories(upTo path: String, to writer: TarArchiveWriter, state: inout RewriteState) throws {
         var prefix = ""
         for component in path.split(separator: "/") {
@@ -99,7 +120,7 @@ public struct ContainerInputsRewriter: Sendable {
             defer { archive_entry_free(entry) }
             archive_entry_set_pathname(entry, prefix)
             archive_entry_set_filetype(entry, FileTypeBits.directory)
-            archive_entry_set_perm(entry, 0o1777)
+            archive_entry_set_perm(entry, directoryMode)
             archive_entry_set_mtime(entry, 1_700_000_000, 0)
             try writer.write(entry: entry)
         }

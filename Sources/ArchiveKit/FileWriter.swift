@@ -30,6 +30,13 @@ public final class FileWriter {
         }
     }
 
+    /// Forces what was written to the disk (`fsync`), so that a power cut after a later rename cannot leave a
+    /// file that has its name but not its bytes.
+    public func synchronize() throws {
+        guard descriptor >= 0 else { throw ArchiveError(.io, "'\(path)' is already closed") }
+        guard fsync(descriptor) == 0 else { throw ArchiveError(.io, "syncing '\(path)' to disk failed", cause: Self.errorText()) }
+    }
+
     public func close() throws {
         guard descriptor >= 0 else { return }
         let closed = Glibc.close(descriptor) == 0

@@ -79,38 +79,9 @@ public enum ZlibDeflate {
     }
 
     static func compress(_ bytes: [UInt8], level: Int32, chunk: Int) throws -> [UInt8] {
-        var stream = z_stream()
-        guard CZlib_deflateInit(&stream, level) == Z_OK else {
-            throw ArchiveError(.io, "zlib could not start a compressor")
-        }
-        defer { deflateEnd(&stream) }
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count / 2 + 64)
-        var window = [UInt8](repeating: 0, count: 1 << 20)
-        var status = Z_OK
-        bytes.withUnsafeBytes { input in
-            var offset = 0
-            repeat {
-                let take = min(chunk, input.count - offset)
-                stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: ($0 + offset).assumingMemoryBound(to: Bytef.self)) }
-                stream.avail_in = uInt(take)
-                offset += take
-                let flush = offset == input.count ? Z_FINISH : Z_NO_FLUSH
-                repeat {
-                    let produced = window.withUnsafeMutableBytes { out -> Int in
-                        stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                        stream.avail_out = uInt(out.count)
-                        status = deflate(&stream, flush)
-                        return out.count - Int(stream.avail_out)
-                    }
-                    output.append(contentsOf: window[0..<produced])
-                } while stream.avail_out == 0 && (status == Z_OK || status == Z_BUF_ERROR)
-            } while offset < input.count && status == Z_OK
-        }
-        guard status == Z_STREAM_END else {
-            throw ArchiveError(.io, "zlib compression did not finish", cause: "status \(status)")
-        }
-        return output
+        let deflater = try ZlibDeflater(level: level, chunk: chunk)
+        try bytes.withUnsafeBytes { try deflater.add($0) }
+        return try deflater.finish()
     }
 
     /// Inflates a whole zlib stream (tests and clients); refuses more than `maxOutput` bytes.
@@ -120,5 +91,66 @@ public enum ZlibDeflate {
         try bytes.withUnsafeBytes { try inflater.inflate($0) { result.append(contentsOf: $0) } }
         guard inflater.isFinished else { throw ArchiveError(.corrupt, "the zlib stream ends early") }
         return result
+    }
+}
+
+/// A streaming zlib (RFC 1950) compressor: a file is compressed as it is read, so its raw bytes are never whole in
+/// memory (an output of a gigabyte costs its compressed size, not a gigabyte more).
+public final class ZlibDeflater {
+    private var stream = z_stream()
+    private var output: [UInt8] = []
+    private var window = [UInt8](repeating: 0, count: 1 << 16)
+    private let chunk: Int
+    private var finished = false
+
+    /// - Parameter level: 1 is fast, what sccache uses.
+    public convenience init(level: Int32 = 1) throws { try self.init(level: level, chunk: ZlibDeflate.largestChunk) }
+
+    init(level: Int32, chunk: Int) throws {
+        self.chunk = chunk
+        guard CZlib_deflateInit(&stream, level) == Z_OK else { throw ArchiveError(.io, "zlib could not start a compressor") }
+    }
+
+    deinit { deflateEnd(&stream) }
+
+    /// Compresses `input` (of any size: zlib takes it in pieces its 32-bit counters can count).
+    public func add(_ input: UnsafeRawBufferPointer) throws {
+        guard !finished else { throw ArchiveError(.io, "the compressor has finished") }
+        var offset = 0
+        while offset < input.count {
+            let take = min(chunk, input.count - offset)
+            stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: ($0 + offset).assumingMemoryBound(to: Bytef.self)) }
+            stream.avail_in = uInt(take)
+            offset += take
+            try run(Z_NO_FLUSH)
+        }
+    }
+
+    /// Ends the stream and returns everything compressed.
+    public func finish() throws -> [UInt8] {
+        guard !finished else { throw ArchiveError(.io, "the compressor has finished") }
+        stream.next_in = nil
+        stream.avail_in = 0
+        try run(Z_FINISH)
+        finished = true
+        defer { output = [] }
+        return output
+    }
+
+    /// Runs deflate until it has taken all its input (or, finishing, written the stream's end).
+    private func run(_ flush: Int32) throws {
+        var status = Z_OK
+        repeat {
+            let produced = window.withUnsafeMutableBytes { out -> Int in
+                stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(out.count)
+                status = deflate(&stream, flush)
+                return out.count - Int(stream.avail_out)
+            }
+            output.append(contentsOf: window[0..<produced])
+            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                throw ArchiveError(.io, "zlib compression failed", cause: "status \(status)")
+            }
+        } while flush == Z_FINISH ? status != Z_STREAM_END : (stream.avail_out == 0 || stream.avail_in > 0)
     }
 }

@@ -123,6 +123,7 @@ private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any Bu
     case .pot(let pot):
         var settings = PotSandboxSettings()
         (settings.fsRoot, settings.cloneFrom, settings.cloneArguments) = (pot.fsRoot, pot.cloneFrom, pot.cloneArguments)
+        (settings.rctlCommand, settings.jailUser) = (pot.rctlCommand, pot.jailUser)
         (settings.potCommand, settings.jexecCommand) = (pot.potCommand, pot.jexecCommand)
         settings.idleContainersPerToolchain = pot.idleContainersPerToolchain
         return PotSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize, limits: limits)

@@ -89,10 +89,17 @@ struct JobBuild: Sendable {
             let result = try await server.sandbox.run(leased)
             await server.slots.release()
             await server.archives.release(archiveID)
+            // Never cached nor shared, and the client compiles locally instead of failing its build.
+            if let reason = ResourceFailure.reason(in: result.output) {
+                throw SandboxError(
+                    .resourcesExhausted,
+                    "the compile failed for want of memory, processes or disk (\(reason)); raise [job_limits] if real compiles need more")
+            }
             return result
         } catch {
             await server.slots.release()
             await server.archives.release(archiveID)
+            if let error = error as? SandboxError, error.code == .badToolchain { await server.archives.discard(archiveID) }
             throw error
         }
     }

@@ -18,9 +18,26 @@
 
 
 /* Where a child failed before exec, in the order the child does things (indexes of child_report.stage). */
-static const char *const stages[] = {"setsid", "cgroup join", "setrlimit", "dup2", "execve", "reading the command"};
+static const char *const stages[] = {"setsid", "cgroup join", "setrlimit", "dup2", "execve", "reading the command",
+                                     "opening the syscall filter", "becoming the job's user"};
 
-const char *kiln_stage_name(int stage) { return stage >= 0 && stage <= STAGE_COMMAND ? stages[stage] : "start"; }
+const char *kiln_stage_name(int stage) { return stage >= 0 && stage <= STAGE_USER ? stages[stage] : "start"; }
+
+int kiln_open_filter_and_become(const char *filter_path, int uid, int gid, int *stage) {
+    if (filter_path) {
+        *stage = STAGE_FILTER;
+        int fd = open(filter_path, O_RDONLY);
+        if (fd < 0) return -1;
+        if (fd != KILN_FILTER_FD) {
+            if (dup2(fd, KILN_FILTER_FD) < 0) return -1;
+            close(fd);
+        }
+    }
+    *stage = STAGE_USER;
+    if (gid >= 0 && (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0)) return -1;
+    if (uid >= 0 && syscall(SYS_setresuid, uid, uid, uid) < 0) return -1;
+    return 0;
+}
 
 void kiln_reset_signals(void) {
     struct sigaction dfl;
@@ -82,6 +99,7 @@ static void child(const kiln_spawn_request *request, int devnull, int out_w, int
         struct rlimit limit = {(rlim_t)request->limits[i].value, (rlim_t)request->limits[i].value};
         if (setrlimit(request->limits[i].resource, &limit) < 0) goto fail;
     }
+    if (kiln_open_filter_and_become(request->filter_path, request->uid, request->gid, &report.stage) < 0) goto fail;
     /* The report pipe closes at exec: its EOF tells the parent that exec worked. */
     report.stage = STAGE_DUP2;
     if (fcntl(REPORT, F_SETFD, FD_CLOEXEC) < 0) goto fail;

@@ -99,16 +99,17 @@ int kiln_send_command(kiln_parked *parked, const kiln_spawn_request *request, co
     while (request->argv[argc]) argc++;
     while (request->envp[envc]) envc++;
     cwd = cwd ? cwd : "";
-    size_t length = 16 + 12 * (size_t)request->limit_count + strlen(cwd) + 1 + strlen(request->path) + 1;
+    const char *filter = request->filter_path ? request->filter_path : "";
+    size_t length = 24 + 12 * (size_t)request->limit_count + strlen(cwd) + 1 + strlen(request->path) + 1 + strlen(filter) + 1;
     for (int i = 0; i < argc; i++) length += strlen(request->argv[i]) + 1;
     for (int i = 0; i < envc; i++) length += strlen(request->envp[i]) + 1;
     char *message = malloc(8 + length);
     if (!message) return -ENOMEM;
     uint64_t size = length;
-    int32_t counts[4] = {argc, envc, request->limit_count, flags};
+    int32_t counts[6] = {argc, envc, request->limit_count, flags, request->uid, request->gid};
     size_t offset = 0;
     memcpy(message, &size, 8), offset += 8;
-    memcpy(message + offset, counts, 16), offset += 16;
+    memcpy(message + offset, counts, 24), offset += 24;
     for (int i = 0; i < request->limit_count; i++) {
         int32_t resource = request->limits[i].resource;
         uint64_t value = request->limits[i].value;
@@ -116,6 +117,7 @@ int kiln_send_command(kiln_parked *parked, const kiln_spawn_request *request, co
     }
     offset = append_string(message, offset, cwd);
     offset = append_string(message, offset, request->path);
+    offset = append_string(message, offset, filter);
     for (int i = 0; i < argc; i++) offset = append_string(message, offset, request->argv[i]);
     for (int i = 0; i < envc; i++) offset = append_string(message, offset, request->envp[i]);
     size_t sent = 0;

@@ -16,7 +16,8 @@
  * job never shares the server's memory (a fork of the server would make every page the server writes afterwards
  * a copy-on-write fault). It joins the cgroups (the one slow step, done before any job needs it), reports "R",
  * and waits for its command (see kiln_send_command for the message). It sets the rlimits and execs; EOF on the
- * control socket ends it. With KILN_COMMAND_AHEAD it keeps the control socket and passes its own program as
+ * control socket ends it. It opens the command's syscall filter and becomes the command's user last (see
+ * kiln_open_filter_and_become). With KILN_COMMAND_AHEAD it keeps the control socket and passes its own program as
  * descriptor 5: the command is then bubblewrap running `/proc/self/fd/5 stub`, a sandbox made ready before its
  * job, whose stub waits inside for the job's command. */
 
@@ -39,8 +40,11 @@ static int read_full(int fd, void *buffer, size_t n) {
 
 typedef struct {
     int32_t flags;
+    int32_t uid;
+    int32_t gid;
     const char *cwd;
     const char *path;
+    const char *filter;
     char **argv;
     char **envp;
 } command;
@@ -51,13 +55,13 @@ static int read_command(int fd, command *c, child_report *report) {
     uint64_t length;
     int got = read_full(fd, &length, sizeof length);
     if (got != 1) return got;
-    if (length < 17 || length > (1u << 30)) return errno = EINVAL, -1;
+    if (length < 27 || length > (1u << 30)) return errno = EINVAL, -1;
     char *spec = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (spec == MAP_FAILED || read_full(fd, spec, length) != 1 || spec[length - 1] != 0) return errno = EIO, -1;
-    int32_t counts[4]; /* argc, envc, limits, flags */
+    int32_t counts[6]; /* argc, envc, limits, flags, uid, gid */
     memcpy(counts, spec, sizeof counts);
     size_t offset = sizeof counts;
-    c->flags = counts[3];
+    c->flags = counts[3], c->uid = counts[4], c->gid = counts[5];
     report->stage = STAGE_RLIMIT;
     for (int32_t i = 0; i < counts[2]; i++) {
         int32_t resource;
@@ -75,14 +79,15 @@ static int read_command(int fd, command *c, child_report *report) {
     char **vectors = mmap(NULL, slots * sizeof(char *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (vectors == MAP_FAILED) return -1;
     /* Every string is NUL-terminated and the last byte is NUL, so strlen never runs past the message. */
-    const char *strings[2];
-    for (int i = 0; i < 2; i++) {
+    const char *strings[3];
+    for (int i = 0; i < 3; i++) {
         if (offset >= length) return errno = EINVAL, -1;
         strings[i] = spec + offset;
         offset += strlen(strings[i]) + 1;
     }
     c->cwd = strings[0][0] ? strings[0] : NULL;
     c->path = strings[1];
+    c->filter = strings[2][0] ? strings[2] : NULL;
     c->argv = vectors, c->envp = vectors + counts[0] + 1;
     for (int32_t i = 0; i < counts[0] + counts[1]; i++) {
         if (offset >= length) return errno = EINVAL, -1;
@@ -143,6 +148,8 @@ int kiln_parker_main(int argc, char **argv) {
     } else {
         close(KILN_PARKER_CONTROL);
     }
+    if (kiln_open_filter_and_become(c.filter, c.uid, c.gid, &report.stage) < 0) goto fail;
+    report.stage = STAGE_DUP2;
     if (fcntl(KILN_PARKER_REPORT, F_SETFD, FD_CLOEXEC) < 0) goto fail;
     report.stage = STAGE_EXECVE;
     execve(c.path, c.argv, c.envp);

@@ -9,7 +9,7 @@ typedef struct {
 } child_report;
 
 /* Stages of child_report.stage. */
-enum { STAGE_SETSID, STAGE_CGROUP, STAGE_RLIMIT, STAGE_DUP2, STAGE_EXECVE, STAGE_COMMAND };
+enum { STAGE_SETSID, STAGE_CGROUP, STAGE_RLIMIT, STAGE_DUP2, STAGE_EXECVE, STAGE_COMMAND, STAGE_FILTER, STAGE_USER };
 
 /* The descriptors kiln-job-parker has, by the numbers it is given them: 0-2 the job's streams, the control
  * socket, the report pipe, then one open `cgroup.procs` file per hierarchy to join; in a sandbox made ready
@@ -21,6 +21,10 @@ void kiln_reset_signals(void);
 const char *kiln_stage_name(int stage);
 /* In a child: moves keep[i] to descriptor i (0 <= i < count) and closes every other descriptor; -1 on failure. */
 int kiln_arrange_fds(int *keep, int count);
+/* In a child: opens `filter_path` (nullable) as KILN_FILTER_FD, then becomes `uid`/`gid` (-1: stays) with no
+ * supplementary groups, by raw system calls (glibc's setuid would signal the threads of a vfork parent).
+ * 0, or -1 with errno set and `stage` saying which step failed. */
+int kiln_open_filter_and_become(const char *filter_path, int uid, int gid, int *stage);
 /* In a child: closes every descriptor from `first` on. */
 void kiln_close_from(int first);
 /* The most descriptors a child keeps: its streams, its pipes and one per cgroup hierarchy it joins. */

@@ -37,13 +37,15 @@ public struct HostConfiguration: Encodable, Sendable, Hashable {
     public var ulimits: [Ulimit] = []
     /// Runs docker-init as pid 1, which reaps orphaned processes.
     public var initProcess = true
+    /// The size of the container's `/dev/shm` (a tmpfs); 0: the engine's default (64 MiB).
+    public var sharedMemoryBytes: Int64 = 0
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case networkMode = "NetworkMode", memoryBytes = "Memory", memoryAndSwapBytes = "MemorySwap", pidsLimit = "PidsLimit"
         case nanoCPUs = "NanoCpus", droppedCapabilities = "CapDrop", addedCapabilities = "CapAdd", securityOptions = "SecurityOpt"
-        case ulimits = "Ulimits", initProcess = "Init"
+        case ulimits = "Ulimits", initProcess = "Init", sharedMemoryBytes = "ShmSize"
     }
 }
 

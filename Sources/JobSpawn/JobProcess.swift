@@ -50,15 +50,35 @@ public struct JobProcess: Sendable {
     /// `cgroup.procs` files the process joins before exec.
     public var cgroupProcsFiles: [String]
     public var limits: [ResourceLimit]
+    /// The user the process becomes before exec (no supplementary groups); nil keeps the server's.
+    public var user: User?
+    /// A file opened read-only as descriptor ``filterDescriptor`` before exec (bubblewrap's `--seccomp`).
+    public var filterPath: String?
+
+    /// A uid and gid to run as.
+    public struct User: Sendable, Hashable {
+        public var uid: UInt32
+        public var gid: UInt32
+        public init(uid: UInt32, gid: UInt32) {
+            self.uid = uid
+            self.gid = gid
+        }
+    }
+
+    /// The descriptor a process finds its ``filterPath`` file at.
+    public static let filterDescriptor = Int(KILN_FILTER_FD)
 
     public init(
-        executable: String, arguments: [String], environment: [String: String] = [:], cgroupProcsFiles: [String] = [], limits: [ResourceLimit] = []
+        executable: String, arguments: [String], environment: [String: String] = [:], cgroupProcsFiles: [String] = [], limits: [ResourceLimit] = [],
+        user: User? = nil, filterPath: String? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
         self.cgroupProcsFiles = cgroupProcsFiles
         self.limits = limits
+        self.user = user
+        self.filterPath = filterPath
     }
 
     /// Blocking runs wait on threads of their own, never on Swift's cooperative pool.
@@ -101,12 +121,15 @@ public struct JobProcess: Sendable {
         let argv = CStringArray([executable] + arguments)
         let envp = CStringArray(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
         let rlimits = limits.map { kiln_rlimit(resource: $0.resource, value: $0.value) }
+        let filter = filterPath.map { strdup($0) }
+        defer { filter.map { free($0) } }
         return executable.withCString { path in
             cgroupFDs.withUnsafeBufferPointer { fds in
                 rlimits.withUnsafeBufferPointer { limits in
                     var request = kiln_spawn_request(
                         path: path, argv: argv.pointers, envp: envp.pointers, cgroup_fds: fds.baseAddress, cgroup_fd_count: Int32(fds.count),
-                        limits: limits.baseAddress, limit_count: Int32(limits.count))
+                        limits: limits.baseAddress, limit_count: Int32(limits.count), uid: user.map { Int32(bitPattern: $0.uid) } ?? -1,
+                        gid: user.map { Int32(bitPattern: $0.gid) } ?? -1, filter_path: filter.map { UnsafePointer($0!) })
                     return withExtendedLifetime((argv, envp)) { body(&request) }
                 }
             }

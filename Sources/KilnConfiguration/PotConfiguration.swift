@@ -1,5 +1,5 @@
-/// The keys of `[builder] type = "pot"`: sccache-dist's, with its defaults, and Kiln's optional `jexec_cmd` and
-/// `idle_containers`.
+/// The keys of `[builder] type = "pot"`: sccache-dist's, with its defaults, and Kiln's optional `jexec_cmd`,
+/// `rctl_cmd`, `jail_user` and `idle_containers`.
 ///
 /// ```toml
 /// [builder]
@@ -9,6 +9,8 @@
 /// pot_cmd = "pot"                      # a path, or a name looked up in PATH
 /// pot_clone_args = ["-i", "lo0|127.0.0.2"]
 /// jexec_cmd = "jexec"                  # Kiln: a path, or a name looked up in PATH
+/// rctl_cmd = "rctl"                    # Kiln: bounds each jail by [job_limits] memory, processes and cpus
+/// jail_user = "nobody"                 # Kiln: the jail's account jobs run as (jexec -U), never root
 /// idle_containers = 4                  # Kiln: started containers kept ready per toolchain
 /// ```
 public struct PotConfiguration: Sendable, Hashable {
@@ -17,6 +19,8 @@ public struct PotConfiguration: Sendable, Hashable {
     public var potCommand = "pot"
     public var cloneArguments = ["-i", "lo0|127.0.0.2"]
     public var jexecCommand = "jexec"
+    public var rctlCommand = "rctl"
+    public var jailUser = "nobody"
     public var idleContainersPerToolchain = 4
 
     public init() {}
@@ -30,6 +34,12 @@ public struct PotConfiguration: Sendable, Hashable {
         potCommand = try table.string("pot_cmd") ?? potCommand
         cloneArguments = try table.stringArray("pot_clone_args") ?? cloneArguments
         jexecCommand = try table.string("jexec_cmd") ?? jexecCommand
+        rctlCommand = try table.string("rctl_cmd") ?? rctlCommand
+        jailUser = try table.string("jail_user") ?? jailUser
+        guard !jailUser.isEmpty, jailUser != "root" else {
+            throw ConfigurationError(
+                .invalidValue, key: table.keyPath("jail_user"), "'\(jailUser)' may not run jobs: name an unprivileged account of the jail")
+        }
         if let idle = try table.integer("idle_containers") {
             guard idle >= 0 else { throw ConfigurationError(.invalidValue, key: table.keyPath("idle_containers"), "must be 0 or more") }
             idleContainersPerToolchain = idle

@@ -31,13 +31,20 @@ public struct ResultCacheEntry: Sendable, Equatable {
     /// A compile that exited non-zero; such entries live for `failure_ttl`.
     public var isFailure: Bool { result.output.code != 0 }
 
-    /// The entry's bytes, bound to `key` (64 hex digits).
+    /// The entry's length in bytes, known before ``encoded(key:)`` spends the memory.
+    public static func length(of result: JobComplete) -> Int { headerLength + result.bincodeLength + digestLength }
+
+    /// The entry's bytes, bound to `key` (64 hex digits), built in one buffer of its final size.
     public func encoded(key: String) throws -> [UInt8] {
+        guard key.utf8.count == Self.keyLength else { throw ResultCacheError(.corrupt, "'\(key)' is not a result cache key") }
         let payload = try BincodeEncoder().encode(result)
         let header = Header(
             createdAt: createdAt, exitCode: UInt64(bitPattern: Int64(result.output.code)), payloadLength: UInt64(payload.count))
-        guard key.utf8.count == Self.keyLength else { throw ResultCacheError(.corrupt, "'\(key)' is not a result cache key") }
-        var bytes = Self.magic + (try BincodeEncoder().encode(header)) + Array(key.utf8) + payload
+        var bytes = Self.magic
+        bytes.reserveCapacity(Self.headerLength + payload.count + Self.digestLength)
+        bytes += try BincodeEncoder().encode(header)
+        bytes += key.utf8
+        bytes += payload
         bytes += BLAKE3Hasher.hash(bytes)
         return bytes
     }

@@ -108,8 +108,10 @@ public final class ResultCacheStore: Sendable {
     @discardableResult
     public func store(_ result: JobComplete, for key: ResultCacheKey) async throws -> Bool {
         guard accepts(result) else { return false }
+        // Checked before encoding: an answer too large to keep costs no copy.
+        let length = UInt64(ResultCacheEntry.length(of: result))
+        guard length <= settings.maxEntryBytes, index.withLock({ $0.fits(length) }) else { return false }
         let bytes = try ResultCacheEntry(createdAt: UInt64(max(0, now().timeIntervalSince1970)), result: result).encoded(key: key.hex)
-        guard UInt64(bytes.count) <= settings.maxEntryBytes, index.withLock({ $0.fits(UInt64(bytes.count)) }) else { return false }
         let number = publishSequence.withLock { value in
             value += 1
             return value

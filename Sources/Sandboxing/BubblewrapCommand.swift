@@ -1,11 +1,18 @@
+import JobSpawn
 import KilnProtocol
 
 /// The bubblewrap command line of a job (protocol §8.4), with the environment passed by `--setenv` after
 /// `--clearenv`: bwrap itself starts with an empty environment, so a job's `LD_PRELOAD` or `PATH` can never
 /// affect the privileged bwrap process on the host side.
+///
+/// The job cannot make namespaces of its own (`--disable-userns`, and the ``SyscallFilter`` read from descriptor
+/// ``JobProcess/filterDescriptor`` when `filtered`); `/dev` is read-only and its `/dev/shm` is the root's
+/// `dev/shm`, a directory of the job's own layer, so what a job keeps there counts toward its disk limit.
+/// The root must hold the mount points (``SandboxRoot/makeMountPoints(in:user:)``): an unprivileged bubblewrap
+/// cannot create them.
 enum BubblewrapCommand {
-    static func arguments(root: String, command: CompileCommand) -> [String] {
-        var arguments = namespacesAndMounts(root: root) + ["--chdir", command.cwd, "--clearenv"]
+    static func arguments(root: String, filtered: Bool, command: CompileCommand) -> [String] {
+        var arguments = namespacesAndMounts(root: root, filtered: filtered) + ["--chdir", command.cwd, "--clearenv"]
         for variable in command.environment where passes(variable) {
             arguments += ["--setenv", variable.name, variable.value]
         }
@@ -16,8 +23,8 @@ enum BubblewrapCommand {
 
     /// The same sandbox for a command known before the job's (the stub of a sandbox made ahead, which takes the
     /// job's cwd, environment and command itself).
-    static func arguments(root: String, then command: [String]) -> [String] {
-        namespacesAndMounts(root: root) + ["--clearenv", "--"] + command
+    static func arguments(root: String, filtered: Bool, then command: [String]) -> [String] {
+        namespacesAndMounts(root: root, filtered: filtered) + ["--clearenv", "--"] + command
     }
 
     /// The job's environment as bubblewrap's `--setenv`s would leave it (a later duplicate wins).
@@ -29,11 +36,11 @@ enum BubblewrapCommand {
 
     private static func passes(_ variable: EnvironmentVariable) -> Bool { !variable.name.contains("=") && !variable.name.isEmpty }
 
-    private static func namespacesAndMounts(root: String) -> [String] {
+    static func namespacesAndMounts(root: String, filtered: Bool) -> [String] {
         [
             "--die-with-parent", "--cap-drop", "ALL",
-            "--unshare-user", "--unshare-cgroup", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
-        ]
+            "--unshare-user", "--disable-userns", "--unshare-cgroup", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--bind", root + "/dev/shm", "/dev/shm", "--remount-ro", "/dev",
+        ] + (filtered ? ["--seccomp", "\(JobProcess.filterDescriptor)"] : [])
     }
 }

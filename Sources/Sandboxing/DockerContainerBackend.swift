@@ -1,19 +1,24 @@
+import ArchiveKit
 import DockerEngine
+import Foundation
 
 /// The docker sandbox's images and containers, through the Engine API: an image is the base image with the
-/// toolchain archive unpacked by the engine and committed; a container runs the image's idle command.
+/// toolchain archive (checked and re-packed first) unpacked by the engine and committed; a container runs the image's idle command.
 struct DockerContainerBackend: ContainerBackend {
     let engine: DockerEngineClient
     let settings: DockerSandboxSettings
 
     func buildImage(_ archiveID: String, archivePath: String) async throws {
+        let checked = archivePath + ".checked-\(UInt32.random(in: 0...UInt32.max)).tar"
+        defer { unlink(checked) }
+        try await checkToolchain(archivePath, into: checked)
         do {
             let builder = try await engine.createContainer(
                 ContainerConfig(
                     image: settings.baseImage, command: [DockerSandboxSettings.busybox, "true"], labels: settings.labels,
                     hostConfig: settings.hostConfiguration))
             do {
-                try await engine.putArchive(container: builder, directory: "/", tarFile: archivePath, copyOwners: false, timeout: 600)
+                try await engine.putArchive(container: builder, directory: "/", tarFile: checked, copyOwners: false, timeout: 600)
                 try await engine.commit(
                     container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: archiveID),
                     labels: settings.labels(forToolchain: archiveID), command: DockerSandboxSettings.idleCommand)
@@ -24,6 +29,18 @@ struct DockerContainerBackend: ContainerBackend {
             try? await engine.removeContainer(builder)
         } catch {
             throw SandboxError(.setup, "cannot build the image of toolchain \(archiveID) on \(settings.baseImage)", cause: "\(error)")
+        }
+    }
+
+    /// The toolchain archive as the engine may unpack it: the checks of every other archive (no `..`, absolute
+    /// path, device, fifo or write through a symlink; setuid bits stripped; entries and bytes bounded), every file
+    /// root's, and nothing under `/.kiln`, whose busybox runs the containers' upkeep as root.
+    private func checkToolchain(_ archivePath: String, into checked: String) async throws {
+        let rewriter = ContainerInputsRewriter.toolchain(limits: .toolchain, reserved: [DockerSandboxSettings.reservedDirectory])
+        do { _ = try await BlockingWork.run { try rewriter.rewrite(inputs: archivePath, to: checked, extraDirectories: []) } } catch let error
+            as ArchiveError
+        {
+            throw SandboxError(.badToolchain, "the toolchain archive is refused: \(error.message)", cause: error.cause)
         }
     }
 

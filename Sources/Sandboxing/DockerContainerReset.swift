@@ -1,4 +1,5 @@
 import DockerEngine
+import Foundation
 
 /// Makes a used container as good as new for the next job of the same toolchain, or says it cannot.
 ///
@@ -22,9 +23,13 @@ enum DockerContainerReset {
                 guard await killJobs(in: container, engine: engine, jobUser: jobUser) else { return false }
             }
             guard let plan = plan(for: try await engine.changes(container: container)) else { return false }
-            if !(host?.root.map { remove(plan, under: $0) } ?? false) {
+            let onTheHost = host?.root != nil && host?.initProcess.map(clearInterprocessFiles(ofProcess:)) == true
+            if !(onTheHost && host?.root.map { remove(plan, under: $0) } == true) {
+                // The engine's list of changes never shows /dev/shm and /dev/mqueue (mounts of their own): a job
+                // could leave a message there for the next job of the toolchain. They are emptied every time.
+                // Only the shell's builtins and Kiln's busybox by its path: a toolchain's `rm` never runs as root.
                 let script =
-                    #"for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
+                    #"b=/.kiln/busybox; $b rm -rf /dev/shm/* /dev/shm/.[!.]* /dev/mqueue/* 2>/dev/null; for p in "$@"; do case "$p" in -d) mode=d;; -r) mode=r;; *) if [ $mode = r ]; then $b rm -rf -- "$p" || exit 1; else [ -d "$p" ] || exit 2; fi;; esac; done"#
                 let arguments = ["sh", "-c", script, "reset", "-r"] + plan.removals + ["-d"] + plan.directoriesToCheck
                 let cleanup = try await engine.exec(container: container, upkeep(arguments), timeout: 60, streamLimit: 4096)
                 guard cleanup.exitCode == 0 else { return false }
@@ -42,6 +47,18 @@ enum DockerContainerReset {
         func components(_ path: String) -> [String] { path.split(separator: "/").map(String.init) }
         return plan.removals.allSatisfy { SandboxTree.remove(components($0), under: root) }
             && plan.directoriesToCheck.allSatisfy { SandboxTree.isPlainDirectory(components($0), under: root) }
+    }
+
+    /// Empties the container's `/dev/shm` and `/dev/mqueue`, seen through `/proc/<pid>/root` of its first
+    /// process; false when it cannot (the reset then execs in the container).
+    private static func clearInterprocessFiles(ofProcess pid: Int32) -> Bool {
+        ["/dev/shm", "/dev/mqueue"].allSatisfy { directory in
+            let path = "/proc/\(pid)/root" + directory
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                return !FileManager.default.fileExists(atPath: path)
+            }
+            return entries.allSatisfy { SandboxTree.remove([$0], under: path) }
+        }
     }
 
     /// Kills every process of the job user (`kill -9 -1` as that user reaches exactly those): what a job left

@@ -31,7 +31,9 @@ public struct DockerSandboxSettings: Sendable, Hashable {
     public init(instance: String) { self.instance = instance }
 
     /// The busybox every Kiln image carries, used for container upkeep (never by jobs).
-    static let busybox = "/.kiln/busybox"
+    static let busybox = "/\(reservedDirectory)/busybox"
+    /// Kiln's directory in every image; no toolchain archive may write there.
+    static let reservedDirectory = ".kiln"
     static let instanceLabel = "dev.kiln.instance"
     static let toolchainLabel = "dev.kiln.toolchain"
     /// The long-lived process of a pooled container; jobs run beside it through exec.
@@ -41,6 +43,8 @@ public struct DockerSandboxSettings: Sendable, Hashable {
     /// The labels of a toolchain's image and containers.
     func labels(forToolchain archiveID: String) -> [String: String] { [Self.instanceLabel: instance, Self.toolchainLabel: archiveID] }
 
+    var sharedMemoryBytes: Int64 { maxFileBytes > 0 ? min(maxFileBytes, 64 << 20) : 64 << 20 }
+
     var hostConfiguration: HostConfiguration {
         var host = HostConfiguration()
         host.memoryBytes = memoryBytes
@@ -48,6 +52,8 @@ public struct DockerSandboxSettings: Sendable, Hashable {
         host.pidsLimit = pidsLimit
         host.nanoCPUs = Int64(cpus * 1e9)
         host.ulimits = [Ulimit(name: "core", value: 0)] + (maxFileBytes > 0 ? [Ulimit(name: "fsize", value: maxFileBytes)] : [])
+        // /dev/shm is a tmpfs outside the writable layer the disk watch sees: bounded by the disk limit instead.
+        host.sharedMemoryBytes = sharedMemoryBytes
         // Only container upkeep (root exec) holds these; a job runs as `uid` with no effective capabilities and
         // no-new-privileges, so neither setuid binaries nor file capabilities give them back.
         host.addedCapabilities = ["KILL", "DAC_OVERRIDE", "FOWNER"]
@@ -58,7 +64,8 @@ public struct DockerSandboxSettings: Sendable, Hashable {
     var report: String {
         func bound(_ value: Int64, _ unit: String) -> String { value > 0 ? "\(value)\(unit)" : "unlimited" }
         return "memory \(bound(memoryBytes, " bytes")) and processes \(bound(pidsLimit, "")) by the container's cgroup; cpus "
-            + (cpus > 0 ? "\(cpus)" : "unlimited") + "; files up to \(bound(maxFileBytes, " bytes")) by RLIMIT_FSIZE; no network"
+            + (cpus > 0 ? "\(cpus)" : "unlimited")
+            + "; files up to \(bound(maxFileBytes, " bytes")) by RLIMIT_FSIZE; /dev/shm up to \(bound(sharedMemoryBytes, " bytes")) (emptied between jobs); no network"
     }
 
     /// Docker's tag for the image of one toolchain.

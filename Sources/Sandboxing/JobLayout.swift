@@ -33,15 +33,17 @@ struct JobLayout: Sendable {
     var directories: [[String]] { [cwd] + outputs.map { Array($0.components.dropLast()) } }
 
     /// The declared outputs, read from `root` on the host: regular files only, never through a symlink; missing
-    /// ones are left out.
+    /// ones are left out. Each is compressed as it is read, so only its compressed bytes are ever held.
     func readOutputs(under root: String, limit: Int, total: Int) async throws -> [NamedOutput] {
         let outputs = outputs
         return try await BlockingWork.run {
             var remaining = total
             return try outputs.compactMap { output -> NamedOutput? in
-                guard let bytes = try SandboxPaths.readRegularFile(output.components, under: root, limit: min(limit, remaining)) else { return nil }
-                remaining -= bytes.count
-                return NamedOutput(path: output.name, data: try OutputData(compressing: bytes))
+                let deflater = try ZlibDeflater(level: 1)
+                guard let size = try SandboxPaths.readRegularFile(output.components, under: root, limit: min(limit, remaining), pieces: deflater.add)
+                else { return nil }
+                remaining -= size
+                return NamedOutput(path: output.name, data: OutputData(compressed: try deflater.finish(), uncompressedLength: UInt64(size)))
             }
         }
     }

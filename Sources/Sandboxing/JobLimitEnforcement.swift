@@ -7,7 +7,8 @@ import JobSpawn
 struct JobLimitEnforcement: Sendable {
     let limits: SandboxLimits
     let cgroups: CgroupHierarchy?
-    /// Root is exempt from RLIMIT_NPROC, so without a pids cgroup a root server cannot bound processes.
+    /// Root is exempt from RLIMIT_NPROC, so without a pids cgroup jobs run as root could not be bounded (a root
+    /// server runs them as their own user, which is not).
     let runsAsRoot: Bool
 
     private func controls(_ controller: String) -> Bool { cgroups?.parents[controller] != nil }
@@ -42,7 +43,7 @@ struct JobLimitEnforcement: Sendable {
             "processes "
                 + (limits.maxProcesses.map {
                     "\($0) by "
-                        + by("pids", fallback: runsAsRoot ? "nothing (root is exempt from RLIMIT_NPROC)" : "RLIMIT_NPROC of the server's user")
+                        + by("pids", fallback: runsAsRoot ? "nothing (root is exempt from RLIMIT_NPROC)" : "RLIMIT_NPROC of the jobs' user (shared by the jobs running at once)")
                 } ?? "unlimited"))
         parts.append("cpus " + (limits.cpus.map { "\($0) by " + by("cpu", fallback: nil) } ?? "unlimited"))
         parts.append("disk " + (limits.diskBytes.map { "\($0) bytes by a watch of the job's layer and RLIMIT_FSIZE" } ?? "unlimited"))

@@ -31,19 +31,22 @@ extension OverlaySandbox {
         }
         var process = launch.process
         if process == nil { process = try? await ParkedProcess.park(cgroupProcsFiles: launch.cgroup?.procsFiles ?? [], parker: parker).get() }
-        let root = jobDirectory + "/root"
+        let (root, user) = (jobDirectory + "/root", jobUser)
         do {
             try await BlockingWork.run {
                 for layer in ["upper", "work", "root"] {
                     try FileManager.default.createDirectory(atPath: jobDirectory + "/" + layer, withIntermediateDirectories: true)
                 }
+                try SandboxRoot.makeMountPoints(in: jobDirectory + "/upper", user: user)
                 try OverlayMount.mount(lower: lease.directory, upper: jobDirectory + "/upper", work: jobDirectory + "/work", at: root)
             }
         } catch {
             await finish(jobDirectory: jobDirectory, launch: (launch.cgroup, process), lease: lease)
             return nil
         }
-        let bubblewrap = enforcement.process([bubblewrapPath] + BubblewrapCommand.arguments(root: root, then: JobParker.stubCommand), cgroup: nil)
+        let bubblewrap = sandboxProcess(
+            [bubblewrapPath] + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, then: JobParker.stubCommand), cgroup: nil,
+            enforcement: enforcement)
         guard let process, process.startSandboxAhead(bubblewrap) else {
             await finish(jobDirectory: jobDirectory, launch: (launch.cgroup, process), lease: lease)
             return nil
@@ -56,15 +59,8 @@ extension OverlaySandbox {
         let launch = (cgroup: sandbox.cgroup, process: Optional(sandbox.process))
         do {
             let layout = try JobLayout(command: job.command, outputs: job.outputs)
-            let (root, inputs) = (sandbox.jobDirectory + "/root", job.inputsTarPath)
-            try await BlockingWork.run {
-                do {
-                    try SafeExtractor(limits: .jobInputs).extract(file: inputs, into: root)
-                } catch let error as ArchiveError {
-                    throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
-                }
-                for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
-            }
+            let root = sandbox.jobDirectory + "/root"
+            try await SandboxRoot.placeInputs(job.inputsTarPath, into: root, layout: layout, user: jobUser)
             let command = JobProcess(
                 executable: job.command.executable, arguments: job.command.arguments, environment: BubblewrapCommand.environment(of: job.command))
             let (limits, cwd) = (limits, job.command.cwd)

@@ -27,11 +27,20 @@ public struct OverlaySandbox: BuildSandbox {
     let cleanups = PendingCleanups()
     /// Sandboxes made ready before their jobs, as root (see ``SandboxAhead``).
     let ahead: SandboxesAhead
+    /// Whom jobs run as: a root server's jobs as an unprivileged user of their own (rootless too: the user then
+    /// owns the job's layers and mounts them); nil, a server that is not root: its own user.
+    let jobUser: JobProcess.User?
+    /// The ``SyscallFilter`` of this machine's architecture, written at start; nil where there is none.
+    var filterPath: String? { SyscallFilter.Architecture.native == nil ? nil : buildDirectory + "/syscall-filter.bpf" }
+
+    /// The uid and gid of jobs run by a root server unless configured (the docker sandbox's default too).
+    public static let defaultJobUser = JobProcess.User(uid: 65532, gid: 65532)
 
     /// - Parameter rootless: nil chooses by the server's user: rootless unless it runs as root.
+    /// - Parameter jobUser: whom jobs run as when the server is root (otherwise they run as the server's user).
     public init(
         buildDirectory: String, bubblewrapPath: String, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits(), rootless: Bool? = nil,
-        preparedLaunches: Int = 3
+        preparedLaunches: Int = 3, jobUser: JobProcess.User = OverlaySandbox.defaultJobUser
     ) {
         self.preparedLaunches = preparedLaunches
         // Normalized because it is compared with the mount points of /proc/self/mountinfo.
@@ -39,6 +48,7 @@ public struct OverlaySandbox: BuildSandbox {
         self.bubblewrapPath = bubblewrapPath
         self.limits = limits
         self.rootless = rootless ?? (geteuid() != 0)
+        self.jobUser = geteuid() == 0 ? jobUser : nil
         toolchains = UnpackedToolchains(root: "\(self.buildDirectory)/toolchains", budget: toolchainBudget)
         ahead = SandboxesAhead(target: self.rootless || JobParker.path == nil ? 0 : preparedLaunches)
     }
@@ -63,12 +73,17 @@ public struct OverlaySandbox: BuildSandbox {
         host.leftovers = await clearBuildDirectory()
         let overlay = rootless ? try await RootlessOverlay.check(bubblewrapPath: bubblewrapPath, scratch: buildDirectory + "/probe") : nil
         let directory = buildDirectory
+        let filterPath = filterPath
         try await BlockingWork.run {
             for child in ["builds", "toolchains"] {
                 try FileManager.default.createDirectory(atPath: directory + "/" + child, withIntermediateDirectories: true)
             }
+            if let filterPath { _ = try SandboxRoot.writeFilter(to: filterPath) }
         }
-        let enforcement = JobLimitEnforcement(limits: limits, runsAsRoot: geteuid() == 0)
+        if let jobUser {
+            try await JobUserProbe(bubblewrapPath: bubblewrapPath, user: jobUser, filterPath: filterPath).check(in: directory + "/builds")
+        }
+        let enforcement = JobLimitEnforcement(limits: limits, runsAsRoot: geteuid() == 0 && jobUser == nil)
         let launches = PreparedLaunches(hierarchy: enforcement.cgroups, limits: limits, count: preparedLaunches)
         await host.set(enforcement, overlay, launches)?.stop()
         await launches.refill()
@@ -160,26 +175,34 @@ public struct OverlaySandbox: BuildSandbox {
         let (upper, work, root) = (jobDirectory + "/upper", jobDirectory + "/work", jobDirectory + "/root")
         // Rootless, the server never sees the mount: the job's files are its upper layer.
         let files = rootless ? upper : root
-        let rootless = rootless
+        let (rootless, user) = (rootless, jobUser)
         try await BlockingWork.run {
             for layer in [upper, work, root] { try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true) }
+            try SandboxRoot.makeMountPoints(in: upper, user: user)
             if !rootless { try OverlayMount.mount(lower: lowerLayer, upper: upper, work: work, at: root) }
-            do {
-                try SafeExtractor(limits: .jobInputs).extract(file: job.inputsTarPath, into: files)
-            } catch let error as ArchiveError {
-                throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
+            if rootless, let user {
+                for layer in [upper, work, root] where chown(layer, user.uid, user.gid) != 0 {
+                    throw SandboxError(.setup, "cannot give '\(layer)' to the job's user", cause: String(cString: strerror(errno)))
+                }
             }
-            for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: files) }
         }
-        var command = [bubblewrapPath] + BubblewrapCommand.arguments(root: root, command: job.command)
+        try await SandboxRoot.placeInputs(job.inputsTarPath, into: files, layout: layout, user: user)
+        var command = [bubblewrapPath] + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, command: job.command)
         if let overlay = host.overlay { command = try overlay.command(lower: lowerLayer, upper: upper, work: work, root: root, then: command) }
-        let process = enforcement.process(command, cgroup: cgroup)
+        let process = sandboxProcess(command, cgroup: cgroup, enforcement: enforcement)
         let limits = limits
         let parked = launch.process
         return try await execute(job, layout: layout, files: files, upper: upper, cgroup: cgroup) {
             if let parked { return await parked.launch(process, timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes) }
             return await process.run(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         }
+    }
+
+    /// bubblewrap as a job's first process: in its cgroup, under its rlimits, as the job's user, with the filter.
+    func sandboxProcess(_ command: [String], cgroup: JobCgroup?, enforcement: JobLimitEnforcement) -> JobProcess {
+        var process = enforcement.process(command, cgroup: cgroup)
+        (process.user, process.filterPath) = (jobUser, filterPath)
+        return process
     }
 
     /// Runs the job's first process (`run`) under the disk watch, then checks the cgroup's limits and reads the

@@ -1,8 +1,9 @@
 import ArchiveKit
 import Foundation
 import KilnProtocol
+import Synchronization
 
-/// FreeBSD only: the pots and jails of the pot sandbox, through the real `pot` and `jexec` commands (each with a
+/// FreeBSD only: the pots and jails of the pot sandbox, through the real `pot`, `jexec` and `rctl` commands (each with a
 /// deadline, bounded output and a process-group kill). Everything else of the pot sandbox is plain Swift.
 ///
 /// An image is `kiln-image-<archive_id>`: a clone of the template with the toolchain unpacked into its root, then
@@ -10,6 +11,30 @@ import KilnProtocol
 /// is stopped, reverted to that snapshot and started again.
 struct PotJails: ContainerBackend {
     let settings: PotSandboxSettings
+    let limits: SandboxLimits
+    /// Whether `rctl` bounds the jails here (found by ``checkResourceLimits()``); nil before.
+    let rctl = RctlState()
+
+    final class RctlState: Sendable {
+        private let state = Mutex<Bool?>(nil)
+        var works: Bool? {
+            get { state.withLock { $0 } }
+            set { state.withLock { $0 = newValue } }
+        }
+    }
+
+    init(settings: PotSandboxSettings, limits: SandboxLimits) {
+        self.settings = settings
+        self.limits = limits
+    }
+
+    /// Asks `rctl` for its rules once: it fails where the kernel does not account resources
+    /// (`kern.racct.enable=0`, the default before FreeBSD 13's GENERIC had RACCT on), and jobs then run without
+    /// rules, as the start-up report says. Nothing to ask when no limit needs it.
+    func checkResourceLimits() async {
+        guard !PotCommandLine.limitRules(for: "probe", limits).isEmpty else { return rctl.works = false }
+        rctl.works = (try? await run(settings.rctlCommand, key: "rctl_cmd", [])) != nil
+    }
 
     /// The output of `pot ls -q`.
     func list() async throws -> String { try await pot(PotCommandLine.list) }
@@ -22,7 +47,7 @@ struct PotJails: ContainerBackend {
             do { _ = try await BlockingWork.run { try SafeExtractor(limits: .toolchain).extract(file: archivePath, into: root) } } catch let error
                 as ArchiveError
             {
-                throw SandboxError(.setup, "the toolchain archive does not unpack: \(error.message)", cause: error.cause)
+                throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", cause: error.cause)
             }
             try await pot(PotCommandLine.snapshot(image))
         } catch {
@@ -36,6 +61,10 @@ struct PotJails: ContainerBackend {
         try await pot(PotCommandLine.clone(container, from: settings.imageName(of: archiveID), settings.cloneArguments))
         do {
             try await pot(PotCommandLine.snapshot(container))
+            // Rules name the jail, so they hold from its first start and across every reset's restart.
+            if rctl.works == true {
+                for rule in PotCommandLine.limitRules(for: container, limits) { try await run(settings.rctlCommand, key: "rctl_cmd", rule) }
+            }
             try await pot(PotCommandLine.start(container))
         } catch {
             try? await destroy(container)
@@ -59,24 +88,34 @@ struct PotJails: ContainerBackend {
 
     func removeImage(of archiveID: String) async { try? await destroy(settings.imageName(of: archiveID)) }
 
-    /// Destroys a pot; throws when pot says it could not.
-    func destroy(_ pot: String) async throws { try await self.pot(PotCommandLine.destroy(pot)) }
+    /// Destroys a pot (and the rules of its jail); throws when pot says it could not.
+    func destroy(_ pot: String) async throws {
+        try await self.pot(PotCommandLine.destroy(pot))
+        if pot.hasPrefix(PotSandboxSettings.containerPrefix), rctl.works == true {
+            _ = try? await run(settings.rctlCommand, key: "rctl_cmd", PotCommandLine.removeRules(of: pot))
+        }
+    }
 
-    /// Runs the job's compile in the container's jail.
-    func compile(in container: String, _ command: CompileCommand, limits: SandboxLimits) async throws -> ProcessRunner.Outcome {
+    /// Runs the job's compile in the container's jail, as the jail user.
+    func compile(in container: String, _ command: CompileCommand) async throws -> ProcessRunner.Outcome {
         let runner = ProcessRunner(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         return try await runner.run(
-            try executable(settings.jexecCommand, key: "jexec_cmd"), PotCommandLine.compile(in: container, command), environment: environment)
+            try executable(settings.jexecCommand, key: "jexec_cmd"),
+            PotCommandLine.compile(in: container, command, user: settings.jailUser, fileSizeBytes: limits.diskBytes), environment: environment)
     }
 
     /// Runs `pot` with `arguments`; throws with pot's own message when it exits non-zero.
     @discardableResult
-    private func pot(_ arguments: [String]) async throws -> String {
+    private func pot(_ arguments: [String]) async throws -> String { try await run(settings.potCommand, key: "pot_cmd", arguments) }
+
+    /// Runs `command` (configured under `key`) with `arguments`; throws with its own message when it fails.
+    @discardableResult
+    private func run(_ command: String, key: String, _ arguments: [String]) async throws -> String {
         let runner = ProcessRunner(timeout: settings.commandTimeout, maxStreamBytes: 1 << 20)
-        let outcome = try await runner.run(try executable(settings.potCommand, key: "pot_cmd"), arguments, environment: environment)
+        let outcome = try await runner.run(try executable(command, key: key), arguments, environment: environment)
         guard outcome.termination == .exited(0) else {
             let said = String(decoding: (outcome.stderr + outcome.stdout).suffix(2000), as: UTF8.self)
-            throw SandboxError(.setup, "'pot \(arguments.joined(separator: " "))' failed (\(outcome.termination))", cause: said)
+            throw SandboxError(.setup, "'\(command) \(arguments.joined(separator: " "))' failed (\(outcome.termination))", cause: said)
         }
         return String(decoding: outcome.stdout, as: UTF8.self)
     }

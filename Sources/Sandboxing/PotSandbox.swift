@@ -1,10 +1,12 @@
 import ArchiveKit
 import Foundation
+import JobSpawn
 import KilnProtocol
 
 /// The pot builder (FreeBSD jails, protocol §8.5): a pot image per toolchain cloned from the template, a pool of
-/// started containers cloned from it, the job's inputs unpacked into the container's root from the host side, the
-/// compile through `jexec` with only the job's environment, outputs read from the root without following symlinks,
+/// started containers cloned from it (each jail bounded by `rctl` rules), the job's inputs unpacked into the
+/// container's root from the host side (owned by the jail user), the compile through `jexec -U` as that user with
+/// only the job's environment, outputs read from the root without following symlinks,
 /// and the container stopped, reverted and started again in the background (destroyed when that fails).
 ///
 /// Upstream creates directories and reads outputs with `jexec … mkdir`/`cat` (one process per output, and a
@@ -20,7 +22,7 @@ public struct PotSandbox: BuildSandbox {
     public init(settings: PotSandboxSettings, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits()) {
         self.settings = settings
         self.limits = limits
-        jails = PotJails(settings: settings)
+        jails = PotJails(settings: settings, limits: limits)
         pool = ContainerPool(
             backend: jails, idleLimit: settings.idleContainersPerToolchain, budget: toolchainBudget, resetWorkers: settings.resetWorkers)
     }
@@ -30,6 +32,7 @@ public struct PotSandbox: BuildSandbox {
         guard settings.resolve(settings.jexecCommand) != nil else {
             throw SandboxError(.unavailable, "jexec_cmd '\(settings.jexecCommand)' is not an executable; the pot builder runs on FreeBSD")
         }
+        await jails.checkResourceLimits()
         let listing = try await jails.list()
         guard listing.split(whereSeparator: \.isWhitespace).contains(Substring(settings.cloneFrom)) else {
             throw SandboxError(
@@ -46,7 +49,20 @@ public struct PotSandbox: BuildSandbox {
     }
 
     public var enforcementReport: String {
-        "pot sandbox; job limits: timeout \(limits.timeout) (jexec's process group killed); \(limits.outputsReport); memory, processes, cpus and disk not enforced (no rctl yet)"
+        let rctl = jails.rctl.works
+        let bounded = [
+            limits.memoryBytes.map { "memory \($0) bytes" }, limits.maxProcesses.map { "processes \($0)" }, limits.cpus.map { "cpus \($0)" },
+        ].compactMap { $0 }
+        let byRctl =
+            bounded.isEmpty
+            ? "memory, processes and cpus unlimited"
+            : bounded.joined(separator: ", ")
+                + (rctl == true
+                    ? " by rctl rules on each jail"
+                    : " NOT enforced: rctl failed (set kern.racct.enable=1 in /boot/loader.conf and reboot, or install rctl_cmd)")
+        let disk = limits.diskBytes.map { "files up to \($0) bytes each by ulimit -f; the jail's total disk use is not bounded" } ?? "disk unlimited"
+        return
+            "pot sandbox; jobs run as the jail's '\(settings.jailUser)' (jexec -U); job limits: timeout \(limits.timeout) (jexec's process group killed); \(byRctl); \(disk); \(limits.outputsReport)"
     }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
@@ -64,20 +80,28 @@ public struct PotSandbox: BuildSandbox {
 
     private func runInContainer(_ job: SandboxJob, layout: JobLayout, container: String) async throws -> JobComplete {
         let root = settings.root(of: container)
-        try await BlockingWork.run {
-            do {
-                try SafeExtractor(limits: .jobInputs).extract(file: job.inputsTarPath, into: root)
-            } catch let error as ArchiveError {
-                throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
-            }
-            for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root) }
-        }
+        let user = try await BlockingWork.run { [settings] in try PotSandbox.jailUser(settings.jailUser, in: root) }
+        try await SandboxRoot.placeInputs(job.inputsTarPath, into: root, layout: layout, user: user)
         job.onCompilerStart?()
-        let outcome = try await jails.compile(in: container, job.command, limits: limits)
+        let outcome = try await jails.compile(in: container, job.command)
         job.onCompilerEnd?()
         return JobComplete(
             output: try outcome.processOutput(),
             outputs: try await layout.readOutputs(under: root, limit: limits.maxOutputFileBytes, total: limits.maxOutputBytes))
+    }
+
+    /// The uid and gid of `name` in the jail's `/etc/passwd` (under `root` on the host), which the job's inputs
+    /// and directories get.
+    static func jailUser(_ name: String, in root: String) throws -> JobProcess.User {
+        let passwd = (try? String(contentsOfFile: root + "/etc/passwd", encoding: .utf8)) ?? ""
+        for line in passwd.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 4, fields[0] == name, let uid = UInt32(fields[2]), let gid = UInt32(fields[3]), uid != 0 {
+                return JobProcess.User(uid: uid, gid: gid)
+            }
+        }
+        throw SandboxError(
+            .setup, "the jail has no user '\(name)' other than root in its /etc/passwd; add it to the template pot or set jail_user")
     }
 
     /// Waits for the resets, then destroys the idle containers; the next start destroys the images.

@@ -11,6 +11,10 @@ public struct PotSandboxSettings: Sendable, Hashable {
     public var potCommand = "pot"
     /// The `jexec` command: a path, or a name looked up in `PATH`.
     public var jexecCommand = "jexec"
+    /// The `rctl` command (FreeBSD's resource limits of the jails): a path, or a name looked up in `PATH`.
+    public var rctlCommand = "rctl"
+    /// The user of the jail (in its `/etc/passwd`) jobs run as, with `jexec -U`: never the jail's root.
+    public var jailUser = "nobody"
     /// Passed to every `pot clone` (the network of the new pot).
     public var cloneArguments = ["-i", "lo0|127.0.0.2"]
     /// Idle, started containers kept per toolchain.

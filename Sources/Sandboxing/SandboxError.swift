@@ -12,8 +12,12 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable {
         public static let outputTooLarge = Code(name: "outputTooLarge")
         /// The job's process could not be started, or died from a signal.
         public static let processFailed = Code(name: "processFailed")
+        /// The toolchain archive is refused or does not unpack (the builder then evicts it from its cache).
+        public static let badToolchain = Code(name: "badToolchain")
         /// The job went past one of its limits (disk, output size) and was stopped.
         public static let limitExceeded = Code(name: "limitExceeded")
+        /// The compile failed because the job or the host ran out of memory, processes or disk (not a result).
+        public static let resourcesExhausted = Code(name: "resourcesExhausted")
         /// The client went away; the job was killed and its sandbox cleaned.
         public static let cancelled = Code(name: "cancelled")
         /// A declared output is unsafe to read (a symlink, `..`, not a regular file).

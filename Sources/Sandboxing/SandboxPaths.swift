@@ -1,3 +1,5 @@
+import JobSpawn
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -15,11 +17,14 @@ public enum SandboxPaths {
     }
 
     /// Creates the directories of `components` under `root` (like `mkdir -p`), refusing symlinks on the way.
-    public static func makeDirectories(_ components: [String], under root: String) throws {
+    /// With an `owner`, the directories it creates and the last one (where the job writes) become the owner's,
+    /// as if the job had made them.
+    public static func makeDirectories(_ components: [String], under root: String, owner: JobProcess.User? = nil) throws {
         var descriptor = try openDirectory(root)
         defer { close(descriptor) }
-        for name in components {
-            if mkdirat(descriptor, name, 0o755) != 0 && errno != EEXIST {
+        for (index, name) in components.enumerated() {
+            let created = mkdirat(descriptor, name, 0o755) == 0
+            if !created && errno != EEXIST {
                 throw SandboxError(.setup, "cannot create directory '\(name)' in the job root", cause: errorText())
             }
             let next = openat(descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -28,12 +33,25 @@ public enum SandboxPaths {
             }
             close(descriptor)
             descriptor = next
+            if let owner, created || index == components.count - 1, fchown(descriptor, owner.uid, owner.gid) != 0 {
+                throw SandboxError(.setup, "cannot give '\(name)' in the job root to the job's user", cause: errorText())
+            }
         }
     }
 
     /// The bytes of the regular file at `components` under `root`; nil when it does not exist.
     /// Throws for a symlink, a non-regular file, or a file larger than `limit`.
     public static func readRegularFile(_ components: [String], under root: String, limit: Int) throws -> [UInt8]? {
+        var bytes: [UInt8] = []
+        let size = try readRegularFile(components, under: root, limit: limit) { bytes.append(contentsOf: $0) }
+        return size.map { _ in bytes }
+    }
+
+    /// Reads the regular file at `components` under `root` in pieces of at most 1 MiB, handing each to `consume`
+    /// (never the whole file in memory); returns its size, nil when it does not exist. Throws as the other does.
+    public static func readRegularFile(
+        _ components: [String], under root: String, limit: Int, pieces consume: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int? {
         guard let name = components.last else { return nil }
         var descriptor = try openDirectory(root)
         defer { close(descriptor) }
@@ -62,20 +80,20 @@ public enum SandboxPaths {
         guard status.st_size <= limit else {
             throw SandboxError(.unsafeOutput, "output '\(name)' has \(status.st_size) bytes; at most \(limit) are returned")
         }
-        return try readAll(file, expected: Int(status.st_size), limit: limit)
+        return try readAll(file, limit: limit, into: consume)
     }
 
-    private static func readAll(_ file: Int32, expected: Int, limit: Int) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(expected)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    private static func readAll(_ file: Int32, limit: Int, into consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw SandboxError(.setup, "reading an output failed", cause: errorText()) }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<count])
-            guard bytes.count <= limit else { throw SandboxError(.unsafeOutput, "an output grew past \(limit) bytes while being read") }
+            if count == 0 { return total }
+            total += count
+            guard total <= limit else { throw SandboxError(.unsafeOutput, "an output grew past \(limit) bytes while being read") }
+            try chunk.withUnsafeBytes { try consume(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }
     }
 

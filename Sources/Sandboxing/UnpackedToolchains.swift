@@ -8,7 +8,8 @@ import KilnProtocol
 /// Each archive is unpacked once: into a temporary directory, then renamed into place, so a half-unpacked
 /// toolchain is never seen. Concurrent jobs on the same toolchain share one unpack; jobs on different toolchains
 /// never wait on each other (the unpack runs off the actor). A toolchain in use is pinned and never evicted; the
-/// rest are evicted least recently used first once their unpacked bytes exceed the budget.
+/// rest are evicted least recently used first once their unpacked size exceeds the budget: their bytes plus
+/// ``bytesPerEntry`` for each file, directory and link (inodes fill a disk too).
 public actor UnpackedToolchains {
     /// A pinned, unpacked toolchain. Give it back with ``release(_:)``.
     public struct Lease: Sendable {
@@ -85,6 +86,10 @@ public actor UnpackedToolchains {
 
     private func directory(of id: String) -> String { "\(root)/\(id)" }
 
+    /// What each unpacked entry costs beyond its bytes (an inode and at least a block): a toolchain of a million
+    /// empty files is not free.
+    static let bytesPerEntry: UInt64 = 4096
+
     private static func unpack(_ archive: String, staging: String, destination: String) throws -> UInt64 {
         let files = FileManager.default
         try? files.removeItem(atPath: staging)
@@ -95,11 +100,11 @@ public actor UnpackedToolchains {
             guard rename(staging, destination) == 0 else {
                 throw SandboxError(.setup, "cannot move the unpacked toolchain into '\(destination)'", cause: SandboxPaths.errorText())
             }
-            return summary.bytes
+            return summary.bytes + UInt64(summary.entries) * bytesPerEntry
         } catch {
             try? files.removeItem(atPath: staging)
             if let error = error as? ArchiveError {
-                throw SandboxError(.setup, "the toolchain archive does not unpack: \(error.message)", cause: error.cause)
+                throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", cause: error.cause)
             }
             throw error
         }

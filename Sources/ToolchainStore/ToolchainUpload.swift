@@ -45,9 +45,10 @@ public final class ToolchainUpload {
     public func finish() throws -> FinishedUpload {
         if let failure { throw failure }
         do {
+            try file.synchronize()
             try file.close()
         } catch {
-            throw ToolchainStoreError(.io, "closing the uploaded toolchain failed", cause: "\(error)")
+            throw ToolchainStoreError(.io, "writing the uploaded toolchain to disk failed", cause: "\(error)")
         }
         committed = true
         return FinishedUpload(temporaryPath: file.path, archiveID: DigestHex.sccache(hasher.finalize()), size: size)

@@ -46,6 +46,25 @@ import Testing
             ])
     }
 
+    @Test func aToolchainBecomesRootsWithClosedDirectoriesAndMayNotWriteKilnsDirectory() throws {
+        let toolchain = ContainerInputsRewriter.toolchain(limits: ExtractionLimits(maxTotalBytes: 1 << 20, maxEntries: 100), reserved: [".kiln"])
+        try build { writer in
+            try writer.addFile("usr/bin/cc", contents: [0x7f], mode: 0o4755)
+            try writer.addDirectory("etc", mode: 0o777)
+        }
+        try toolchain.rewrite(inputs: source, to: rewritten, extraDirectories: [])
+        #expect(try listing() == ["drwxr-xr-x 0/0 usr/", "drwxr-xr-x 0/0 usr/bin/", "-rwxr-xr-x 0/0 usr/bin/cc", "drwxr-xr-x 0/0 etc/"])
+        for hostile in [".kiln/busybox", "./.kiln", "bin/../.kiln/busybox"] {
+            try build { try $0.addFile(hostile, contents: [1]) }
+            #expect(throws: ArchiveError.self, "\(hostile)") { try toolchain.rewrite(inputs: source, to: rewritten, extraDirectories: []) }
+        }
+        try build { writer in
+            try writer.addFile("bin/sh", contents: [1])
+            try writer.addHardlink("bin/tool", target: ".kiln/busybox")
+        }
+        #expect(throws: ArchiveError.self) { try toolchain.rewrite(inputs: source, to: rewritten, extraDirectories: []) }
+    }
+
     @Test(arguments: [
         ("dot-dot", ArchiveError.Code.unsafePath), ("absolute", .unsafePath), ("device", .forbiddenType), ("through-symlink", .symlinkEscape),
         ("bomb", .limitExceeded), ("hardlink-out", .unsafePath),

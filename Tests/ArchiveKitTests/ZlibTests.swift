@@ -27,4 +27,23 @@ import Testing
         #expect(inflated == data && inflater.isFinished)
         #expect(try ZlibDeflate.compress([], level: 1, chunk: chunk).count > 0, "an empty input is still a whole stream")
     }
+
+    /// Outputs are compressed as they are read: pieces of any size added to one deflater make the same stream
+    /// as the whole buffer compressed at once.
+    @Test(arguments: [1, 1000, 1 << 20]) func aDeflaterFedInPiecesMakesTheWholeStream(piece: Int) throws {
+        let data = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 % 251 == 0 ? $0 >> 3 : 0) }
+        let deflater = try ZlibDeflater(level: 1)
+        try data.withUnsafeBytes { all in
+            var offset = 0
+            while offset < all.count {
+                let end = min(all.count, offset + piece)
+                try deflater.add(UnsafeRawBufferPointer(rebasing: all[offset..<end]))
+                offset = end
+            }
+        }
+        let streamed = try deflater.finish()
+        #expect(streamed == (try ZlibDeflate.compress(data)))
+        #expect(try ZlibDeflate.decompress(streamed, maxOutput: 1 << 20) == data)
+        #expect(throws: ArchiveError.self) { try deflater.finish() }
+    }
 }

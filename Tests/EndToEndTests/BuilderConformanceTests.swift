@@ -90,6 +90,36 @@ import Testing
         #expect(stats.total == 2, "\(stats)\n\(client.log.suffix(2000))")
     }
 
+    /// Issue 19, hole 7: a cached toolchain archive torn while the builder was down (a power cut) is hashed again
+    /// at its first use, evicted, and the client compiles that file locally; the next compile uploads it again and
+    /// is distributed. Nothing fails and no torn toolchain is unpacked.
+    @Test(.enabled(if: Binaries.missingPrerequisite == nil, Comment(rawValue: Binaries.missingPrerequisite ?? "")))
+    func aToolchainTornWhileTheBuilderWasDownIsUploadedAgain() throws {
+        let farm = try Self.farm(with: .kiln)
+        let port = freePort()
+        let first = try farm.startKilnBuilder(port: port, name: "torn")
+        try farm.waitForServers(1)
+        let client = try SccacheClient(farm: farm, version: "0.4.0", name: "torn")
+        try client.start()
+        try SchedulerConformanceTests.compileAndCompare(client, "before", farm: farm, salt: 31)
+        first.stop()
+        let cache = "\(farm.root)/torn/cache/tc"
+        let archives = (FileManager.default.subpaths(atPath: cache) ?? []).filter { $0.split(separator: "/").count == 3 && !$0.hasPrefix(".") }
+        try #require(archives.count == 1, "one cached toolchain: \(archives)")
+        let archive = cache + "/" + archives[0]
+        let bytes = try #require(FileManager.default.contents(atPath: archive))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: archive))
+        let second = try farm.startKilnBuilder(port: port, name: "torn", logName: "torn-restarted")
+        try farm.waitFor("the restarted builder to register") { second.log.contains("registered with the scheduler") }
+        try SchedulerConformanceTests.compileAndCompare(client, "torn", farm: farm, salt: 32)
+        try SchedulerConformanceTests.compileAndCompare(client, "after", farm: farm, salt: 33)
+        #expect(second.log.contains("toolchain stored"), "the client uploaded the toolchain again: \(second.log.suffix(3000))")
+        #expect(FileManager.default.contents(atPath: archive) == bytes, "the archive is whole again")
+        #expect(!second.log.contains("does not unpack"), "the torn archive was never unpacked")
+        let stats = try client.stats()
+        #expect(stats.total == 2, "before and after distributed, the torn one compiled locally: \(stats)\n\(client.log.suffix(3000))")
+    }
+
     /// The three `scheduler_auth` types against the matching scheduler `server_auth` (protocol §6.2).
     @Test(arguments: ["DANGEROUSLY_INSECURE", "jwt_token"])
     func registersAndBuildsWithEachServerAuth(type: String) throws {

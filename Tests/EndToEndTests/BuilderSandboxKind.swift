@@ -19,7 +19,8 @@ enum BuilderSandboxKind: String, CaseIterable, Sendable {
         case .pot:
             let fake = try FakePot(in: directory)
             try fake.createTemplate()
-            return "type = \"pot\"\npot_fs_root = \"\(fake.root)\"\npot_cmd = \"\(fake.potCommand)\"\njexec_cmd = \"\(fake.jexecCommand)\""
+            return
+                "type = \"pot\"\npot_fs_root = \"\(fake.root)\"\npot_cmd = \"\(fake.potCommand)\"\njexec_cmd = \"\(fake.jexecCommand)\"\nrctl_cmd = \"\(fake.rctlCommand)\""
         }
     }
 

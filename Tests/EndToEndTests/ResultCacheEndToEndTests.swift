@@ -149,6 +149,25 @@ import Testing
         #expect(bench.probe.builder.log.contains("damaged"), "the builder says it removed a damaged entry")
     }
 
+    /// Issue 19, hole 6: an entry records its own key, so a file moved to another key's name (a pre-filled
+    /// directory put together by hand, a `read_only` copy) is a miss there, never another compile's result.
+    @Test(.enabled(if: SecurityTests.skipReason(.overlay) == nil, Comment(rawValue: SecurityTests.skipReason(.overlay) ?? "")))
+    func anEntryRenamedToAnotherKeyIsAMiss() throws {
+        let bench = try Self.bench()
+        let results = bench.probe.farm.root + "/kiln-builder-\(bench.probe.server.split(separator: ":").last ?? "")/cache/results"
+        func entries() -> Set<String> {
+            Set((FileManager.default.subpaths(atPath: results) ?? []).filter { $0.split(separator: "/").count == 2 && !$0.hasPrefix(".") })
+        }
+        let a = try #require(try Self.run(Compile(marker: "a"), on: bench))
+        let entryA = try #require(entries().first)
+        _ = try #require(try Self.run(Compile(marker: "b"), on: bench))
+        let entryB = try #require(entries().subtracting([entryA]).first)
+        #expect(rename(results + "/" + entryA, results + "/" + entryB) == 0)
+        let again = try #require(try Self.run(Compile(marker: "b"), on: bench))
+        #expect(again != a, "compile a's result is never served for compile b")
+        #expect(try Self.run(Compile(marker: "b"), on: bench) == again, "b's new result took the place of the moved entry")
+    }
+
     /// Two CI runners: separate real sccache clients with empty caches, each with its own checkout of the same
     /// file in the same directory (another mtime). The second compile is served from the builder's cache.
     @Test func twoRealClientsWithTheirOwnCheckoutsShareACompile() throws {

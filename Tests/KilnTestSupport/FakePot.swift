@@ -8,6 +8,7 @@ public struct FakePot: Sendable {
     /// `pot_cmd` and `jexec_cmd` of the builder.
     public let potCommand: String
     public let jexecCommand: String
+    public let rctlCommand: String
 
     /// Why the fakes cannot run here, or nil: they need root (as pot does), bubblewrap and a static busybox.
     public static var missingPrerequisite: String? {
@@ -25,7 +26,8 @@ public struct FakePot: Sendable {
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         potCommand = directory + "/bin/pot"
         jexecCommand = directory + "/bin/jexec"
-        for (wrapper, fake) in [(potCommand, "pot"), (jexecCommand, "jexec")] {
+        rctlCommand = directory + "/bin/rctl"
+        for (wrapper, fake) in [(potCommand, "pot"), (jexecCommand, "jexec"), (rctlCommand, "rctl")] {
             try writeExecutable(wrapper, "#!/bin/sh\nFAKE_POT_ROOT='\(root)' exec /bin/bash '\(fakes)/\(fake)' \"$@\"\n")
         }
     }

@@ -59,6 +59,8 @@ public final class TemporaryDirectory: @unchecked Sendable {
             throw CocoaError(.fileWriteUnknown)
         }
         path = String(cString: made)
+        // Searchable by others: a root builder's jobs run as an unprivileged user that must reach build_dir.
+        chmod(path, 0o711)
     }
 
     public func remove() { try? FileManager.default.removeItem(atPath: path) }

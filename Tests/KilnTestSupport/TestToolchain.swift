@@ -24,8 +24,10 @@ public enum TestToolchain {
 
     /// Writes the archive under `directory` and returns its path and toolchain; `scripts` are added as executables
     /// and `symlinks` as symlinks (path without the leading `/` → contents or target).
+    /// `extra` adds whatever else a test needs (devices, setuid files) before the archive is finished.
     public static func make(
-        in directory: TemporaryDirectory, marker: String = "", scripts: [String: String] = [:], symlinks: [String: String] = [:]
+        in directory: TemporaryDirectory, marker: String = "", scripts: [String: String] = [:], symlinks: [String: String] = [:],
+        extra: ((TarArchiveWriter) throws -> Void)? = nil
     ) throws -> (path: String, toolchain: Toolchain) {
         let path = directory.path + "/toolchain\(marker).tar.gz"
         let writer = try TarArchiveWriter(path: path, compression: .gzip, format: .gnu)
@@ -36,6 +38,7 @@ public enum TestToolchain {
         for (path, contents) in scripts.sorted(by: { $0.key < $1.key }) { try writer.addFile(path, contents: Array(contents.utf8), mode: 0o755) }
         for (path, target) in symlinks.sorted(by: { $0.key < $1.key }) { try writer.addSymlink(path, target: target) }
         try writer.addFile("etc/toolchain-marker", contents: Array("toolchain \(marker)\n".utf8))
+        try extra?(writer)
         try writer.finish()
         var hasher = BLAKE3Hasher()
         hasher.update(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))

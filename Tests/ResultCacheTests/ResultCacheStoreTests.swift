@@ -35,6 +35,22 @@ import Testing
         return settings
     }
 
+    /// The store refuses a too-large answer before it encodes one, by the length counted without encoding.
+    @Test func anEntrysLengthIsKnownBeforeItIsEncoded() throws {
+        for result in [
+            Self.result(size: 0), Self.result(code: 1, size: 70_000),
+            JobComplete(
+                output: ProcessOutput(code: -2, stdout: Array("out ü".utf8), stderr: [1, 2]),
+                outputs: [
+                    NamedOutput(path: "é/a.o", data: OutputData(compressed: [9, 9, 9], uncompressedLength: 12)),
+                    NamedOutput(path: "", data: OutputData(compressed: [], uncompressedLength: 0)),
+                ]),
+        ] {
+            let encoded = try ResultCacheEntry(createdAt: 1, result: result).encoded(key: Self.key("length").hex)
+            #expect(ResultCacheEntry.length(of: result) == encoded.count)
+        }
+    }
+
     @Test func servesWhatItStoredAcrossARestart() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-rc")
         defer { directory.remove() }

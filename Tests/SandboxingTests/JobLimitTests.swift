@@ -143,6 +143,39 @@ struct JobLimitTests {
         try await fixture.expectServesOn()
     }
 
+    /// A job runs as an unprivileged user on the host (as root: the job user; rootless: the server's), under the
+    /// syscall filter, and can make no namespace of its own; `/dev` is read-only and `/dev/shm` is in its layer.
+    @Test(arguments: [false, true]) func aJobIsUnprivilegedAndCannotMakeNamespaces(rootless: Bool) async throws {
+        let fixture = try await Fixture(rootless: rootless)
+        let marker = "kiln-uid-\(UUID().uuidString.prefix(8))"
+        let script = [
+            "(busybox sh -c 'busybox sleep 3; echo # \(marker)' &)",
+            "busybox unshare -r -n busybox ip link set lo up && echo NESTED-NET >> r.o",
+            "busybox unshare -U true && echo NESTED-USER >> r.o",
+            "busybox unshare -m true && echo NESTED-MOUNT >> r.o",
+            "echo x > /dev/kiln-dev && echo WROTE-DEV >> r.o",
+            "echo shm > /dev/shm/kiln && echo WROTE-SHM >> r.o",
+            "busybox grep Seccomp: /proc/self/status >> r.o",
+            "busybox sleep 1",
+        ].joined(separator: "; ")
+        let job = Task { try await fixture.sandbox.run(try fixture.jobs.job(script, outputs: ["r.o"])) }
+        var hostUIDs: [String] = []
+        for _ in 0..<100 where hostUIDs.isEmpty {
+            try await Task.sleep(for: .milliseconds(30))
+            hostUIDs = Self.processes(holding: marker).compactMap { pid in
+                (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("Uid:") }
+                    .map(String.init)
+            }
+        }
+        let report = try #require(try fixture.jobs.output(try await job.value, "r.o"))
+        #expect(!hostUIDs.isEmpty, "the job's process was seen on the host")
+        #expect(hostUIDs.allSatisfy { !$0.split(whereSeparator: \.isWhitespace).dropFirst().contains("0") }, "never uid 0 on the host: \(hostUIDs)")
+        for breach in ["NESTED-NET", "NESTED-USER", "NESTED-MOUNT", "WROTE-DEV"] { #expect(!report.contains(breach), "\(report)") }
+        #expect(report.contains("WROTE-SHM"), "/dev/shm stays usable: \(report)")
+        #expect(report.contains("Seccomp:\t2"), "the syscall filter is on: \(report)")
+        try await fixture.expectServesOn()
+    }
+
     @Test(arguments: [false, true]) func outputsPastTheTotalAreRefused(rootless: Bool) async throws {
         let fixture = try await Fixture(rootless: rootless)
         let outcome = try await fixture.outcome(

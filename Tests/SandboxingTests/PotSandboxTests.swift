@@ -37,6 +37,7 @@ struct PotSandboxTests {
         if template { try fake.createTemplate() }
         var settings = PotSandboxSettings()
         (settings.fsRoot, settings.potCommand, settings.jexecCommand) = (fake.root, fake.potCommand, fake.jexecCommand)
+        settings.rctlCommand = fake.rctlCommand
         let sandbox = PotSandbox(settings: settings, toolchainBudget: 1 << 30, limits: limits)
         if prepare { try await sandbox.prepare() }
         let fixture = Fixture(directory: directory, fake: fake, sandbox: sandbox, jobs: try ShellJobs(in: directory))
@@ -54,11 +55,17 @@ struct PotSandboxTests {
 
     static let clone = ["-i", "lo0|127.0.0.2"]
 
+    /// The compile as the jail user, with the default limits' file size (8 GiB: 16,777,216 blocks).
     static func compile(_ container: String, _ script: String) -> [String] {
         [
-            "jexec", container, "/usr/bin/env", "-i", "PATH=/bin:/usr/bin", "/bin/sh", "-c", #"cd "$1" && shift && exec "$@""#, "/bin/sh",
-            "/work/job", "/bin/sh", "-c", script,
+            "jexec", "-U", "nobody", container, "/usr/bin/env", "-i", "PATH=/bin:/usr/bin", "/bin/sh", "-c",
+            #"ulimit -c 0 && ulimit -f 16777216 && cd "$1" && shift && exec "$@""#, "/bin/sh", "/work/job", "/bin/sh", "-c", script,
         ]
+    }
+
+    /// The rctl rules of the default limits (memory 4 GiB, 1024 processes), added before the jail first starts.
+    static func rules(_ container: String) -> [[String]] {
+        [["rctl", "-a", "jail:\(container):memoryuse:deny=4294967296"], ["rctl", "-a", "jail:\(container):maxproc:deny=1024"]]
     }
 
     static func reset(_ container: String) -> [[String]] {
@@ -82,6 +89,7 @@ struct PotSandboxTests {
                     ["pot", "snapshot", "-p", fixture.image],
                     ["pot", "clone", "-p", container, "-P", fixture.image] + Self.clone,
                     ["pot", "snapshot", "-p", container],
+                ] + Self.rules(container) + [
                     ["pot", "start", "-p", container],
                     Self.compile(container, script),
                 ] + Self.reset(container)
@@ -118,6 +126,7 @@ struct PotSandboxTests {
             #expect(
                 fixture.takeCalls() == [
                     Self.compile(first, "true"), ["pot", "stop", "-p", first], ["pot", "revert", "-p", first], ["pot", "destroy", "-F", "-p", first],
+                    ["rctl", "-r", "jail:\(first)"],
                 ])
             #expect(!fixture.fake.pots().contains(first))
             fixture.fake.clearFault("revert")
@@ -129,6 +138,7 @@ struct PotSandboxTests {
             #expect(
                 calls == [
                     ["pot", "clone", "-p", second, "-P", fixture.image] + Self.clone, ["pot", "snapshot", "-p", second],
+                ] + Self.rules(second) + [
                     ["pot", "start", "-p", second],
                     Self.compile(second, "true"),
                 ] + Self.reset(second), "the image is reused")
@@ -148,7 +158,11 @@ struct PotSandboxTests {
             }
             fixture.fake.clearCalls()
             try await fixture.sandbox.prepare()
-            #expect(fixture.takeCalls() == [["pot", "ls", "-q"], ["pot", "destroy", "-F", "-p", stale], ["pot", "destroy", "-F", "-p", image]])
+            #expect(
+                fixture.takeCalls() == [
+                    ["rctl"], ["pot", "ls", "-q"], ["pot", "destroy", "-F", "-p", stale], ["rctl", "-r", "jail:\(stale)"],
+                    ["pot", "destroy", "-F", "-p", image],
+                ])
             #expect(fixture.fake.pots() == ["sccache-template", "someone-elses"])
         }
     }
@@ -206,6 +220,29 @@ struct PotSandboxTests {
         }
     }
 
+    /// Issue 19, hole 10: a job runs as the jail's unprivileged user, in a jail bounded by rctl; where rctl fails
+    /// (no RACCT in the kernel) the start-up report says the limits are not enforced and no rule is added.
+    @Test func jobsRunAsTheJailUserInJailsBoundedByRctl() async throws {
+        try await Self.withFixture { fixture in
+            let result = try await fixture.run("busybox id -u > id.o; echo mine > mine.o", outputs: ["id.o", "mine.o"])
+            #expect(try fixture.jobs.output(result, "id.o") == "65534\n", "nobody of the jail's /etc/passwd")
+            #expect(result.outputs.count == 2, "the job's user may write its cwd")
+            #expect(fixture.sandbox.enforcementReport.contains("processes 1024 by rctl rules on each jail"))
+            #expect(fixture.sandbox.enforcementReport.contains("'nobody' (jexec -U)"))
+            let rules = try String(contentsOfFile: fixture.fake.root + "/rctl.rules", encoding: .utf8)
+            #expect(rules.contains(":memoryuse:deny=4294967296") && rules.contains(":maxproc:deny=1024"), "\(rules)")
+            await fixture.sandbox.shutdown()
+            #expect(try String(contentsOfFile: fixture.fake.root + "/rctl.rules", encoding: .utf8).isEmpty, "destroyed jails keep no rule")
+        }
+        try await Self.withFixture(prepare: false) { fixture in
+            try fixture.fake.injectFault("rctl")
+            try await fixture.sandbox.prepare()
+            #expect(fixture.sandbox.enforcementReport.contains("NOT enforced: rctl failed"))
+            _ = try await fixture.run("true")
+            #expect(!fixture.takeCalls().contains { $0.first == "rctl" && $0.dropFirst().first == "-a" }, "no rule without RACCT")
+        }
+    }
+
     @Test func shutdownDestroysTheIdleContainers() async throws {
         try await Self.withFixture { fixture in
             _ = try await fixture.run("true")
@@ -222,10 +259,14 @@ struct PotSandboxTests {
             ],
             cwd: "/src")
         #expect(
-            PotCommandLine.compile(in: "c", command) == [
-                "c", "/usr/bin/env", "-i", "LANG=C", "/bin/sh", "-c", #"cd "$1" && shift && exec "$@""#, "/usr/bin/cc", "/src", "/usr/bin/cc", "-c",
-                "a.c",
+            PotCommandLine.compile(in: "c", command, user: "builder", fileSizeBytes: nil) == [
+                "-U", "builder", "c", "/usr/bin/env", "-i", "LANG=C", "/bin/sh", "-c", #"ulimit -c 0 && cd "$1" && shift && exec "$@""#,
+                "/usr/bin/cc",
+                "/src", "/usr/bin/cc", "-c", "a.c",
             ])
+        var limits = SandboxLimits()
+        (limits.memoryBytes, limits.maxProcesses, limits.cpus) = (nil, 8, 1.5)
+        #expect(PotCommandLine.limitRules(for: "c", limits) == [["-a", "jail:c:maxproc:deny=8"], ["-a", "jail:c:pcpu:deny=150"]])
         #expect(
             PotCommandLine.stalePots(in: "kiln-image-b\nsccache-template\nkiln-builder-z\nkiln-image-a\nkiln-builder-y\n") == [
                 "kiln-builder-y", "kiln-builder-z", "kiln-image-a", "kiln-image-b",

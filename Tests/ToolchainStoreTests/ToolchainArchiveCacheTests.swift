@@ -42,6 +42,47 @@ import ToolchainStore
         #expect(FileManager.default.contents(atPath: stored) == Data(good), "stored at tc/<c0>/<c1>/<id> like upstream")
     }
 
+    /// Issue 19, hole 7: an archive torn while the builder was down (a power cut after the rename) no longer hashes
+    /// to its id; it is evicted at its first use after the restart, and an intact one is served.
+    @Test func anArchiveTornWhileTheBuilderWasDownIsEvictedAtFirstUse() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-tc")
+        let (torn, intact) = (Self.payload(3, count: 300_000), Self.payload(4, count: 300_000))
+        let (tornID, intactID) = (Self.archiveID(torn), Self.archiveID(intact))
+        do {
+            let cache = try ToolchainArchiveCache(cacheDirectory: directory.path, capacity: 1 << 20)
+            try await cache.commit(try await Self.upload(torn, to: cache), as: tornID)
+            try await cache.commit(try await Self.upload(intact, to: cache), as: intactID)
+        }
+        let tornPath = directory.path + "/tc/\(tornID.prefix(1))/\(tornID.dropFirst().prefix(1))/\(tornID)"
+        try Data(torn.prefix(100_000)).write(to: URL(fileURLWithPath: tornPath))
+        let restarted = try ToolchainArchiveCache(cacheDirectory: directory.path, capacity: 1 << 20)
+        #expect(await restarted.contains(tornID), "not hashed at start: a builder with a full cache starts at once")
+        async let first = restarted.lease(tornID)
+        async let second = restarted.lease(tornID)
+        let leases = await [first, second]
+        #expect(leases == [nil, nil], "both jobs find it unusable")
+        #expect(await !restarted.contains(tornID), "evicted: the next job asks the client for it again")
+        #expect(!FileManager.default.fileExists(atPath: tornPath))
+        #expect(await restarted.lease(intactID) != nil)
+        await restarted.release(intactID)
+    }
+
+    @Test func anArchiveThatDoesNotUnpackIsDiscardedWhenItsLastJobReleasesIt() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-tc")
+        let cache = try ToolchainArchiveCache(cacheDirectory: directory.path, capacity: 1 << 20)
+        let bytes = Self.payload(5, count: 50_000)
+        let id = Self.archiveID(bytes)
+        try await cache.commit(try await Self.upload(bytes, to: cache), as: id)
+        #expect(await cache.lease(id) != nil)
+        #expect(await cache.lease(id) != nil)
+        await cache.discard(id)
+        #expect(await cache.contains(id), "two jobs still use it")
+        await cache.release(id)
+        #expect(await cache.contains(id))
+        await cache.release(id)
+        #expect(await !cache.contains(id), "gone with its last job")
+    }
+
     @Test func evictsLeastRecentlyUsedAndSurvivesARestart() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-tc")
         let blobs = (0..<3).map { Self.payload(UInt8($0 + 10), count: 40_000) }

@@ -28,7 +28,17 @@ typedef struct {
     int cgroup_fd_count;
     const kiln_rlimit *_Nullable limits;
     int limit_count;
+    /* The user and group the child becomes (no supplementary groups) after its rlimits and before exec; -1 keeps
+     * the caller's. */
+    int uid;
+    int gid;
+    /* A file the child opens read-only as descriptor KILN_FILTER_FD before it becomes `uid` (bubblewrap's
+     * `--seccomp 9` reads a syscall filter there); nullable. */
+    const char *_Nullable filter_path;
 } kiln_spawn_request;
+
+/* Where a child finds the file of kiln_spawn_request.filter_path. */
+enum { KILN_FILTER_FD = 9 };
 
 /* A growable byte buffer filled by kiln_run; free `bytes` with kiln_buffer_free. */
 typedef struct {

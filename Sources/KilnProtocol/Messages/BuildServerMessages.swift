@@ -48,6 +48,13 @@ public struct JobComplete: Hashable, Sendable, Codable {
         self.output = output
         self.outputs = outputs
     }
+
+    /// The length of its bincode, counted without encoding it (every length prefix is a u64): lets a caller
+    /// refuse an answer too large to keep before it spends the memory of a copy.
+    public var bincodeLength: Int {
+        let process = 4 + 8 + output.stdout.count + 8 + output.stderr.count
+        return process + 8 + outputs.reduce(0) { $0 + 8 + $1.path.utf8.count + 8 + $1.data.compressed.count + 8 }
+    }
 }
 
 /// `RunJobResult`: the answer to `run_job`.

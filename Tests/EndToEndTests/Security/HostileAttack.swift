@@ -95,6 +95,67 @@ struct HostileAttack: Sendable {
             let answer = try bench.run("echo RAN", inputsTar: tar)
             return Verdict(held: !answer.text.contains("RAN"), outcome: "refused (\(answer.summary))")
         },
+        HostileAttack(name: "nested user and network namespace, then a link set up") { bench in
+            let answer = try bench.run(
+                "busybox unshare -r -n busybox ip link set lo up && echo NESTED-NET; busybox unshare -U -r true && echo NESTED-USER; echo ran")
+            let breached = answer.text.contains("NESTED")
+            return Verdict(
+                held: !breached && answer.text.contains("ran"), outcome: breached ? "made one (\(answer.summary))" : "refused (\(answer.summary))")
+        },
+        HostileAttack(name: "a job's uid on the host") { bench in
+            let marker = "kiln-uid-\(UUID().uuidString.prefix(8))"
+            let uids = try bench.hostUIDs(holding: marker, whileRunning: "(busybox sh -c 'busybox sleep 3; echo # \(marker)' &); busybox sleep 2")
+            let root = uids.isEmpty || uids.contains(0)
+            return Verdict(
+                held: !root, outcome: uids.isEmpty ? "not seen on the host" : "uid \(uids.sorted().map(String.init).joined(separator: ","))")
+        },
+        HostileAttack(name: "/dev and /dev/shm filler (limit 64 MB)") { bench in
+            let answer = try bench.run(
+                "busybox dd if=/dev/zero of=/dev/kiln-fill bs=1M count=8 2>/dev/null && echo WROTE-DEV; "
+                    + "i=0; while busybox dd if=/dev/zero of=/dev/shm/f$i bs=1M count=8 2>/dev/null; do i=$((i+1)); done; echo SHM-FILLED $i")
+            let byTheLimit = answer.status == 500 && answer.text.contains("disk limit")
+            let pieces = answer.text.split(separator: "\n").first { $0.hasPrefix("SHM-FILLED") }.flatMap { Int($0.split(separator: " ").last ?? "") }
+            let bounded = byTheLimit || (pieces.map { $0 * 8 <= 72 } ?? false)
+            return Verdict(
+                held: bounded && !answer.text.contains("WROTE-DEV"),
+                outcome: byTheLimit ? "stopped at the disk limit (500)" : "shm filled \(pieces.map { "\($0 * 8) MB" } ?? "?") (\(answer.summary))")
+        },
+        HostileAttack(name: "a message in /dev/shm and /dev/mqueue for the next jobs") { bench in
+            let marker = "kiln-shm-\(UUID().uuidString.prefix(8))"
+            let planted = try bench.run("echo \(marker) > /dev/shm/kiln-note; echo \(marker) > /dev/mqueue/kiln-note 2>/dev/null; echo planted")
+            // Jobs of a toolchain may alternate between containers: the next few must all find nothing.
+            let later = try (0..<3).map { _ in try bench.run("cat /dev/shm/kiln-note /dev/mqueue/kiln-note 2>/dev/null; echo looked") }
+            let seen = later.filter { $0.text.contains(marker) }.count
+            return Verdict(held: seen == 0 && planted.text.contains("planted"), outcome: "\(seen) of 3 later jobs saw it (\(planted.summary))")
+        },
+        HostileAttack(name: "out of memory answered as a compile result, twice (cached)") { bench in
+            // Killed by the memory cgroup (status 137) or refused by RLIMIT_AS ("memory exhausted"): neither is the
+            // compile's result, so the same job asked again must not get a stored failure either.
+            let answers = try (0..<2).map { _ in try bench.run("busybox dd if=/dev/zero of=/dev/null bs=600M count=1") }
+            let asResults = answers.filter { $0.result != nil }
+            return Verdict(held: asResults.isEmpty, outcome: answers.map(\.summary).joined(separator: ", ") + " (500: the client compiles locally)")
+        },
+        HostileAttack(name: "toolchain replacing Kiln's /.kiln/busybox") { bench in
+            // Docker's containers run /.kiln/busybox as root for their upkeep: such a toolchain is refused there.
+            // The other sandboxes give /.kiln no role: the toolchain runs, its script never does.
+            let (path, toolchain) = try TestToolchain.make(
+                in: bench.probe.farm.directory, marker: "-kiln-\(UUID().uuidString.prefix(8))",
+                scripts: [".kiln/busybox": "#!/bin/sh\necho PWNED-AS-$(id -u) > /tmp/kiln-pwned\n"])
+            let answer = try bench.run("cat /tmp/kiln-pwned 2>/dev/null; echo ran", job: try bench.allocate(other: (toolchain, path)))
+            let refused = answer.status == 500 && answer.text.contains("belongs to Kiln")
+            return Verdict(
+                held: !answer.text.contains("PWNED") && (refused || answer.exitCode == 0),
+                outcome: refused ? "refused (500)" : "/.kiln has no role here (\(answer.summary))")
+        },
+        HostileAttack(name: "toolchain with a device node and a setuid shell") { bench in
+            let (path, toolchain) = try TestToolchain.make(in: bench.probe.farm.directory, marker: "-dev-\(UUID().uuidString.prefix(8))") {
+                try $0.addSpecial("dev/kiln-disk", kind: .blockDevice)
+                try $0.addFile("bin/kiln-suid", contents: [UInt8](Data(contentsOf: URL(fileURLWithPath: "/bin/busybox"))), mode: 0o4755)
+            }
+            let answer = try bench.run("ls -l /dev/kiln-disk /bin/kiln-suid; echo ran", job: try bench.allocate(other: (toolchain, path)))
+            let made = answer.text.contains("brw") || answer.text.contains("rws")
+            return Verdict(held: !made, outcome: answer.result == nil ? "refused (\(answer.status))" : "made nothing (\(answer.summary))")
+        },
         HostileAttack(name: "job token replayed for another job") { bench in
             let first = try bench.allocate()
             let second = try bench.allocate()

@@ -2,6 +2,7 @@ import ArchiveKit
 import Foundation
 import KilnProtocol
 import KilnTestSupport
+import Synchronization
 import WireStreams
 
 /// A farm with one Kiln builder under attack: the busybox test toolchain, a secret planted on the host outside
@@ -39,11 +40,12 @@ final class HostileBench: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(atPath: secretDirectory) }
 
-    /// alloc_job, then the toolchain upload when the builder asks for it; returns the job.
-    func allocate(upload: [UInt8]? = nil) throws -> JobAlloc {
-        let job = try probe.allocate(toolchain)
+    /// alloc_job, then the toolchain upload when the builder asks for it; returns the job. `other` is another
+    /// toolchain than the bench's: its id and archive.
+    func allocate(upload: [UInt8]? = nil, other: (toolchain: Toolchain, path: String)? = nil) throws -> JobAlloc {
+        let job = try probe.allocate(other?.toolchain ?? toolchain)
         if job.needToolchain {
-            let body = try upload ?? [UInt8](Data(contentsOf: URL(fileURLWithPath: toolchainPath)))
+            let body = try upload ?? [UInt8](Data(contentsOf: URL(fileURLWithPath: other?.path ?? toolchainPath)))
             let answer = try probe.post("submit_toolchain/\(job.jobAlloc.jobID)", token: job.jobAlloc.auth, body: body, chunked: true)
             guard answer.status == 200 else { throw TestFailure("submit_toolchain answered \(answer.status)") }
         }
@@ -53,17 +55,19 @@ final class HostileBench: @unchecked Sendable {
     /// Runs `script` with /bin/sh in /work/job on the builder.
     func run(
         _ script: String, outputs: [String] = [], inputs: [String: String] = [:], inputsTar: String? = nil, job: JobAlloc? = nil,
-        token: String? = nil, maxTime: Int? = nil
+        token: String? = nil, maxTime: Int? = nil, readOutputs: Bool = true
     ) throws -> Answer {
         let tar = try inputsTar ?? TestToolchain.inputs(in: probe.farm.directory, inputs, name: "inputs-\(UUID().uuidString).tar")
         let command = CompileCommand(
             executable: "/bin/sh", arguments: ["-c", script], environment: [EnvironmentVariable("PATH", "/bin:/usr/bin")], cwd: "/work/job")
-        return try run(command, outputs: outputs, inputsTar: tar, job: job, token: token, maxTime: maxTime)
+        return try run(command, outputs: outputs, inputsTar: tar, job: job, token: token, maxTime: maxTime, readOutputs: readOutputs)
     }
 
     /// Runs `command` with the inputs tar at `inputsTar` (allocating a job unless one is given).
+    /// With `readOutputs` false the outputs stay compressed (a test of gigabyte outputs keeps its own memory).
     func run(
-        _ command: CompileCommand, outputs: [String], inputsTar tar: String, job: JobAlloc? = nil, token: String? = nil, maxTime: Int? = nil
+        _ command: CompileCommand, outputs: [String], inputsTar tar: String, job: JobAlloc? = nil, token: String? = nil, maxTime: Int? = nil,
+        readOutputs: Bool = true
     ) throws -> Answer {
         let job = try job ?? allocate()
         let header = try BincodeEncoder().encode(RunJobHttpRequest(command: command, outputs: outputs))
@@ -76,7 +80,7 @@ final class HostileBench: @unchecked Sendable {
             return Answer(status: answer.status, result: nil, text: String(decoding: answer.body, as: UTF8.self))
         }
         var text = String(decoding: result.output.stdout + result.output.stderr, as: UTF8.self)
-        for output in result.outputs { text += String(decoding: (try? output.data.decompressed()) ?? [], as: UTF8.self) }
+        for output in result.outputs where readOutputs { text += String(decoding: (try? output.data.decompressed()) ?? [], as: UTF8.self) }
         return Answer(status: answer.status, result: result, text: text)
     }
 
@@ -85,6 +89,29 @@ final class HostileBench: @unchecked Sendable {
         let marker = UUID().uuidString
         guard let answer = try? run("cat main.c > main.o", outputs: ["main.o"], inputs: ["work/job/main.c": marker]) else { return false }
         return answer.exitCode == 0 && answer.text.contains(marker)
+    }
+
+    /// The host uids of the processes whose command line holds `marker`, seen while a job runs `script`.
+    func hostUIDs(holding marker: String, whileRunning script: String) throws -> Set<Int> {
+        let finished = Mutex(false)
+        let answer = Mutex<Result<Answer, any Error>?>(nil)
+        Thread.detachNewThread { [self] in
+            let result = Result { try run(script) }
+            answer.withLock { $0 = result }
+            finished.withLock { $0 = true }
+        }
+        var uids: Set<Int> = []
+        while !finished.withLock({ $0 }) {
+            for pid in Self.survivors(holding: marker, seconds: 0) {
+                let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+                // "Uid:\treal\teffective\tsaved\tfilesystem", as this (the host's) user namespace sees them.
+                let line = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }
+                for field in line?.split(whereSeparator: \.isWhitespace).dropFirst() ?? [] { Int(field).map { _ = uids.insert($0) } }
+            }
+            usleep(20_000)
+        }
+        _ = try answer.withLock { $0 }?.get()
+        return uids
     }
 
     /// Processes on the host whose command line holds `marker`, once the builder had `seconds` to clean up.

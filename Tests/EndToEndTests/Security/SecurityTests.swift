@@ -1,5 +1,7 @@
 import Foundation
+import KilnProtocol
 import KilnTestSupport
+import Synchronization
 import Testing
 
 /// The hostile suite: every attack of ``HostileAttack/all`` runs as a real job through a Kiln builder (overlay as
@@ -54,6 +56,49 @@ import Testing
         #expect(HostileBench.survivors(holding: marker, seconds: 60).isEmpty, "the job's processes were killed\n\(bench.probe.farm.logs)")
         #expect(bench.servesAPlainJob())
     }
+
+    /// Issue 19, hole 9: eight jobs at once, each returning a 1 GiB output, keep the builder under the README's
+    /// ceiling (outputs are compressed as they are read: a job holds its compressed outputs, never their raw
+    /// bytes). Zeros compress a thousandfold, so reading them whole, as before, is what would show.
+    @Test(arguments: modes) func eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling(mode: BuilderSandboxKind) throws {
+        if let reason = Self.skipReason(mode) {
+            print("SKIP SecurityTests.eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling [\(mode)]: \(reason)")
+            return
+        }
+        let bench = try HostileBench(try BuilderEndpointTests.Probe(sandbox: mode, maxJobs: 8))
+        let answers = Mutex<[HostileBench.Answer]>([])
+        let jobs = (0..<8).map { index in
+            let thread = Thread {
+                let answer = try? bench.run(
+                    "busybox dd if=/dev/zero of=big\(index).o bs=1M count=1024 2>/dev/null", outputs: ["big\(index).o"], readOutputs: false)
+                answers.withLock { $0.append(answer ?? HostileBench.Answer(status: -1, result: nil, text: "")) }
+            }
+            thread.stackSize = 1 << 20
+            return thread
+        }
+        jobs.forEach { $0.start() }
+        while answers.withLock({ $0.count }) < 8 { usleep(100_000) }
+        let status = (try? String(contentsOfFile: "/proc/\(bench.probe.builder.pid)/status", encoding: .utf8)) ?? ""
+        let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(whereSeparator: \.isWhitespace)[1]) }
+        let whole = answers.withLock { $0 }.filter { $0.result?.outputs.first?.data.uncompressedLength == 1 << 30 }.count
+        let peak = try #require(peakKiB, "the builder's peak resident size")
+        let held = whole == 8 && peak < Self.memoryCeilingKiB
+        #expect(held, "\(mode): \(whole) of 8 whole outputs, builder peak \(peak / 1024) MiB (ceiling \(Self.memoryCeilingKiB / 1024) MiB)")
+        print(
+            Self.table(
+                [
+                    (
+                        "eight 1 GiB outputs at once (memory ceiling)", "\(held ? "held" : "BREACHED"): peak \(peak / 1024) MiB, \(whole) of 8 whole",
+                        "-"
+                    )
+                ],
+                title: "Hostile jobs against the \(mode) builder (memory)"))
+        #expect(bench.servesAPlainJob())
+    }
+
+    /// The README's ceiling for this test: the builder's own memory plus, per job, its compressed outputs held a
+    /// few times while the answer is encoded (about 1 MiB here), far below one raw output.
+    static let memoryCeilingKiB = 1 << 20
 
     static func table(_ rows: [(String, String, String)], title: String) -> String {
         let widths = (max(4, rows.map(\.0.count).max() ?? 0), max(7, rows.map(\.1.count).max() ?? 0))

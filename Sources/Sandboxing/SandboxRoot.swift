@@ -1,0 +1,46 @@
+import ArchiveKit
+import Foundation
+import JobSpawn
+
+/// What a bubblewrap job's root holds before bubblewrap starts: the mount points of ``BubblewrapCommand``
+/// (an unprivileged bubblewrap cannot create them in a root it does not own), `/dev/shm` as a directory of the
+/// job's own layer, and a `/tmp` anyone may write (compilers put their temporary files there).
+enum SandboxRoot {
+    /// Creates `proc`, `dev`, `dev/shm` (sticky, owned by `user`) and `tmp` (sticky) in `upper`, the job's layer.
+    static func makeMountPoints(in upper: String, user: JobProcess.User?) throws {
+        let directories: [(String, mode_t)] = [("proc", 0o755), ("dev", 0o755), ("dev/shm", 0o1777), ("tmp", 0o1777)]
+        for (name, mode) in directories {
+            let path = upper + "/" + name
+            guard mkdir(path, mode) == 0 || errno == EEXIST, chmod(path, mode) == 0 else {
+                throw SandboxError(.setup, "cannot create '\(path)' for the job's sandbox", cause: String(cString: strerror(errno)))
+            }
+        }
+        if let user, chown(upper + "/dev/shm", user.uid, user.gid) != 0 {
+            throw SandboxError(.setup, "cannot give '\(upper)/dev/shm' to the job's user", cause: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Writes the syscall filter of this machine's architecture to `path`; false where the filter does not know
+    /// the architecture's system call numbers (jobs then run without one, and the start-up report says so).
+    static func writeFilter(to path: String) throws -> Bool {
+        guard let architecture = SyscallFilter.Architecture.native else { return false }
+        do {
+            try Data(SyscallFilter(for: architecture).program).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw SandboxError(.setup, "cannot write the syscall filter to '\(path)'", cause: "\(error)")
+        }
+        return true
+    }
+
+    /// Unpacks the job's inputs into `root` (the files `user` gets) and makes the directories it writes in.
+    static func placeInputs(_ tar: String, into root: String, layout: JobLayout, user: JobProcess.User?) async throws {
+        try await BlockingWork.run {
+            do {
+                try SafeExtractor(limits: .jobInputs, owner: user.map { ($0.uid, $0.gid) }).extract(file: tar, into: root)
+            } catch let error as ArchiveError {
+                throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
+            }
+            for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root, owner: user) }
+        }
+    }
+}
