@@ -43,7 +43,11 @@ struct JobLimitEnforcement: Sendable {
             "processes "
                 + (limits.maxProcesses.map {
                     "\($0) by "
-                        + by("pids", fallback: runsAsRoot ? "nothing (root is exempt from RLIMIT_NPROC)" : "RLIMIT_NPROC of the jobs' user (shared by the jobs running at once)")
+                        + by(
+                            "pids",
+                            fallback: runsAsRoot
+                                ? "nothing (root is exempt from RLIMIT_NPROC)" : "RLIMIT_NPROC of the jobs' user (shared by the jobs running at once)"
+                        )
                 } ?? "unlimited"))
         parts.append("cpus " + (limits.cpus.map { "\($0) by " + by("cpu", fallback: nil) } ?? "unlimited"))
         parts.append("disk " + (limits.diskBytes.map { "\($0) bytes by a watch of the job's layer and RLIMIT_FSIZE" } ?? "unlimited"))

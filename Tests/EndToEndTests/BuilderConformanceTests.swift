@@ -4,16 +4,8 @@ import Testing
 
 /// Kiln's build server with the real clients (0.4.0, 0.16.0), behind Kiln's scheduler and behind the real
 /// sccache-dist 0.4.0 scheduler.
-@Suite(.serialized) struct BuilderConformanceTests {
+@Suite(.serialized, .requires(Binaries.missingPrerequisite)) struct BuilderConformanceTests {
     enum SchedulerKind: String, CaseIterable, Sendable { case kiln, sccacheDist }
-
-    static func skipReason() -> String? {
-        if let reason = Binaries.missingPrerequisite {
-            print("SKIP BuilderConformanceTests: \(reason)")
-            return reason
-        }
-        return nil
-    }
 
     static func farm(with scheduler: SchedulerKind) throws -> Farm {
         let farm = try Farm()
@@ -24,20 +16,32 @@ import Testing
         return farm
     }
 
-    static func skip(_ sandbox: BuilderSandboxKind, _ test: String = #function) -> Bool {
-        if skipReason() != nil { return true }
-        guard let reason = sandbox.missingPrerequisite else { return false }
-        print("SKIP BuilderConformanceTests.\(test) [\(sandbox)]: \(reason)")
-        return true
+    /// Why `sandbox` cannot run here, or nil.
+    static func missing(_ sandbox: BuilderSandboxKind) -> String? { Binaries.missingPrerequisite ?? sandbox.missingPrerequisite }
+
+    static let cases = SchedulerKind.allCases.flatMap { scheduler in ["0.4.0", "0.16.0"].map { (scheduler, $0) } }
+
+    @Test(.requires(missing(.overlay)), arguments: cases)
+    func compilesThroughKilnBuilderWithOverlay(scheduler: SchedulerKind, version: String) throws {
+        try compilesThroughKilnBuilder(sandbox: .overlay, scheduler: scheduler, version: version)
     }
 
-    static let cases = BuilderSandboxKind.allCases.flatMap { sandbox in
-        SchedulerKind.allCases.flatMap { scheduler in ["0.4.0", "0.16.0"].map { (sandbox, scheduler, $0) } }
+    @Test(.requires(missing(.rootless)), arguments: cases)
+    func compilesThroughKilnBuilderWithRootless(scheduler: SchedulerKind, version: String) throws {
+        try compilesThroughKilnBuilder(sandbox: .rootless, scheduler: scheduler, version: version)
     }
 
-    @Test(arguments: cases)
+    @Test(.requires(missing(.docker)), arguments: cases)
+    func compilesThroughKilnBuilderWithDocker(scheduler: SchedulerKind, version: String) throws {
+        try compilesThroughKilnBuilder(sandbox: .docker, scheduler: scheduler, version: version)
+    }
+
+    @Test(.requires(missing(.pot)), arguments: cases)
+    func compilesThroughKilnBuilderWithPot(scheduler: SchedulerKind, version: String) throws {
+        try compilesThroughKilnBuilder(sandbox: .pot, scheduler: scheduler, version: version)
+    }
+
     func compilesThroughKilnBuilder(sandbox: BuilderSandboxKind, scheduler: SchedulerKind, version: String) throws {
-        guard !Self.skip(sandbox) else { return }
         let farm = try Self.farm(with: scheduler)
         try farm.startKilnBuilder(port: freePort(), sandbox: sandbox)
         try farm.waitForServers(1)
@@ -51,9 +55,23 @@ import Testing
         #expect(stats.distErrors == 0)
     }
 
-    @Test(arguments: BuilderSandboxKind.allCases)
+    @Test(.requires(missing(.overlay))) func failingCompileIsAResultWithTheCompilersMessageWithOverlay() throws {
+        try failingCompileIsAResultWithTheCompilersMessage(sandbox: .overlay)
+    }
+
+    @Test(.requires(missing(.rootless))) func failingCompileIsAResultWithTheCompilersMessageWithRootless() throws {
+        try failingCompileIsAResultWithTheCompilersMessage(sandbox: .rootless)
+    }
+
+    @Test(.requires(missing(.docker))) func failingCompileIsAResultWithTheCompilersMessageWithDocker() throws {
+        try failingCompileIsAResultWithTheCompilersMessage(sandbox: .docker)
+    }
+
+    @Test(.requires(missing(.pot))) func failingCompileIsAResultWithTheCompilersMessageWithPot() throws {
+        try failingCompileIsAResultWithTheCompilersMessage(sandbox: .pot)
+    }
+
     func failingCompileIsAResultWithTheCompilersMessage(sandbox: BuilderSandboxKind) throws {
-        guard !Self.skip(sandbox) else { return }
         let farm = try Self.farm(with: .kiln)
         let builder = try farm.startKilnBuilder(port: freePort(), sandbox: sandbox)
         try farm.waitForServers(1)
@@ -72,7 +90,6 @@ import Testing
     }
 
     @Test func restartedBuilderKeepsItsToolchainCache() throws {
-        guard Self.skipReason() == nil else { return }
         let farm = try Self.farm(with: .kiln)
         let port = freePort()
         let first = try farm.startKilnBuilder(port: port, name: "persistent")
@@ -93,8 +110,7 @@ import Testing
     /// Issue 19, hole 7: a cached toolchain archive torn while the builder was down (a power cut) is hashed again
     /// at its first use, evicted, and the client compiles that file locally; the next compile uploads it again and
     /// is distributed. Nothing fails and no torn toolchain is unpacked.
-    @Test(.enabled(if: Binaries.missingPrerequisite == nil, Comment(rawValue: Binaries.missingPrerequisite ?? "")))
-    func aToolchainTornWhileTheBuilderWasDownIsUploadedAgain() throws {
+    @Test func aToolchainTornWhileTheBuilderWasDownIsUploadedAgain() throws {
         let farm = try Self.farm(with: .kiln)
         let port = freePort()
         let first = try farm.startKilnBuilder(port: port, name: "torn")
@@ -117,13 +133,22 @@ import Testing
         #expect(FileManager.default.contents(atPath: archive) == bytes, "the archive is whole again")
         #expect(!second.log.contains("does not unpack"), "the torn archive was never unpacked")
         let stats = try client.stats()
+        let held = stats.total == 2 && second.log.contains("toolchain stored") && !second.log.contains("does not unpack")
         #expect(stats.total == 2, "before and after distributed, the torn one compiled locally: \(stats)\n\(client.log.suffix(3000))")
+        print(
+            SecurityTests.table(
+                [
+                    (
+                        "toolchain archive torn while the builder was down", (held ? "held" : "BREACHED") + ": evicted at first use, uploaded again",
+                        "serves"
+                    )
+                ],
+                title: "Hostile jobs against the overlay builder (restart)"))
     }
 
     /// The three `scheduler_auth` types against the matching scheduler `server_auth` (protocol §6.2).
     @Test(arguments: ["DANGEROUSLY_INSECURE", "jwt_token"])
     func registersAndBuildsWithEachServerAuth(type: String) throws {
-        guard Self.skipReason() == nil else { return }
         let farm = try Farm()
         let port = freePort()
         let key = "AxZkaH80BwctVREiIk4n_ER-RgOutjU4OcgGA0WU04E"

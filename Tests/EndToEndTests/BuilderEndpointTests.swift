@@ -5,7 +5,7 @@ import Testing
 
 /// Kiln's build server over real HTTPS, driven with curl: its certificate, job-token checks, refused uploads,
 /// duplicate and malformed requests. The job tokens come from Kiln's scheduler (alloc_job), as in a real farm.
-@Suite(.serialized) struct BuilderEndpointTests {
+@Suite(.serialized, .requires(Binaries.missingPrerequisite)) struct BuilderEndpointTests {
     /// A farm with one Kiln builder, plus what a client learns from the scheduler.
     struct Probe {
         let farm: Farm
@@ -68,14 +68,7 @@ import Testing
         }
     }
 
-    static func skip(_ test: String = #function) -> Bool {
-        guard let reason = Binaries.missingPrerequisite else { return false }
-        print("SKIP BuilderEndpointTests.\(test): \(reason)")
-        return true
-    }
-
     @Test func certificateIsSelfSignedP256WithSHA256AndTheIPSAN() throws {
-        guard !Self.skip() else { return }
         let probe = try Probe()
         let text = try runCommand("/usr/bin/openssl", ["x509", "-in", probe.certificatePath, "-noout", "-text"]).output
         #expect(text.contains("Signature Algorithm: ecdsa-with-SHA256"))
@@ -97,7 +90,6 @@ import Testing
     }
 
     @Test func jobTokensAreCheckedWithA401() throws {
-        guard !Self.skip() else { return }
         let probe = try Probe()
         let toolchain = Toolchain(archiveID: String(repeating: "1", count: 64))
         let job = try probe.allocate(toolchain)
@@ -113,7 +105,6 @@ import Testing
     }
 
     @Test func aForgedUploadIsRefusedAndNotCached() throws {
-        guard !Self.skip() else { return }
         let probe = try Probe()
         let toolchain = Toolchain(archiveID: String(repeating: "2", count: 64))
         let job = try probe.allocate(toolchain)
@@ -126,7 +117,6 @@ import Testing
     }
 
     @Test func duplicateAndMalformedRequestsNeverCrashTheServer() throws {
-        guard !Self.skip() else { return }
         let probe = try Probe()
         let toolchain = Toolchain(archiveID: String(repeating: "3", count: 64))
         let job = try probe.allocate(toolchain)

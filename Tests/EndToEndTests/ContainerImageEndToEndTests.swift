@@ -6,24 +6,10 @@ import Testing
 /// a scheduler container and a rootless builder container (unprivileged user, no capabilities, no new
 /// privileges; seccomp and /proc unmasked for bubblewrap, as the Kubernetes DaemonSet) serve real sccache
 /// compiles, and `docker stop` drains the builder, which exits 0.
-@Suite(.serialized) struct ContainerImageEndToEndTests {
-    static let docker = "/usr/bin/docker"
-
-    static func skipReason() -> String? {
-        if let reason = Binaries.missingPrerequisite { return reason }
-        guard FileManager.default.isExecutableFile(atPath: docker) else { return "no docker CLI (apt install docker.io)" }
-        guard let image = Binaries.environment["KILN_IMAGE"] else { return "KILN_IMAGE is not set (scripts/test builds the image and sets it)" }
-        guard (try? runToCompletion(docker, ["image", "inspect", image], timeoutSeconds: 30))?.status == 0 else {
-            return "no image \(image) in the Docker engine (scripts/container-image --tag \(image))"
-        }
-        return nil
-    }
+@Suite(.serialized, .requires(ContainerImagePrerequisites.missing())) struct ContainerImageEndToEndTests {
+    static let docker = ContainerImagePrerequisites.docker
 
     @Test func theImageServesRealCompilesAsSchedulerAndRootlessBuilder() throws {
-        if let reason = Self.skipReason() {
-            print("SKIP ContainerImageEndToEndTests: \(reason)")
-            return
-        }
         let image = try #require(Binaries.environment["KILN_IMAGE"])
         let farm = try Farm()
         let (builderPort, metricsPort) = (freePort(), freePort())
@@ -102,5 +88,21 @@ import Testing
             try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: "\(directory)/\(name)")
         }
         return directory
+    }
+}
+
+/// What the image test needs: the docker CLI and the image `scripts/test` builds.
+enum ContainerImagePrerequisites {
+    static let docker = "/usr/bin/docker"
+
+    /// Why the image test cannot run here, or nil.
+    static func missing() -> String? {
+        if let reason = Binaries.missingPrerequisite { return reason }
+        guard FileManager.default.isExecutableFile(atPath: docker) else { return "no docker CLI (apt install docker.io)" }
+        guard let image = Binaries.environment["KILN_IMAGE"] else { return "KILN_IMAGE is not set (scripts/test builds the image and sets it)" }
+        guard (try? runToCompletion(docker, ["image", "inspect", image], timeoutSeconds: 30))?.status == 0 else {
+            return "no image \(image) in the Docker engine (scripts/container-image --tag \(image))"
+        }
+        return nil
     }
 }

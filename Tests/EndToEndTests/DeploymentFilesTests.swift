@@ -23,11 +23,16 @@ struct DeploymentFilesTests {
         return (directory, units)
     }
 
-    @Test func systemdUnitsVerifyCleanlyAndAreHardened() throws {
-        for tool in [Self.systemdAnalyze, Binaries.builderServer] where !FileManager.default.isExecutableFile(atPath: tool) {
-            print("SKIP DeploymentFilesTests.systemdUnits…: \(tool) is missing (scripts/test installs systemd and builds builder-server)")
-            return
-        }
+    static var systemdToolsMissing: String? {
+        [Self.systemdAnalyze, Binaries.builderServer].first { !FileManager.default.isExecutableFile(atPath: $0) }
+            .map { "\($0) is missing (scripts/test installs systemd and builds builder-server)" }
+    }
+
+    static var kubernetesValidate: String? {
+        Binaries.environment["KILN_KUBERNETES_VALIDATE"].flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
+    }
+
+    @Test(.requires(Self.systemdToolsMissing)) func systemdUnitsVerifyCleanlyAndAreHardened() throws {
         let (directory, units) = try Self.unitsUnderTest()
         #expect(Set(units) == Set(Self.exposureCeilings.keys), "every unit has a ceiling: \(units)")
         for unit in units {
@@ -45,11 +50,9 @@ struct DeploymentFilesTests {
         }
     }
 
-    @Test func kubernetesManifestsValidateAndRunNothingPrivileged() throws {
-        guard let validator = Binaries.environment["KILN_KUBERNETES_VALIDATE"], FileManager.default.isExecutableFile(atPath: validator) else {
-            print("SKIP DeploymentFilesTests.kubernetesManifests…: KILN_KUBERNETES_VALIDATE is not set (scripts/test installs kubernetes-validate)")
-            return
-        }
+    @Test(.requires(Self.kubernetesValidate == nil ? "KILN_KUBERNETES_VALIDATE is not set (scripts/test installs kubernetes-validate)" : nil))
+    func kubernetesManifestsValidateAndRunNothingPrivileged() throws {
+        let validator = try #require(Self.kubernetesValidate)
         let directory = Self.deploy + "/kubernetes"
         let manifests = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }.sorted()
         #expect(manifests.count >= 3, "\(manifests)")

@@ -6,12 +6,8 @@ import Testing
 /// SIGTERM drains a builder: it takes no new job, finishes the job it is running, then exits 0. Kiln's scheduler
 /// sees it report no CPUs; the real sccache-dist scheduler refuses such a heartbeat, so there the builder keeps
 /// its registration and refuses assign_job instead.
-@Suite(.serialized) struct DrainEndToEndTests {
+@Suite(.serialized, .requires(SecurityTests.skipReason(.overlay))) struct DrainEndToEndTests {
     @Test(arguments: [false, true]) func aDrainedBuilderFinishesItsRunningJobAndExitsZero(sccacheDistScheduler: Bool) throws {
-        if let reason = SecurityTests.skipReason(.overlay) {
-            print("SKIP DrainEndToEndTests: \(reason)")
-            return
-        }
         let bench = try HostileBench(try BuilderEndpointTests.Probe(sccacheDistScheduler: sccacheDistScheduler))
         let farm = bench.probe.farm
         let marker = "kiln-drain-\(UUID().uuidString.prefix(8))"

@@ -5,7 +5,7 @@ import Testing
 /// What an operator sees of a farm that served real compiles: the Prometheus counters of the scheduler and of
 /// the builder move, the status JSON and the builder's inventory list what is there, and the status page renders
 /// the registered builder in a real headless Chromium without console errors.
-@Suite(.serialized) struct OperationsEndToEndTests {
+@Suite(.serialized, .requires(SecurityTests.skipReason(.overlay))) struct OperationsEndToEndTests {
     /// A Kiln scheduler and a Kiln overlay builder with `metrics_addr`, after two real sccache 0.4.0 compiles
     /// (the first uploads the toolchain, the second finds it cached).
     final class ServedFarm {
@@ -32,14 +32,7 @@ import Testing
         }
     }
 
-    static func skipped(_ test: String = #function) -> Bool {
-        guard let reason = SecurityTests.skipReason(.overlay) else { return false }
-        print("SKIP OperationsEndToEndTests.\(test): \(reason)")
-        return true
-    }
-
     @Test func countersMoveAfterRealCompiles() throws {
-        guard !Self.skipped() else { return }
         let served = try ServedFarm()
         let scheduler = try served.scrape(served.farm.schedulerURL + "/metrics")
         #expect(scheduler.value("kiln_scheduler_jobs_total", ["outcome": "assigned"]) == 2, "\(scheduler.text)")
@@ -70,7 +63,6 @@ import Testing
     }
 
     @Test func statusJSONAndInventoryListTheBuilderAndItsToolchain() throws {
-        guard !Self.skipped() else { return }
         let served = try ServedFarm()
         let inventoryText = try #require(served.farm.get("http://127.0.0.1:\(served.metricsPort)/api/v1/kiln/toolchains"))
         let inventory = try #require(try JSONSerialization.jsonObject(with: Data(inventoryText.utf8)) as? [String: Any])
@@ -89,12 +81,9 @@ import Testing
         #expect(farm["toolchains"] as? Int == 1)
     }
 
-    @Test func theStatusPageShowsTheBuilderInChromiumWithoutConsoleErrors() throws {
-        guard !Self.skipped() else { return }
-        guard let chromium = StatusPageBrowser.chromium else {
-            print("SKIP OperationsEndToEndTests.theStatusPage…: no chromium (apt install chromium; scripts/test installs it)")
-            return
-        }
+    @Test(.requires(StatusPageBrowser.chromium == nil ? "no chromium (apt install chromium; scripts/test installs it)" : nil))
+    func theStatusPageShowsTheBuilderInChromiumWithoutConsoleErrors() throws {
+        let chromium = try #require(StatusPageBrowser.chromium)
         let served = try ServedFarm()
         let page = try StatusPageBrowser.load(served.farm.schedulerURL + "/", chromium: chromium, scratch: served.farm.root)
         #expect(page.dom.contains("data-server=\"\(served.builderID)\""), "the rendered page lists the builder:\n\(page.dom.prefix(4000))")

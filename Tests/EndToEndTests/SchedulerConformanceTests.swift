@@ -5,15 +5,7 @@ import Testing
 
 /// Kiln's scheduler with the real sccache-dist 0.4.0 build server and the real 0.4.0 and 0.16.0 clients:
 /// the conformance cases of protocol §10 and a burst over two servers.
-@Suite(.serialized) struct SchedulerConformanceTests {
-    static func skipReason() -> String? {
-        if let reason = Binaries.missingPrerequisite {
-            print("SKIP SchedulerConformanceTests: \(reason)")
-            return reason
-        }
-        return nil
-    }
-
+@Suite(.serialized, .requires(Binaries.missingPrerequisite)) struct SchedulerConformanceTests {
     /// Compiles `name` through `client` and locally, and checks the objects are byte-identical.
     static func compileAndCompare(_ client: SccacheClient, _ name: String, farm: Farm, salt: Int) throws {
         let work = "\(farm.root)/src-\(client.version)-\(name)"
@@ -29,7 +21,6 @@ import Testing
 
     @Test(arguments: ["0.4.0", "0.16.0"])
     func basic(version: String) throws {
-        guard Self.skipReason() == nil else { return }
         let farm = try Farm()
         try farm.startKilnScheduler()
         try farm.startSccacheDistServer(port: freePort())
@@ -43,7 +34,6 @@ import Testing
     }
 
     @Test func restartedServerGetsANewCertificate() throws {
-        guard Self.skipReason() == nil else { return }
         let farm = try Farm()
         try farm.startKilnScheduler()
         let port = freePort()
@@ -64,7 +54,6 @@ import Testing
     }
 
     @Test func noBuilderMeansLocalCompile() throws {
-        guard Self.skipReason() == nil else { return }
         let farm = try Farm()
         try farm.startKilnScheduler()
         let client = try SccacheClient(farm: farm, version: "0.4.0", name: "nobuilder")
@@ -76,7 +65,6 @@ import Testing
     }
 
     @Test func failingServerMeansLocalCompile() throws {
-        guard Self.skipReason() == nil else { return }
         let farm = try Farm()
         // A bubblewrap that reports a good version but dies by a signal on every build: the real server refuses a
         // result for a signalled process and answers run_job with a 500 (protocol §3.3).
@@ -94,7 +82,6 @@ import Testing
     }
 
     @Test func twoServersShareABurst() throws {
-        guard Self.skipReason() == nil else { return }
         let farm = try Farm()
         try farm.startKilnScheduler()
         try farm.startSccacheDistServer(port: freePort(), name: "burst-a")

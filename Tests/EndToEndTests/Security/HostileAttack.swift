@@ -156,6 +156,30 @@ struct HostileAttack: Sendable {
             let made = answer.text.contains("brw") || answer.text.contains("rws")
             return Verdict(held: !made, outcome: answer.result == nil ? "refused (\(answer.status))" : "made nothing (\(answer.summary))")
         },
+        HostileAttack(name: "result-cache entry renamed to another job's key") { bench in
+            // Each run writes a fresh id from the kernel: an earlier id in an answer means it was served from the cache.
+            let (a, b) = ("cat /proc/sys/kernel/random/uuid > r.o # a", "cat /proc/sys/kernel/random/uuid > r.o # b")
+            let results = bench.resultCacheDirectory
+            func entries() -> Set<String> {
+                Set((FileManager.default.subpaths(atPath: results) ?? []).filter { $0.split(separator: "/").count == 2 && !$0.hasPrefix(".") })
+            }
+            let before = entries()
+            let first = try bench.run(a, outputs: ["r.o"])
+            guard let entryA = entries().subtracting(before).first else { throw TestFailure("job a was not stored") }
+            _ = try bench.run(b, outputs: ["r.o"])
+            guard let entryB = entries().subtracting(before).subtracting([entryA]).first else { throw TestFailure("job b was not stored") }
+            guard rename(results + "/" + entryA, results + "/" + entryB) == 0 else { throw TestFailure("cannot move the entry") }
+            let again = try bench.run(b, outputs: ["r.o"])
+            let served = again.text == first.text
+            return Verdict(held: !served && again.exitCode == 0, outcome: served ? "job a's result served for b" : "a miss: b ran again")
+        },
+        HostileAttack(name: "toolchain bomb (200,001 entries)") { bench in
+            let (path, toolchain) = try TestToolchain.make(in: bench.probe.farm.directory, marker: "-bomb-\(UUID().uuidString.prefix(8))") {
+                for index in 0...200_000 { try $0.addFile("bomb/f\(index)", contents: []) }
+            }
+            let answer = try bench.run("echo RAN", job: try bench.allocate(other: (toolchain, path)))
+            return Verdict(held: !answer.text.contains("RAN"), outcome: "refused (\(answer.summary))")
+        },
         HostileAttack(name: "job token replayed for another job") { bench in
             let first = try bench.allocate()
             let second = try bench.allocate()

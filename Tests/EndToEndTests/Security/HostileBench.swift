@@ -40,6 +40,9 @@ final class HostileBench: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(atPath: secretDirectory) }
 
+    /// The builder's result cache (its default place under `cache_dir`).
+    var resultCacheDirectory: String { probe.farm.root + "/kiln-builder-\(probe.server.split(separator: ":").last ?? "")/cache/results" }
+
     /// alloc_job, then the toolchain upload when the builder asks for it; returns the job. `other` is another
     /// toolchain than the bench's: its id and archive.
     func allocate(upload: [UInt8]? = nil, other: (toolchain: Toolchain, path: String)? = nil) throws -> JobAlloc {

@@ -22,11 +22,17 @@ import Testing
             ?? (FileManager.default.fileExists(atPath: "/bin/busybox") ? nil : "/bin/busybox is missing (apt install busybox-static)")
     }
 
-    @Test(arguments: modes) func everyAttackFailsAndTheBuilderServesOn(mode: BuilderSandboxKind) throws {
-        if let reason = Self.skipReason(mode) {
-            print("SKIP SecurityTests.everyAttackFailsAndTheBuilderServesOn [\(mode)]: \(reason)")
-            return
-        }
+    @Test(.requires(skipReason(.overlay))) func everyAttackFailsAndTheBuilderServesOnWithOverlay() throws {
+        try everyAttackFailsAndTheBuilderServesOn(mode: .overlay)
+    }
+    @Test(.requires(skipReason(.rootless))) func everyAttackFailsAndTheBuilderServesOnWithRootless() throws {
+        try everyAttackFailsAndTheBuilderServesOn(mode: .rootless)
+    }
+    @Test(.requires(skipReason(.docker))) func everyAttackFailsAndTheBuilderServesOnWithDocker() throws {
+        try everyAttackFailsAndTheBuilderServesOn(mode: .docker)
+    }
+
+    func everyAttackFailsAndTheBuilderServesOn(mode: BuilderSandboxKind) throws {
         let bench = try HostileBench(try BuilderEndpointTests.Probe(sandbox: mode, tables: Self.limits))
         #expect(bench.servesAPlainJob(), "a plain job works before any attack\n\(bench.probe.farm.logs)")
         var rows: [(String, String, String)] = []
@@ -44,11 +50,17 @@ import Testing
 
     /// A client that hangs up mid-job gets its job killed and its sandbox cleaned long before the job's own
     /// (default, ten-minute) deadline would.
-    @Test(arguments: modes) func aClientThatHangsUpGetsItsJobKilled(mode: BuilderSandboxKind) throws {
-        if let reason = Self.skipReason(mode) {
-            print("SKIP SecurityTests.aClientThatHangsUpGetsItsJobKilled [\(mode)]: \(reason)")
-            return
-        }
+    @Test(.requires(skipReason(.overlay))) func aClientThatHangsUpGetsItsJobKilledWithOverlay() throws {
+        try aClientThatHangsUpGetsItsJobKilled(mode: .overlay)
+    }
+    @Test(.requires(skipReason(.rootless))) func aClientThatHangsUpGetsItsJobKilledWithRootless() throws {
+        try aClientThatHangsUpGetsItsJobKilled(mode: .rootless)
+    }
+    @Test(.requires(skipReason(.docker))) func aClientThatHangsUpGetsItsJobKilledWithDocker() throws {
+        try aClientThatHangsUpGetsItsJobKilled(mode: .docker)
+    }
+
+    func aClientThatHangsUpGetsItsJobKilled(mode: BuilderSandboxKind) throws {
         let bench = try HostileBench(try BuilderEndpointTests.Probe(sandbox: mode))
         let marker = "kiln-hangup-\(UUID().uuidString.prefix(8))"
         let answer = try bench.run("busybox sleep 3000 # \(marker)", maxTime: 3)
@@ -60,11 +72,17 @@ import Testing
     /// Issue 19, hole 9: eight jobs at once, each returning a 1 GiB output, keep the builder under the README's
     /// ceiling (outputs are compressed as they are read: a job holds its compressed outputs, never their raw
     /// bytes). Zeros compress a thousandfold, so reading them whole, as before, is what would show.
-    @Test(arguments: modes) func eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling(mode: BuilderSandboxKind) throws {
-        if let reason = Self.skipReason(mode) {
-            print("SKIP SecurityTests.eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling [\(mode)]: \(reason)")
-            return
-        }
+    @Test(.requires(skipReason(.overlay))) func eightGigabyteOutputsAtOnceStayUnderTheMemoryCeilingWithOverlay() throws {
+        try eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling(mode: .overlay)
+    }
+    @Test(.requires(skipReason(.rootless))) func eightGigabyteOutputsAtOnceStayUnderTheMemoryCeilingWithRootless() throws {
+        try eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling(mode: .rootless)
+    }
+    @Test(.requires(skipReason(.docker))) func eightGigabyteOutputsAtOnceStayUnderTheMemoryCeilingWithDocker() throws {
+        try eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling(mode: .docker)
+    }
+
+    func eightGigabyteOutputsAtOnceStayUnderTheMemoryCeiling(mode: BuilderSandboxKind) throws {
         let bench = try HostileBench(try BuilderEndpointTests.Probe(sandbox: mode, maxJobs: 8))
         let answers = Mutex<[HostileBench.Answer]>([])
         let jobs = (0..<8).map { index in
