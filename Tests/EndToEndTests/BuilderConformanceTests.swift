@@ -110,10 +110,22 @@ import Testing
     /// Issue 19, hole 7: a cached toolchain archive torn while the builder was down (a power cut) is hashed again
     /// at its first use, evicted, and the client compiles that file locally; the next compile uploads it again and
     /// is distributed. Nothing fails and no torn toolchain is unpacked.
-    @Test func aToolchainTornWhileTheBuilderWasDownIsUploadedAgain() throws {
+    @Test(.requires(missing(.overlay))) func aToolchainTornWhileTheBuilderWasDownIsUploadedAgainWithOverlay() throws {
+        try aToolchainTornWhileTheBuilderWasDownIsUploadedAgain(sandbox: .overlay)
+    }
+
+    @Test(.requires(missing(.rootless))) func aToolchainTornWhileTheBuilderWasDownIsUploadedAgainWithRootless() throws {
+        try aToolchainTornWhileTheBuilderWasDownIsUploadedAgain(sandbox: .rootless)
+    }
+
+    @Test(.requires(missing(.docker))) func aToolchainTornWhileTheBuilderWasDownIsUploadedAgainWithDocker() throws {
+        try aToolchainTornWhileTheBuilderWasDownIsUploadedAgain(sandbox: .docker)
+    }
+
+    func aToolchainTornWhileTheBuilderWasDownIsUploadedAgain(sandbox: BuilderSandboxKind) throws {
         let farm = try Self.farm(with: .kiln)
         let port = freePort()
-        let first = try farm.startKilnBuilder(port: port, name: "torn")
+        let first = try farm.startKilnBuilder(port: port, name: "torn", sandbox: sandbox)
         try farm.waitForServers(1)
         let client = try SccacheClient(farm: farm, version: "0.4.0", name: "torn")
         try client.start()
@@ -125,7 +137,7 @@ import Testing
         let archive = cache + "/" + archives[0]
         let bytes = try #require(FileManager.default.contents(atPath: archive))
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: archive))
-        let second = try farm.startKilnBuilder(port: port, name: "torn", logName: "torn-restarted")
+        let second = try farm.startKilnBuilder(port: port, name: "torn", logName: "torn-restarted", sandbox: sandbox)
         try farm.waitFor("the restarted builder to register") { second.log.contains("registered with the scheduler") }
         try SchedulerConformanceTests.compileAndCompare(client, "torn", farm: farm, salt: 32)
         try SchedulerConformanceTests.compileAndCompare(client, "after", farm: farm, salt: 33)
@@ -143,7 +155,7 @@ import Testing
                         "serves"
                     )
                 ],
-                title: "Hostile jobs against the overlay builder (restart)"))
+                title: "Hostile jobs against the \(sandbox) builder (restart)"))
     }
 
     /// The three `scheduler_auth` types against the matching scheduler `server_auth` (protocol §6.2).

@@ -231,6 +231,13 @@ struct PotSandboxTests {
             #expect(fixture.sandbox.enforcementReport.contains("'nobody' (jexec -U)"))
             let rules = try String(contentsOfFile: fixture.fake.root + "/rctl.rules", encoding: .utf8)
             #expect(rules.contains(":memoryuse:deny=4294967296") && rules.contains(":maxproc:deny=1024"), "\(rules)")
+            let uid = (try fixture.jobs.output(result, "id.o") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let held = uid == "65534" && rules.contains(":maxproc:") && rules.contains(":memoryuse:")
+            print(
+                "Hostile jobs against the pot builder (recording fakes)\n| case | outcome |\n|---|---|\n"
+                    + "| a job as the jail's root, in an unbounded jail | \(held ? "held" : "BREACHED"): uid \(uid), rctl rules "
+                    + rules.split(separator: "\n").map { $0.split(separator: ":").dropFirst(2).joined(separator: ":") }.joined(separator: ", ") + " |"
+            )
             await fixture.sandbox.shutdown()
             #expect(try String(contentsOfFile: fixture.fake.root + "/rctl.rules", encoding: .utf8).isEmpty, "destroyed jails keep no rule")
         }

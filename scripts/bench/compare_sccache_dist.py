@@ -213,6 +213,7 @@ def main():
     arguments.add_argument("--sandbox", default="overlay", choices=["overlay", "docker"])
     options = arguments.parse_args()
     root = tempfile.mkdtemp(prefix="kiln-bench-")
+    os.chmod(root, 0o711)  # a root builder's jobs run as uid 65532, which must reach build_dir
     count = options.files
     results = {}
     try:

@@ -98,6 +98,7 @@ def main():
     options = arguments.parse_args()
     os.makedirs(SHARED_PATH, exist_ok=True)
     root = tempfile.mkdtemp(prefix="kiln-fleet-")
+    os.chmod(root, 0o711)  # a root builder's jobs run as uid 65532, which must reach build_dir
     results = {}
     # max_jobs: Kiln's scheduler never gives a server more than its slots (+1), sccache-dist's gives up to ten
     # jobs per core; with room for the whole fleet every compile reaches the farm in both.

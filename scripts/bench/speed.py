@@ -190,6 +190,7 @@ def main():
     arguments.add_argument("--docker", action="store_true", help="also Kiln's docker sandbox")
     options = arguments.parse_args()
     root = tempfile.mkdtemp(prefix="kiln-speed-")
+    os.chmod(root, 0o711)  # a root builder's jobs run as uid 65532, which must reach build_dir
     bench = Bench(options, root)
     try:
         bench.start()
