@@ -121,7 +121,7 @@ let package = Package(
             name: "BuilderService",
             dependencies: [
                 "KilnProtocol", "KilnAuth", "KilnConfiguration", "BuilderCore", "SchedulerCore", "Sandboxing", "ToolchainStore",
-                "ResultCache", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport", "KilnMetrics",
+                "ResultCache", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport", "KilnMetrics", "JobSpawn",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

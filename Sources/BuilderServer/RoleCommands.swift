@@ -16,6 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Bootstrap.logger(label: "kiln.builder", level: options.logLevel)
+        Bootstrap.raiseDescriptorLimit(logger: logger)
         let configuration: BuilderConfiguration
         do {
             configuration = try ConfigurationLoader.loadBuilder(path: options.config)
@@ -51,6 +52,7 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Bootstrap.logger(label: "kiln.scheduler", level: options.logLevel)
+        Bootstrap.raiseDescriptorLimit(logger: logger)
         let configuration: SchedulerConfiguration
         do {
             configuration = try ConfigurationLoader.loadScheduler(path: options.config)

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import JobSpawn
 import KilnConfiguration
 import KilnMetrics
 import KilnProtocol
@@ -76,7 +77,7 @@ private func httpsServer(tlsConfiguration: TLSConfiguration) throws -> HTTPServe
     let tls = TLSChannelConfiguration(tlsConfiguration: tlsConfiguration)
     return HTTPServerBuilder { responder in
         QuickAckChannel(
-            try TLSChannel(HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [CloseOnHangUp()])), configuration: tls)
+            try TLSChannel(HTTP1Channel(responder: responder, configuration: ConnectionPolicy.http1(handlers: [CloseOnHangUp()])), configuration: tls)
         )
     }
 }
@@ -90,7 +91,8 @@ private func makeMetricsListener(
     exposition?.register(on: router) { await server.refreshGauges() }
     server.registerInventory(on: router)
     return Application(
-        router: router, configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: nil),
+        router: router, server: .http1(configuration: ConnectionPolicy.http1()),
+        configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: nil),
         onServerRunning: { channel in logger.info("metrics listening", metadata: ["address": "\(address.ipText):\(channel.localAddress?.port ?? 0)"])
         },
         logger: logger)
@@ -104,10 +106,11 @@ private func jobSlots(_ configuration: BuilderConfiguration) -> Int {
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {
     let limits = sandboxLimits(configuration.jobLimits)
     switch configuration.sandbox {
-    case .overlay(let buildDirectory, let bubblewrapPath, let rootless):
+    case .overlay(let buildDirectory, let bubblewrapPath, let rootless, let runAs):
         return OverlaySandbox(
             buildDirectory: buildDirectory, bubblewrapPath: bubblewrapPath, toolchainBudget: configuration.toolchainCacheSize, limits: limits,
-            rootless: rootless, preparedLaunches: jobSlots(configuration))
+            rootless: rootless, preparedLaunches: jobSlots(configuration),
+            jobUser: runAs.map { JobProcess.User(uid: UInt32($0.uid), gid: UInt32($0.gid)) } ?? OverlaySandbox.defaultJobUser)
     case .docker(let docker):
         var settings = DockerSandboxSettings(instance: "\(configuration.publicAddress)")
         settings.socketPath = docker.socketPath

@@ -27,6 +27,9 @@ struct RunJob: Sendable {
             server.metrics.record(timeline.value)
             server.logger.debug("job timeline", metadata: ["job": "\(job)", "phases": "\(timeline.value.summary)"])
         }
+        // A job this server no longer holds (never assigned, already run, expired) is answered before its body is
+        // read: a replayed or stale token must not make the server spool up to 2 GiB for nothing.
+        guard server.toolchain(of: job) != nil else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
         let spool = server.spoolPath(for: job)
         defer { unlink(spool) }
         // The Started report needs nothing from the body: it travels while the inputs arrive.

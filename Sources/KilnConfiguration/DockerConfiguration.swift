@@ -30,14 +30,7 @@ public struct DockerConfiguration: Sendable, Hashable {
     init(reading table: inout TOMLTableReader) throws {
         socketPath = try table.string("docker_socket") ?? socketPath
         baseImage = try table.string("base_image") ?? baseImage
-        if let user = try table.string("run_as") {
-            let parts = user.split(separator: ":").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] > 0 else {
-                throw ConfigurationError(
-                    .invalidValue, key: table.keyPath("run_as"), "'\(user)' is not 'uid:gid' with both above 0 (compiles never run as root)")
-            }
-            (uid, gid) = (parts[0], parts[1])
-        }
+        if let user = try table.userIDs("run_as") { (uid, gid) = user }
         memoryBytes = try nonNegative("memory_limit", in: &table).map(Int64.init)
         pidsLimit = try nonNegative("pids_limit", in: &table).map(Int64.init)
         idleContainersPerToolchain = try nonNegative("idle_containers", in: &table) ?? idleContainersPerToolchain

@@ -1,8 +1,9 @@
 /// Which sandbox runs the compiles (`[builder] type = …`).
 public enum SandboxConfiguration: Sendable, Hashable {
     /// overlayfs + bubblewrap. `build_dir` is wiped at start; `bwrap_path` is the bubblewrap binary; Kiln's
-    /// `rootless` (default: true unless the server runs as root) mounts each job's overlay in a user namespace.
-    case overlay(buildDirectory: String, bubblewrapPath: String, rootless: Bool?)
+    /// `rootless` (default: true unless the server runs as root) mounts each job's overlay in a user namespace;
+    /// Kiln's `run_as` (`"uid:gid"`, default 65532:65532) is whom a root server's jobs run as.
+    case overlay(buildDirectory: String, bubblewrapPath: String, rootless: Bool?, runAs: UserIDs? = nil)
     /// Docker through the Engine API; Kiln's optional keys (sccache-dist's docker builder has none).
     case docker(DockerConfiguration)
     /// FreeBSD pot jails, with sccache-dist's keys and defaults.
@@ -15,7 +16,7 @@ public enum SandboxConfiguration: Sendable, Hashable {
             self = .overlay(
                 buildDirectory: try table.requiredString("build_dir", "a directory path"),
                 bubblewrapPath: try table.requiredString("bwrap_path", "the path of bwrap, e.g. /usr/bin/bwrap"),
-                rootless: try table.bool("rootless"))
+                rootless: try table.bool("rootless"), runAs: try table.userIDs("run_as").map { UserIDs(uid: $0.uid, gid: $0.gid) })
         case "docker":
             self = .docker(try DockerConfiguration(reading: &table))
         case "pot":
@@ -23,5 +24,15 @@ public enum SandboxConfiguration: Sendable, Hashable {
         default:
             throw ConfigurationError(.invalidValue, key: table.keyPath("type"), "'\(type)' is not a builder type; expected overlay, docker or pot")
         }
+    }
+}
+
+/// A uid and gid that compiles run as (`run_as = "uid:gid"`).
+public struct UserIDs: Sendable, Hashable {
+    public var uid: Int
+    public var gid: Int
+    public init(uid: Int, gid: Int) {
+        self.uid = uid
+        self.gid = gid
     }
 }

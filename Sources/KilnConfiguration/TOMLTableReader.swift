@@ -58,6 +58,16 @@ struct TOMLTableReader {
         return Double(number)
     }
 
+    /// A `"uid:gid"` that a compile runs as: both numbers above 0 (compiles never run as root).
+    mutating func userIDs(_ key: String) throws -> (uid: Int, gid: Int)? {
+        guard let text = try string(key) else { return nil }
+        let parts = text.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts.allSatisfy({ $0 < Int(UInt32.max) }) else {
+            throw ConfigurationError(.invalidValue, key: keyPath(key), "'\(text)' is not 'uid:gid' with both above 0 (compiles never run as root)")
+        }
+        return (parts[0], parts[1])
+    }
+
     mutating func bool(_ key: String) throws -> Bool? {
         guard let raw = value(key) else { return nil }
         guard let flag = raw.bool else { throw typeError(key, "true or false") }

@@ -58,13 +58,13 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
             droppedJobCount += dropped.count
             let previous = servers[id]
             servers[id] = ServerRecord(
-                id: id, nonce: request.serverNonce, numCPUs: request.numCPUs, jwtKey: request.jwtKey,
+                id: id, nonce: request.serverNonce, numCPUs: SchedulingPolicy.clampedCPUs(request.numCPUs), jwtKey: request.jwtKey,
                 certDigest: request.certDigest, certPEM: request.certPEM, lastSeen: now)
             return HeartbeatOutcome(isNew: true, certificateChanged: previous?.certDigest != request.certDigest, droppedJobs: dropped)
         }
         let changed = server.certDigest != request.certDigest
         server.lastSeen = now
-        server.numCPUs = request.numCPUs
+        server.numCPUs = SchedulingPolicy.clampedCPUs(request.numCPUs)
         server.jwtKey = request.jwtKey
         server.certDigest = request.certDigest
         server.certPEM = request.certPEM

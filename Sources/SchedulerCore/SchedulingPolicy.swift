@@ -14,5 +14,15 @@ public struct SchedulingPolicy: Sendable, Hashable {
     /// sccache HEAD's per-server cap: cores + 1 + cores/8 concurrent jobs. A server that reports no cores is
     /// draining (a Kiln builder on SIGTERM) and gets no job; sccache-dist's scheduler skips it too (its load is
     /// infinite).
-    public static func jobCap(cores: Int) -> Int { cores <= 0 ? 0 : cores + 1 + cores / 8 }
+    public static func jobCap(cores: Int) -> Int {
+        let cores = clampedCPUs(cores)
+        return cores == 0 ? 0 : cores + 1 + cores / 8
+    }
+
+    /// The most CPUs a server is believed to have. `num_cpus` comes off the wire (any u64 from anyone holding
+    /// server credentials): kept as is, `cores + 1` and the farm's sums would overflow and trap.
+    public static let maxCPUs = 1 << 16
+
+    /// `num_cpus` as the scheduler counts it: between 0 (a draining server) and ``maxCPUs``.
+    public static func clampedCPUs(_ reported: Int) -> Int { min(max(reported, 0), maxCPUs) }
 }

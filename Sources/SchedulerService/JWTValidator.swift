@@ -5,13 +5,18 @@ import KilnAuth
 import Logging
 
 /// `jwt_validate` client auth: RS256 JWTs checked against a JWKS fetched at start and fetched again when a token
-/// names an unknown `kid` (key rotation); `aud` and `iss` must match.
+/// names an unknown `kid` (key rotation); `aud` and `iss` must match, `exp` must be there and not passed (as
+/// upstream's jsonwebtoken requires), and `nbf`, when there, must have come.
 actor JWTValidator {
     struct Claims: JWTPayload {
         var aud: AudienceClaim
         var iss: IssuerClaim
-        var exp: ExpirationClaim?
-        func verify(using algorithm: some JWTAlgorithm) async throws { try exp?.verifyNotExpired() }
+        var exp: ExpirationClaim
+        var nbf: NotBeforeClaim?
+        func verify(using algorithm: some JWTAlgorithm) async throws {
+            try exp.verifyNotExpired()
+            try nbf?.verifyNotBefore()
+        }
     }
 
     private let audience: String

@@ -4,8 +4,11 @@ import KilnProtocol
 /// Job ids that never repeat, across restarts too: upstream restarts at 0 and a reused id crashes its build
 /// servers (protocol §7.3).
 ///
-/// Ids start from the larger of the clock (milliseconds since 1970, times 1024) and what a previous run reserved
-/// in `<state_dir>/next-job-id`. With a state directory, ids are reserved 1024 at a time, written before use.
+/// With a state directory, ids start from the larger of the clock (milliseconds since 1970, times 1024) and what a
+/// previous run reserved in `<state_dir>/next-job-id`, and are reserved 1024 at a time, written before use.
+/// Without one, nothing survives a restart and the clock may have stepped back: ids start at a random point of
+/// [2^52, 2^53) (above every clock-based id, still exact in JSON), so two runs overlap with a chance of about
+/// 2^-27 even after 16 million jobs each.
 struct JobIDSequence {
     private var next: UInt64
     private var reservedUpTo: UInt64
@@ -14,8 +17,9 @@ struct JobIDSequence {
 
     init(stateDirectory: String?, now: Date = Date()) throws {
         let clockSeed = UInt64(max(now.timeIntervalSince1970, 0) * 1000) << 10
-        var start = clockSeed
+        var start = UInt64.random(in: (1 << 52)..<(1 << 53))
         if let directory = stateDirectory {
+            start = clockSeed
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let file = directory + "/next-job-id"
             stateFile = file

@@ -25,7 +25,7 @@ public func buildSchedulerApplication(
     exposition?.register(on: router) { _ = await scheduler.report() }
     let address = configuration.publicAddress
     return Application(
-        router: router,
+        router: router, server: .http1(configuration: ConnectionPolicy.http1()),
         configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: KilnServerName.value),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger)

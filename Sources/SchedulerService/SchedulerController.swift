@@ -44,6 +44,9 @@ struct SchedulerController: Sendable {
         case .proceed(let value): toolchain = value
         case .respond(let response): return response
         }
+        // The id is kept per server and shown on the status page: only what sccache sends (64 hex digits), never
+        // any string up to the body limit. A 500, so a client that sent it compiles locally.
+        guard toolchain.isWellFormed else { return WireHTTP.error(.internalServerError, "the toolchain's archive_id is not 64 hex digits") }
         switch await scheduler.allocate(toolchain) {
         case .response(let answer): return try WireHTTP.ok(answer, for: request)
         case .failed(let message): return WireHTTP.error(.internalServerError, message)

@@ -116,6 +116,33 @@ import Testing
         #expect(again.needToolchain, "a refused upload is not in the cache")
     }
 
+    /// Issue 20, item 4: run_job for a job the server no longer holds (already run) is answered JobNotFound
+    /// before its body is read. The body here comes from a pipe that never ends: a server that read it first
+    /// would never answer (curl gives up after 30 s and the test fails).
+    @Test func aRunJobForAJobNoLongerHeldIsAnsweredBeforeItsBody() throws {
+        let bench = try HostileBench(try Probe())
+        let job = try bench.allocate()
+        #expect(try bench.run("true", job: job).exitCode == 0)
+        let fifo = bench.probe.farm.root + "/stalled-body"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let writer = Thread {
+            let handle = FileHandle(forWritingAtPath: fifo)
+            handle?.write(Data([0, 0, 0, 8, 1, 2, 3, 4]))
+            Thread.sleep(forTimeInterval: 60)  // holds the pipe open: the body never ends
+            try? handle?.close()
+        }
+        writer.start()
+        let answer = try Self.Probe.curl(
+            [
+                "--max-time", "30", "--cacert", bench.probe.certificatePath, "-X", "POST", "-T", fifo, "-H",
+                "Content-Type: application/octet-stream", "-H", "Authorization: Bearer \(job.auth)",
+                "https://\(bench.probe.server)/api/v1/distserver/run_job/\(job.jobID)",
+            ], in: bench.probe.farm)
+        #expect(answer.status == 200, "answered while the body was still coming")
+        #expect(try BincodeDecoder().decode(RunJobResult.self, from: answer.body) == .jobNotFound)
+        #expect(bench.servesAPlainJob())
+    }
+
     @Test func duplicateAndMalformedRequestsNeverCrashTheServer() throws {
         let probe = try Probe()
         let toolchain = Toolchain(archiveID: String(repeating: "3", count: 64))

@@ -41,6 +41,14 @@ final class Farm: @unchecked Sendable {
     private(set) var processes: [ManagedProcess] = []
     /// Instances (public addresses) of docker builders, whose containers and images go when the farm does.
     private var dockerInstances: [String] = []
+    /// Kiln's servers start with this soft limit of open descriptors (systemd's default is 1,024), or inherit.
+    var softDescriptorLimit: Int?
+
+    /// `executable arguments` under ``softDescriptorLimit`` (prlimit execs it: the pid stays the server's).
+    func limited(_ command: (executable: String, arguments: [String])) -> (String, [String]) {
+        guard let soft = softDescriptorLimit else { return command }
+        return ("/usr/bin/prlimit", ["--nofile=\(soft):", "--", command.executable] + command.arguments)
+    }
 
     init() throws {
         directory = try TemporaryDirectory(prefix: "kiln-e2e")
@@ -67,9 +75,8 @@ final class Farm: @unchecked Sendable {
                 [server_auth]
                 \(serverAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
                 """.utf8))
-        processes.append(
-            try ManagedProcess(
-                "kiln-scheduler", executable: Binaries.builderServer, arguments: ["scheduler", "--config", config], logDirectory: root))
+        let (executable, arguments) = limited((Binaries.builderServer, ["scheduler", "--config", config]))
+        processes.append(try ManagedProcess("kiln-scheduler", executable: executable, arguments: arguments, logDirectory: root))
         try waitFor("the scheduler to answer") { try self.status() != nil }
     }
 
@@ -129,8 +136,8 @@ final class Farm: @unchecked Sendable {
                 \(tables)
                 """.utf8))
         let arguments = ["--config", config, "--log-level", "debug"]
-        let (executable, allArguments) =
-            sandbox == .rootless ? RootlessUser.command(Binaries.builderServer, arguments) : (Binaries.builderServer, arguments)
+        let (executable, allArguments) = limited(
+            sandbox == .rootless ? RootlessUser.command(Binaries.builderServer, arguments) : (Binaries.builderServer, arguments))
         let server = try ManagedProcess(logName ?? label, executable: executable, arguments: allArguments, logDirectory: root)
         processes.append(server)
         if sandbox == .docker { dockerInstances.append("127.0.0.1:\(port)") }

@@ -66,20 +66,29 @@ import Testing
         #expect(defaults.jobLimits.timeoutSeconds == 600 && defaults.jobLimits.memoryBytes == 4 << 30 && defaults.jobLimits.processes == 1024)
         #expect(defaults.sandbox == .overlay(buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: nil))
         let set = try ConfigurationLoader.parseBuilder(
-            Self.minimalBuilder.replacingOccurrences(of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\nrootless = true")
-                + """
+            Self.minimalBuilder.replacingOccurrences(
+                of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\nrootless = true\nrun_as = \"1234:5678\"")
+                    + """
 
-                [job_limits]
-                timeout = 30
-                memory = "512M"
-                processes = 0
-                cpus = 1.5
-                disk = "1G"
-                output_file_size = "64M"
-                output_total_size = "128M"
-                stream_size = "1M"
-                """)
-        #expect(set.sandbox == .overlay(buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: true))
+                    [job_limits]
+                    timeout = 30
+                    memory = "512M"
+                    processes = 0
+                    cpus = 1.5
+                    disk = "1G"
+                    output_file_size = "64M"
+                    output_total_size = "128M"
+                    stream_size = "1M"
+                    """)
+        #expect(
+            set.sandbox
+                == .overlay(
+                    buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: true, runAs: UserIDs(uid: 1234, gid: 5678)))
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parseBuilder(
+                Self.minimalBuilder.replacingOccurrences(
+                    of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\nrun_as = \"0:0\""))
+        }
         var expected = JobLimitsConfiguration()
         expected.timeoutSeconds = 30
         expected.memoryBytes = 512 << 20

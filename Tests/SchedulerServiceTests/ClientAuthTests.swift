@@ -52,7 +52,8 @@ import Testing
     struct Claims: JWTPayload {
         var aud: AudienceClaim
         var iss: IssuerClaim
-        var exp: ExpirationClaim
+        var exp: ExpirationClaim?
+        var nbf: NotBeforeClaim?
         func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
@@ -61,13 +62,17 @@ import Testing
         return #"{"kty":"RSA","alg":"RS256","use":"sig","kid":"\#(kid)","n":"\#(Base64URL.encode(modulus))","e":"\#(Base64URL.encode(exponent))"}"#
     }
 
+    /// A token expiring in `expiresIn` seconds (nil: no `exp` claim), valid from `notBefore` seconds from now.
     static func token(
-        _ key: JWTKit.Insecure.RSA.PrivateKey, kid: String, audience: String = "kiln", issuer: String = "https://issuer.test"
+        _ key: JWTKit.Insecure.RSA.PrivateKey, kid: String, audience: String = "kiln", issuer: String = "https://issuer.test",
+        expiresIn: Double? = 600, notBefore: Double? = nil
     ) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(rsa: key, digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
         let claims = Claims(
-            aud: AudienceClaim(value: audience), iss: IssuerClaim(value: issuer), exp: ExpirationClaim(value: Date().addingTimeInterval(600)))
+            aud: AudienceClaim(value: audience), iss: IssuerClaim(value: issuer),
+            exp: expiresIn.map { ExpirationClaim(value: Date().addingTimeInterval($0)) },
+            nbf: notBefore.map { NotBeforeClaim(value: Date().addingTimeInterval($0)) })
         return try await keys.sign(claims, kid: JWKIdentifier(string: kid))
     }
 
@@ -81,12 +86,21 @@ import Testing
         let wrongIssuer = try await Self.token(first, kid: "one", issuer: "https://evil.test")
         let rotated = try await Self.token(second, kid: "two")
         let forged = try await Self.token(second, kid: "one")  // right kid, wrong key
+        let noExpiry = try await Self.token(first, kid: "one", expiresIn: nil)
+        let expired = try await Self.token(first, kid: "one", expiresIn: -600)
+        let notYet = try await Self.token(first, kid: "one", notBefore: 600)
+        let alreadyValid = try await Self.token(first, kid: "one", notBefore: -600)
         try await Self.scheduler(clientAuth: .jwtValidate(audience: "kiln", issuer: "https://issuer.test", jwksURL: "file://\(jwksPath)")) { base in
             try await Self.expectStatus(base, token: good, 200)
             try await Self.expectStatus(base, token: wrongAudience, 401)
             try await Self.expectStatus(base, token: wrongIssuer, 401)
             try await Self.expectStatus(base, token: forged, 401)
             try await Self.expectStatus(base, token: "not.a.jwt", 401)
+            // Issue 20, item 7: exp is required, as upstream; nbf is checked when present.
+            try await Self.expectStatus(base, token: noExpiry, 401)
+            try await Self.expectStatus(base, token: expired, 401)
+            try await Self.expectStatus(base, token: notYet, 401)
+            try await Self.expectStatus(base, token: alreadyValid, 200)
             // The issuer rotates: the new kid is fetched on first sight (after the refresh back-off).
             try Data(#"{"keys":[\#(try Self.jwk(first, kid: "one")),\#(try Self.jwk(second, kid: "two"))]}"#.utf8).write(
                 to: URL(fileURLWithPath: jwksPath))

@@ -118,6 +118,28 @@ import Testing
         }
     }
 
+    /// Issue 20: `num_cpus` of 2^63−1 made `cores + 1 + cores/8` overflow and the scheduler trap. Absurd counts
+    /// are clamped; two such servers and the status sums still answer, and a client still gets a job.
+    @Test func absurdCPUCountsNeverTrapTheScheduler() async throws {
+        try await Self.withScheduler { base in
+            for (server, cpus) in [("127.0.0.1:10501", Int.max), ("127.0.0.1:10502", Int.max - 7), ("127.0.0.1:10503", Int.min)] {
+                let answer = try await Self.send(.post, base + "/heartbeat_server", token: "\(server) srv", body: try Self.heartbeat(cpus: cpus))
+                #expect(answer.status == (cpus > 0 ? 200 : 500), "\(cpus)")
+            }
+            let status = try await Self.send(.get, base + "/status", headers: [("Accept", "application/json")])
+            let text = String(decoding: status.body, as: UTF8.self)
+            #expect(status.status == 200 && text.contains("\"num_servers\":2") && text.contains("\"num_cpus\":131072"), "\(text)")
+            // Nothing listens at those addresses: assign_job fails and the client compiles locally, as with any
+            // unreachable server; the point is that the scheduler answers.
+            let job = try await Self.send(.post, base + "/alloc_job", token: "cli", body: Self.toolchain)
+            #expect(job.status == 200 || job.status == 500)
+            #expect(try await Self.send(.get, base + "/status").status == 200)
+            // Issue 20, item 5: an archive id that is not 64 hex digits is never stored (a 500: compile locally).
+            let longID = try BincodeEncoder().encode(Toolchain(archiveID: String(repeating: "z", count: 100_000)))
+            #expect(try await Self.send(.post, base + "/alloc_job", token: "cli", body: longID).status == 500)
+        }
+    }
+
     @Test func untrustedRealIPIsIgnored() async throws {
         try await Self.withScheduler { base in
             let spoofed = try await Self.send(

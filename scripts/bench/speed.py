@@ -59,7 +59,9 @@ class Bench:
             farm.compile(directory, "warmup")
 
     def stop(self):
-        subprocess.run([f"{self.options.sccache}/sccache", "--stop-server"], env=self.local.env, capture_output=True)
+        # A start that failed half-way has no local client yet; its farms are stopped all the same.
+        if hasattr(self, "local"):
+            subprocess.run([f"{self.options.sccache}/sccache", "--stop-server"], env=self.local.env, capture_output=True)
         for farm in self.farms.values():
             farm.stop()
         for account in self.accounts.values():
