@@ -36,6 +36,8 @@ public struct HeartbeatOutcome: Sendable, Hashable {
     public var certificateChanged: Bool
     /// Jobs dropped because the server restarted.
     public var droppedJobs: [JobID]
+    /// The server is new and the farm has ``SchedulingPolicy/maxServers`` already: it was not registered.
+    public var refused = false
 }
 
 /// Where `alloc_job` should go.

@@ -31,9 +31,10 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
             guard servers[job.server] != nil else { return false }
             let age = job.created.duration(to: now)
             switch job.state {
-            case .pending: return age <= policy.pendingJobExpiry
+            // nil: assign_job never answered (it has its own deadline, far shorter).
+            case nil, .pending: return age <= policy.pendingJobExpiry
             case .ready: return age <= policy.readyJobExpiry
-            case nil, .started, .complete: return true
+            case .started, .complete: return true
             }
         }
         droppedJobCount += before - jobs.count
@@ -52,6 +53,9 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     public mutating func heartbeat(from id: ServerID, _ request: HeartbeatServerHttpRequest, now: Instant) -> HeartbeatOutcome {
         housekeep(now: now)
         guard var server = servers[id], server.nonce == request.serverNonce else {
+            if servers[id] == nil, servers.count >= policy.maxServers {
+                return HeartbeatOutcome(isNew: false, certificateChanged: false, droppedJobs: [], refused: true)
+            }
             // New server, or the same address with a new process: forget everything about the old one.
             let dropped = jobs.values.filter { $0.server == id }.map(\.id).sorted()
             for job in dropped { jobs[job] = nil }

@@ -9,6 +9,10 @@ public struct SchedulingPolicy: Sendable, Hashable {
     /// A job never started and Ready for this long is dropped.
     public var readyJobExpiry: Duration = .seconds(60)
 
+    /// The most build servers registered at once: a new one beyond is refused (with `DANGEROUSLY_INSECURE` server
+    /// auth anyone can claim any address, and each is kept with its certificate).
+    public var maxServers = 4096
+
     public init() {}
 
     /// sccache HEAD's per-server cap: cores + 1 + cores/8 concurrent jobs. A server that reports no cores is

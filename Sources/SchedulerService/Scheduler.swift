@@ -73,8 +73,13 @@ actor Scheduler {
     /// True when `server` is registered with this nonce: its heartbeat may then report no CPUs (a drain).
     func isRegistered(_ server: ServerID, nonce: ServerNonce) -> Bool { machine.servers[server]?.nonce == nonce }
 
-    func heartbeat(from server: ServerID, _ request: HeartbeatServerHttpRequest) async -> HeartbeatServerResult {
+    /// nil: a new server, refused because the farm has the most servers it keeps.
+    func heartbeat(from server: ServerID, _ request: HeartbeatServerHttpRequest) async -> HeartbeatServerResult? {
         let outcome = machine.heartbeat(from: server, request, now: clock.now)
+        if outcome.refused {
+            refusedHeartbeat("a new server beyond the \(machine.policy.maxServers) registered", from: server)
+            return nil
+        }
         metrics.count(outcome.isNew ? .registered : .renewed)
         countDroppedJobs()
         if signers[server]?.key != request.jwtKey {

@@ -106,7 +106,10 @@ struct SchedulerController: Sendable {
             await scheduler.refusedHeartbeat("a heartbeat without a certificate", from: server)
             return WireHTTP.error(.internalServerError, "failed to interpret pem as certificate")
         }
-        return try WireHTTP.ok(await scheduler.heartbeat(from: server, heartbeat), for: request)
+        guard let answer = await scheduler.heartbeat(from: server, heartbeat) else {
+            return WireHTTP.error(.internalServerError, "the scheduler keeps no more build servers")
+        }
+        return try WireHTTP.ok(answer, for: request)
     }
 
     private func jobState(_ incoming: Request, _ context: KilnRequestContext) async throws -> Response {

@@ -139,6 +139,28 @@ import Testing
         #expect(Set(machine.jobs.keys) == [JobID(3)])  // a started job never expires while its server lives
     }
 
+    /// Issue 20, item 5: the state is bounded. A new server beyond `maxServers` is refused (known ones renew), and
+    /// an allocation whose assign_job never answered expires like a Pending job.
+    @Test func serversAndUnansweredAllocationsAreBounded() {
+        var policy = SchedulingPolicy()
+        policy.maxServers = 2
+        var machine = Machine(policy: policy)
+        #expect(machine.heartbeat(from: Self.server(1), Self.heartbeat(), now: clock.now).isNew)
+        #expect(machine.heartbeat(from: Self.server(2), Self.heartbeat(), now: clock.now).isNew)
+        #expect(machine.heartbeat(from: Self.server(3), Self.heartbeat(), now: clock.now).refused)
+        #expect(machine.servers.count == 2)
+        #expect(!machine.heartbeat(from: Self.server(2), Self.heartbeat(), now: clock.now).refused, "a known server renews")
+        #expect(machine.heartbeat(from: Self.server(2), Self.heartbeat(nonce: 7), now: clock.now).isNew, "and may restart")
+        _ = machine.allocate(jobID: JobID(1), toolchain: "t", now: clock.now)
+        for _ in 0..<11 {  // 330 s of healthy heartbeats: the servers live, the unanswered allocation does not
+            clock.advance(by: .seconds(30))
+            for port: UInt16 in [1, 2] { machine.heartbeat(from: Self.server(port), Self.heartbeat(nonce: port == 2 ? 7 : 1), now: clock.now) }
+            if clock.now.offset < .seconds(300) { #expect(machine.jobs.count == 1) }
+        }
+        #expect(machine.servers.count == 2)
+        #expect(machine.jobs.isEmpty, "an allocation whose assign_job never answered is dropped")
+    }
+
     @Test func jobStateTransitions() throws {
         var machine = Machine()
         let owner = Self.server(1)
