@@ -119,7 +119,12 @@ public struct OverlaySandbox: BuildSandbox {
     public func settle() async { await cleanups.settle() }
 
     public var enforcementReport: String {
-        (rootless ? "overlay sandbox, rootless (user namespaces); " : "overlay sandbox as root; ") + (host.enforcement?.report ?? "not prepared")
+        (rootless ? "overlay sandbox, rootless (user namespaces); " : "overlay sandbox as root; ")
+            + (jobUser.map { "jobs run as uid \($0.uid) gid \($0.gid); " } ?? "jobs run as the server's user; ")
+            + (filterPath == nil
+                ? "no syscall filter (it knows x86-64 and AArch64 only); "
+                : "no nested user namespaces, syscall filter on (namespaces, mounts, ptrace, keyring, bpf and more refused); ")
+            + (host.enforcement?.report ?? "not prepared")
             + (host.leftovers.map { "; \($0)" } ?? "")
             + (host.enforcement?.cgroups != nil && JobParker.path == nil
                 ? "; \(JobParker.executableName) is not beside builder-server: jobs are not started ahead (install it there)" : "")

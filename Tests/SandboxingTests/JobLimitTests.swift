@@ -70,7 +70,10 @@ struct JobLimitTests {
         await fixture.sandbox.shutdown()
         #expect(report.contains(rootless ? "rootless" : "as root"))
         #expect(!report.contains("kiln-job-parker"), "the parker is found beside the tests: \(report)")
-        for part in ["timeout 8.0 seconds", "memory 268435456 bytes by", "processes 64 by", "disk 67108864 bytes by", "outputs"] {
+        for part in [
+            "jobs run as uid 65532", "syscall filter on", "timeout 8.0 seconds", "memory 268435456 bytes by", "processes 64 by",
+            "disk 67108864 bytes by", "outputs",
+        ] {
             #expect(report.contains(part), "\(part) in: \(report)")
         }
     }
