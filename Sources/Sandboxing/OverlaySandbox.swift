@@ -78,7 +78,7 @@ public struct OverlaySandbox: BuildSandbox {
             for child in ["builds", "toolchains"] {
                 try FileManager.default.createDirectory(atPath: directory + "/" + child, withIntermediateDirectories: true)
             }
-            if let filterPath { _ = try SandboxRoot.writeFilter(to: filterPath) }
+            if let filterPath, let architecture = SyscallFilter.Architecture.native { try SandboxRoot.writeFilter(architecture, to: filterPath) }
         }
         if let jobUser {
             try await JobUserProbe(bubblewrapPath: bubblewrapPath, user: jobUser, filterPath: filterPath).check(in: directory + "/builds")

@@ -80,12 +80,15 @@ public enum SandboxPaths {
         guard status.st_size <= limit else {
             throw SandboxError(.unsafeOutput, "output '\(name)' has \(status.st_size) bytes; at most \(limit) are returned")
         }
-        return try readAll(file, limit: limit, into: consume)
+        return try readAll(file, expected: Int(status.st_size), limit: limit, into: consume)
     }
 
-    private static func readAll(_ file: Int32, limit: Int, into consume: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    /// The buffer fits the file (a small object costs no megabyte of zeroed pages on every job), at most 1 MiB.
+    private static func readAll(
+        _ file: Int32, expected: Int, limit: Int, into consume: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int {
         var total = 0
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var chunk = [UInt8](repeating: 0, count: min(1 << 20, max(4096, expected + 1)))
         while true {
             let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }

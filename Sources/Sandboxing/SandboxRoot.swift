@@ -20,16 +20,13 @@ enum SandboxRoot {
         }
     }
 
-    /// Writes the syscall filter of this machine's architecture to `path`; false where the filter does not know
-    /// the architecture's system call numbers (jobs then run without one, and the start-up report says so).
-    static func writeFilter(to path: String) throws -> Bool {
-        guard let architecture = SyscallFilter.Architecture.native else { return false }
+    /// Writes the syscall filter of `architecture` to `path`, where bubblewrap's children open it.
+    static func writeFilter(_ architecture: SyscallFilter.Architecture, to path: String) throws {
         do {
             try Data(SyscallFilter(for: architecture).program).write(to: URL(fileURLWithPath: path))
         } catch {
             throw SandboxError(.setup, "cannot write the syscall filter to '\(path)'", cause: "\(error)")
         }
-        return true
     }
 
     /// Unpacks the job's inputs into `root` (the files `user` gets) and makes the directories it writes in.
