@@ -29,6 +29,8 @@ final class BuildServer: Sendable {
     let streamLimit: Int
     let metrics: BuilderMetrics
     private let authority: HS256Authority
+    /// Complete reports that failed, retried in the background.
+    private let reports = ReportRetrier()
     private let jobs = Mutex(JobTable<ContinuousClock>(maxAge: .seconds(600)))
     private let spoolSequence = Mutex(0)
     /// `zeroRefused`: the scheduler would not take a heartbeat with no CPUs (sccache-dist's answers 500), so a
@@ -52,6 +54,19 @@ final class BuildServer: Sendable {
         self.metrics = metrics
         self.logger = logger
         authority = await HS256Authority(key: identity.jobTokenKey)
+    }
+
+    /// Tells the scheduler the job is Complete; when that fails, keeps trying in the background (a lost report would
+    /// hold one of this server's slots on the scheduler until the job's lease ends) and returns false.
+    @discardableResult
+    func reportComplete(_ job: JobID) async -> Bool {
+        await reports.deliver({ [link] in try await link.reportJobState(job, .complete) }) { [logger] outcome in
+            switch outcome {
+            case .delivered(let attempt): logger.info("job_state Complete delivered on retry", metadata: ["job": "\(job)", "retry": "\(attempt)"])
+            case .gaveUp(let error): logger.error("job_state Complete given up after retries", metadata: ["job": "\(job)", "error": "\(error)"])
+            case .shed: logger.error("job_state Complete not retried: too many reports waiting", metadata: ["job": "\(job)"])
+            }
+        }
     }
 
     /// Checks a job token against this server's key and the path's job id (§6.3); the reason when it fails.

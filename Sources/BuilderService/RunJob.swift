@@ -47,7 +47,7 @@ struct RunJob: Sendable {
         case .failure(let error):
             // A malformed body is the client's own fault, whatever the scheduler said. If Started went through, the
             // scheduler must hear Complete too, or it counts the job against this server forever.
-            if case .success = startedReported { try? await server.link.reportJobState(job, .complete) }
+            if case .success = startedReported { await server.reportComplete(job) }
             return WireHTTP.error(.badRequest, "error while parsing the run_job body", cause: "\(error)")
         }
         if case .failure(let error) = startedReported {
@@ -64,15 +64,14 @@ struct RunJob: Sendable {
         } catch {
             server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(error)"])
             // Reported all the same: the scheduler counts a Started job against this server until it completes.
-            try? await server.link.reportJobState(job, .complete)
+            await server.reportComplete(job)
             return WireHTTP.error(.internalServerError, "run build failed", cause: "\(error)")
         }
         server.logger.debug("job complete", metadata: ["job": "\(job)", "code": "\(result.output.code)", "outputs": "\(result.outputs.count)"])
-        do {
-            try await timeline.measure(.completeReport) { try await server.link.reportJobState(job, .complete) }
-        } catch {
-            server.logger.error("job_state Complete failed", metadata: ["job": "\(job)", "error": "\(error)"])
-            return WireHTTP.error(.internalServerError, "failed to update the job state", cause: "\(error)")
+        // sccache-dist answers a 500 when this report fails, throwing the finished build away; the report is
+        // retried in the background instead and the client gets its result.
+        if !(await timeline.measure(.completeReport) { await server.reportComplete(job) }) {
+            server.logger.warning("job_state Complete failed; retrying in the background", metadata: ["job": "\(job)"])
         }
         return try timeline.measure(.responseEncode) { try WireHTTP.ok(RunJobResult.complete(result), for: request) }
     }

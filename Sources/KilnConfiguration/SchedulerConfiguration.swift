@@ -10,6 +10,8 @@ import KilnProtocol
 /// | `trusted_proxies` | Kiln: IPs whose `X-Real-IP` header is believed (default: none, the header is ignored) |
 /// | `state_dir` | Kiln: where the job-id counter persists across restarts (default: ids start from the clock) |
 /// | `assign_job_timeout` | Kiln: seconds to wait for a build server's `assign_job` answer (default 30) |
+/// | `unstarted_job_timeout` | Kiln: seconds an allocated job may go without starting before its slot is freed (default 300) |
+/// | `job_lease` | Kiln: seconds a started job may go without its Complete report before its slot is freed (default 1260) |
 public struct SchedulerConfiguration: Sendable, Hashable {
     public var publicAddress: ServerID
     public var clientAuth: ClientAuthConfiguration
@@ -17,6 +19,11 @@ public struct SchedulerConfiguration: Sendable, Hashable {
     public var trustedProxies: [[UInt8]]
     public var stateDirectory: String?
     public var assignJobTimeoutSeconds: Int
+    public var unstartedJobTimeoutSeconds = 300
+    public var jobLeaseSeconds = 1260
+
+    /// The longest `unstarted_job_timeout` and `job_lease` taken: a week.
+    static let maxJobSeconds = 7 * 86_400
 
     public init(
         publicAddress: ServerID, clientAuth: ClientAuthConfiguration, serverAuth: ServerAuthConfiguration,
@@ -50,6 +57,16 @@ public struct SchedulerConfiguration: Sendable, Hashable {
         guard assignJobTimeoutSeconds > 0 else {
             throw ConfigurationError(.invalidValue, key: "assign_job_timeout", "expected a positive number of seconds")
         }
+        unstartedJobTimeoutSeconds = try Self.jobSeconds(&reader, "unstarted_job_timeout") ?? unstartedJobTimeoutSeconds
+        jobLeaseSeconds = try Self.jobSeconds(&reader, "job_lease") ?? jobLeaseSeconds
+    }
+
+    private static func jobSeconds(_ reader: inout TOMLTableReader, _ key: String) throws -> Int? {
+        guard let seconds = try reader.integer(key) else { return nil }
+        guard (1...maxJobSeconds).contains(seconds) else {
+            throw ConfigurationError(.invalidValue, key: key, "expected seconds between 1 and \(maxJobSeconds) (a week), got \(seconds)")
+        }
+        return seconds
     }
 
     private static func clientAuth(_ table: inout TOMLTableReader) throws -> ClientAuthConfiguration {

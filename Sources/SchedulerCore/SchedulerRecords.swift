@@ -12,9 +12,32 @@ public struct ServerRecord<Instant: InstantProtocol & Sendable>: Sendable {
     /// When its last `assign_job` failed; cleared after the quarantine.
     public var lastError: Instant?
     /// Toolchains it is known to hold, learned from `assign_job` answers and completed uploads.
-    public var toolchains: Set<String> = []
+    /// Bounded by ``SchedulingPolicy/maxToolchainsPerServer``.
+    public private(set) var toolchains: Set<String> = []
+    /// The same, oldest learned first.
+    private var learningOrder: [String] = []
+
+    init(id: ServerID, nonce: ServerNonce, numCPUs: Int, jwtKey: [UInt8], certDigest: [UInt8], certPEM: [UInt8], lastSeen: Instant) {
+        self.id = id
+        self.nonce = nonce
+        self.numCPUs = numCPUs
+        self.jwtKey = jwtKey
+        self.certDigest = certDigest
+        self.certPEM = certPEM
+        self.lastSeen = lastSeen
+    }
 
     public var jobCap: Int { SchedulingPolicy.jobCap(cores: numCPUs) }
+
+    /// Whether it is known to hold `toolchain`.
+    public func holds(_ toolchain: String) -> Bool { toolchains.contains(toolchain) }
+
+    /// Remembers that it holds `toolchain`, forgetting the oldest learned beyond `limit`.
+    public mutating func learn(_ toolchain: String, limit: Int) {
+        guard toolchains.insert(toolchain).inserted else { return }
+        learningOrder.append(toolchain)
+        while learningOrder.count > max(limit, 1) { toolchains.remove(learningOrder.removeFirst()) }
+    }
 }
 
 /// A job between `alloc_job` and `Complete`.
@@ -26,6 +49,8 @@ public struct JobRecord<Instant: InstantProtocol & Sendable>: Sendable {
     public var state: JobState?
     /// When the job was created; jobs not yet Started expire from here.
     public var created: Instant
+    /// When it was reported Started; its lease runs from here.
+    public var started: Instant? = nil
 }
 
 /// The outcome of a heartbeat.

@@ -21,7 +21,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     // MARK: housekeeping
 
     /// Drops servers silent for longer than the heartbeat timeout (with their jobs), jobs that were never started
-    /// in time, and quarantines that are over. Returns the servers removed.
+    /// in time or whose lease ran out, and quarantines that are over. Returns the servers removed.
     @discardableResult
     public mutating func housekeep(now: Instant) -> [ServerID] {
         let dead = servers.values.filter { $0.lastSeen.duration(to: now) > policy.heartbeatTimeout }.map(\.id)
@@ -32,9 +32,9 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
             let age = job.created.duration(to: now)
             switch job.state {
             // nil: assign_job never answered (it has its own deadline, far shorter).
-            case nil, .pending: return age <= policy.pendingJobExpiry
-            case .ready: return age <= policy.readyJobExpiry
-            case .started, .complete: return true
+            case nil, .pending: return age <= policy.unstartedJobTimeout
+            case .ready: return age <= min(policy.readyJobExpiry, policy.unstartedJobTimeout)
+            case .started, .complete: return (job.started ?? job.created).duration(to: now) <= policy.jobLease
             }
         }
         droppedJobCount += before - jobs.count
@@ -81,12 +81,15 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     /// load. A server at its cap (cores + 1 + cores/8 jobs) is never chosen.
     public mutating func allocate(jobID: JobID, toolchain: String, now: Instant) -> AllocationDecision {
         housekeep(now: now)
+        guard jobs.count < policy.maxJobs else {
+            return .noCapacity(message: "Insufficient capacity: the farm has \(jobs.count) jobs in flight, the most it keeps")
+        }
         let load = jobsPerServer()
         let candidates = servers.values.filter { (load[$0.id] ?? 0) < $0.jobCap }
         let best = candidates.min { lhs, rhs in
             // Rank 0 is best: healthy with the toolchain; 3 is quarantined without it.
-            let left = (lhs.lastError != nil ? 2 : 0) + (lhs.toolchains.contains(toolchain) ? 0 : 1)
-            let right = (rhs.lastError != nil ? 2 : 0) + (rhs.toolchains.contains(toolchain) ? 0 : 1)
+            let left = (lhs.lastError != nil ? 2 : 0) + (lhs.holds(toolchain) ? 0 : 1)
+            let right = (rhs.lastError != nil ? 2 : 0) + (rhs.holds(toolchain) ? 0 : 1)
             if left != right { return left < right }
             if let leftError = lhs.lastError, let rightError = rhs.lastError, leftError != rightError {
                 return leftError < rightError  // among quarantined servers, the oldest error first
@@ -107,7 +110,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         guard var record = jobs[job] else { return }
         record.state = result.state
         jobs[job] = record
-        if !result.needToolchain { servers[record.server]?.toolchains.insert(record.toolchain) }
+        if !result.needToolchain { servers[record.server]?.learn(record.toolchain, limit: policy.maxToolchainsPerServer) }
     }
 
     /// `assign_job` failed: drop the job and quarantine the server (it stays a last resort).
@@ -130,8 +133,9 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         switch (record.state, state) {
         case (.pending, .ready), (.ready, .started):
             record.state = state
+            if state == .started { record.started = now }
             jobs[job] = record
-            if state == .ready { servers[server]?.toolchains.insert(record.toolchain) }
+            if state == .ready { servers[server]?.learn(record.toolchain, limit: policy.maxToolchainsPerServer) }
         case (.started, .complete):
             jobs[job] = nil
         default:

@@ -4,14 +4,26 @@ public struct SchedulingPolicy: Sendable, Hashable {
     public var heartbeatTimeout: Duration = .seconds(90)
     /// A server whose `assign_job` failed is only a last resort for this long.
     public var errorQuarantine: Duration = .seconds(300)
-    /// A job never started and still Pending after this long is dropped.
-    public var pendingJobExpiry: Duration = .seconds(300)
-    /// A job never started and Ready for this long is dropped.
+    /// A job not started this long after its `alloc_job` is dropped, whatever its state (`unstarted_job_timeout`;
+    /// sccache-dist drops Pending jobs after 300 s).
+    public var unstartedJobTimeout: Duration = .seconds(300)
+    /// A Ready job (its toolchain is there) not started this long after its `alloc_job` is dropped: its client would
+    /// have sent `run_job` at once, so it died. sccache-dist's value; never longer than ``unstartedJobTimeout``.
     public var readyJobExpiry: Duration = .seconds(60)
+    /// A Started job whose Complete has not come this long after it started is dropped (`job_lease`): the report
+    /// was lost, or the builder lost the job. sccache's clients give up after 1,200 s (600 s before 0.9), and a Kiln
+    /// builder stops a build whose client went away, so nobody waits for such a job any more.
+    public var jobLease: Duration = .seconds(1260)
 
     /// The most build servers registered at once: a new one beyond is refused (with `DANGEROUSLY_INSECURE` server
     /// auth anyone can claim any address, and each is kept with its certificate).
     public var maxServers = 4096
+    /// The most jobs in flight across the farm: `alloc_job` beyond answers "insufficient capacity". Far above what
+    /// 4,096 servers of ordinary size hold; it bounds the job table whatever servers claim.
+    public var maxJobs = 100_000
+    /// The most toolchains remembered per server (for placing jobs where their toolchain is); past it the oldest
+    /// learned are forgotten, which only costs a possible re-upload.
+    public var maxToolchainsPerServer = 1024
 
     public init() {}
 

@@ -10,7 +10,7 @@ import SchedulerCore
 /// The scheduler's state and effects: owns the pure ``SchedulerStateMachine``, the job-id sequence and the
 /// per-server token signers, and carries out what the machine decides.
 actor Scheduler {
-    private var machine = SchedulerStateMachine<ContinuousClock>()
+    private var machine: SchedulerStateMachine<ContinuousClock>
     private let clock = ContinuousClock()
     private var jobIDs: JobIDSequence
     private var signers: [ServerID: (key: [UInt8], authority: HS256Authority)] = [:]
@@ -30,6 +30,10 @@ actor Scheduler {
     init(configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics) throws {
         jobIDs = try JobIDSequence(stateDirectory: configuration.stateDirectory)
         assignClient = AssignJobClient(timeoutSeconds: configuration.assignJobTimeoutSeconds)
+        var policy = SchedulingPolicy()
+        policy.unstartedJobTimeout = .seconds(configuration.unstartedJobTimeoutSeconds)
+        policy.jobLease = .seconds(configuration.jobLeaseSeconds)
+        machine = SchedulerStateMachine(policy: policy)
         self.logger = logger
         self.metrics = metrics
     }
@@ -56,7 +60,7 @@ actor Scheduler {
         let dropped = machine.droppedJobCount - droppedCounted
         guard dropped > 0 else { return }
         metrics.count(.dropped, by: dropped)
-        failures.record("\(dropped) job\(dropped == 1 ? "" : "s") dropped unfinished (server gone or restarted, or never started)")
+        failures.record("\(dropped) job\(dropped == 1 ? "" : "s") dropped unfinished (server gone or restarted, never started, or lease over)")
         droppedCounted = machine.droppedJobCount
     }
 

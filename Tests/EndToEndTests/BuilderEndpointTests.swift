@@ -14,9 +14,12 @@ import Testing
         let certificatePath: String
         let certificate: ServerCertificateHttpResponse
 
-        init(sandbox: BuilderSandboxKind = .overlay, tables: String = "", maxJobs: Int? = nil, sccacheDistScheduler: Bool = false) throws {
+        init(
+            sandbox: BuilderSandboxKind = .overlay, tables: String = "", maxJobs: Int? = nil, sccacheDistScheduler: Bool = false,
+            schedulerSettings: String = ""
+        ) throws {
             farm = try Farm()
-            if sccacheDistScheduler { try farm.startSccacheDistScheduler() } else { try farm.startKilnScheduler() }
+            if sccacheDistScheduler { try farm.startSccacheDistScheduler() } else { try farm.startKilnScheduler(topLevel: schedulerSettings) }
             let port = freePort()
             builder = try farm.startKilnBuilder(port: port, maxJobs: maxJobs, sandbox: sandbox, tables: tables)
             try farm.waitForServers(1)
@@ -55,16 +58,20 @@ import Testing
 
         /// alloc_job through the scheduler, as a client does.
         func allocate(_ toolchain: Toolchain) throws -> AllocJobSuccess {
+            guard case .success(let success) = try allocation(toolchain) else { throw TestFailure("alloc_job answered Fail") }
+            return success
+        }
+
+        /// alloc_job's answer, `Fail` included.
+        func allocation(_ toolchain: Toolchain) throws -> AllocJobHttpResponse {
             let bodyFile = try farm.directory.write("alloc-\(UUID().uuidString)", try BincodeEncoder().encode(toolchain))
             let answer = try Self.curl(
                 [
                     "-X", "POST", "--data-binary", "@\(bodyFile)", "-H", "Content-Type: application/octet-stream", "-H",
                     "Authorization: Bearer \(farm.clientToken)", "\(farm.schedulerURL)/api/v1/scheduler/alloc_job",
                 ], in: farm)
-            guard case .success(let success) = try BincodeDecoder().decode(AllocJobHttpResponse.self, from: answer.body) else {
-                throw TestFailure("alloc_job failed: \(answer)")
-            }
-            return success
+            guard answer.status == 200 else { throw TestFailure("alloc_job answered \(answer.status)") }
+            return try BincodeDecoder().decode(AllocJobHttpResponse.self, from: answer.body)
         }
     }
 

@@ -61,14 +61,17 @@ final class Farm: @unchecked Sendable {
 
     var schedulerURL: String { "http://127.0.0.1:\(schedulerPort)" }
 
-    /// Starts Kiln's scheduler; `serverAuth` is its `[server_auth]` table body (token auth by default).
-    func startKilnScheduler(serverAuth: String? = nil) throws {
+    /// Starts Kiln's scheduler; `serverAuth` is its `[server_auth]` table body (token auth by default), `topLevel`
+    /// more top-level keys.
+    @discardableResult
+    func startKilnScheduler(serverAuth: String? = nil, topLevel: String = "") throws -> ManagedProcess {
         let config = try directory.write(
             "scheduler.toml",
             Array(
                 """
                 public_addr = "127.0.0.1:\(schedulerPort)"
                 state_dir = "\(root)/scheduler-state"
+                \(topLevel)
                 [client_auth]
                 type = "token"
                 token = "\(clientToken)"
@@ -76,8 +79,10 @@ final class Farm: @unchecked Sendable {
                 \(serverAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
                 """.utf8))
         let (executable, arguments) = limited((Binaries.builderServer, ["scheduler", "--config", config]))
-        processes.append(try ManagedProcess("kiln-scheduler", executable: executable, arguments: arguments, logDirectory: root))
+        let scheduler = try ManagedProcess("kiln-scheduler", executable: executable, arguments: arguments, logDirectory: root)
+        processes.append(scheduler)
         try waitFor("the scheduler to answer") { try self.status() != nil }
+        return scheduler
     }
 
     /// Starts the real sccache-dist 0.4.0 build server (overlay builder) and returns it.

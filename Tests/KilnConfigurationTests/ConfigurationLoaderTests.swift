@@ -28,6 +28,17 @@ import Testing
         #expect(key.count == 32)
     }
 
+    @Test func jobTimeoutsOfTheScheduler() throws {
+        let head = "public_addr = \"127.0.0.1:10600\"\n"
+        let tables = "[client_auth]\ntype = \"token\"\ntoken = \"c\"\n[server_auth]\ntype = \"token\"\ntoken = \"s\"\n"
+        let defaults = try ConfigurationLoader.parseScheduler(head + tables)
+        #expect(defaults.unstartedJobTimeoutSeconds == 300 && defaults.jobLeaseSeconds == 1260)
+        let set = try ConfigurationLoader.parseScheduler(head + "unstarted_job_timeout = 20\njob_lease = 900\n" + tables)
+        #expect(set.unstartedJobTimeoutSeconds == 20 && set.jobLeaseSeconds == 900)
+        Self.expectError(.invalidValue, key: "job_lease", head + "job_lease = 0\n" + tables, builder: false)
+        Self.expectError(.invalidValue, key: "unstarted_job_timeout", head + "unstarted_job_timeout = 99999999\n" + tables, builder: false)
+    }
+
     @Test func upstreamServerFileAndHeadKeys() throws {
         let builder = try ConfigurationLoader.parseBuilder(
             """
