@@ -11,6 +11,8 @@ public struct ServerRecord<Instant: InstantProtocol & Sendable>: Sendable {
     public var lastSeen: Instant
     /// When its last `assign_job` failed; cleared after the quarantine.
     public var lastError: Instant?
+    /// Its `assign_job` failed and it has not heartbeated since: it may be dead, so it gets no job.
+    public var unreachable = false
     /// Toolchains it is known to hold, learned from `assign_job` answers and completed uploads.
     /// Bounded by ``SchedulingPolicy/maxToolchainsPerServer``.
     public private(set) var toolchains: Set<String> = []

@@ -68,6 +68,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         }
         let changed = server.certDigest != request.certDigest
         server.lastSeen = now
+        server.unreachable = false
         server.numCPUs = SchedulingPolicy.clampedCPUs(request.numCPUs)
         server.jwtKey = request.jwtKey
         server.certDigest = request.certDigest
@@ -78,14 +79,17 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
 
     /// Chooses a server for a job on `toolchain` and records the job under `jobID` (the caller's never-repeating
     /// counter). Prefers, in order: servers without a recent error, servers that hold the toolchain, the lowest
-    /// load. A server at its cap (cores + 1 + cores/8 jobs) is never chosen.
+    /// load. A server at its cap (cores + 1 + cores/8 jobs) is never chosen, nor one that missed a heartbeat or whose
+    /// last `assign_job` failed since its last heartbeat.
     public mutating func allocate(jobID: JobID, toolchain: String, now: Instant) -> AllocationDecision {
         housekeep(now: now)
         guard jobs.count < policy.maxJobs else {
             return .noCapacity(message: "Insufficient capacity: the farm has \(jobs.count) jobs in flight, the most it keeps")
         }
         let load = jobsPerServer()
-        let candidates = servers.values.filter { (load[$0.id] ?? 0) < $0.jobCap }
+        let candidates = servers.values.filter { server in
+            (load[server.id] ?? 0) < server.jobCap && !server.unreachable && server.lastSeen.duration(to: now) <= policy.heartbeatMissed
+        }
         let best = candidates.min { lhs, rhs in
             // Rank 0 is best: healthy with the toolchain; 3 is quarantined without it.
             let left = (lhs.lastError != nil ? 2 : 0) + (lhs.holds(toolchain) ? 0 : 1)
@@ -113,10 +117,12 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         if !result.needToolchain { servers[record.server]?.learn(record.toolchain, limit: policy.maxToolchainsPerServer) }
     }
 
-    /// `assign_job` failed: drop the job and quarantine the server (it stays a last resort).
+    /// `assign_job` failed: drop the job and quarantine the server (no job until its next heartbeat, then a last
+    /// resort).
     public mutating func assignFailed(job: JobID, now: Instant) {
         guard let record = jobs.removeValue(forKey: job) else { return }
         servers[record.server]?.lastError = now
+        servers[record.server]?.unreachable = true
     }
 
     /// A `job_state` report from `server`. Only Pending→Ready, Ready→Started and Started→Complete are allowed;

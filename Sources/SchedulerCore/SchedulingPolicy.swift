@@ -2,7 +2,11 @@
 public struct SchedulingPolicy: Sendable, Hashable {
     /// A server with no heartbeat for this long is dead and is pruned, with its jobs.
     public var heartbeatTimeout: Duration = .seconds(90)
-    /// A server whose `assign_job` failed is only a last resort for this long.
+    /// A server silent for longer than this (a heartbeat period, 30 s, and half another) gets no new job: it missed a
+    /// heartbeat, most likely because it died. It is pruned only after ``heartbeatTimeout``, as upstream does.
+    public var heartbeatMissed: Duration = .seconds(45)
+    /// A server whose `assign_job` failed gets no job until its next heartbeat proves it alive, then is only a
+    /// last resort for this long.
     public var errorQuarantine: Duration = .seconds(300)
     /// A job not started this long after its `alloc_job` is dropped, whatever its state (`unstarted_job_timeout`;
     /// sccache-dist drops Pending jobs after 300 s).

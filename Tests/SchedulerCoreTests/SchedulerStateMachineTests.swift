@@ -96,8 +96,11 @@ import Testing
         for id in 2..<5 {  // the healthy one takes everything it can
             #expect(Self.assignedServer(machine.allocate(jobID: JobID(UInt64(id)), toolchain: "t", now: clock.now)) != failed)
         }
-        // Full up: the quarantined server is the last resort.
-        #expect(Self.assignedServer(machine.allocate(jobID: JobID(5), toolchain: "t", now: clock.now)) == failed)
+        // Full up, and the failed server has not heartbeated since: it may be dead, so nothing is placed.
+        #expect(Self.assignedServer(machine.allocate(jobID: JobID(5), toolchain: "t", now: clock.now)) == nil)
+        // Its heartbeat proves it alive: now it is the last resort.
+        machine.heartbeat(from: failed, Self.heartbeat(), now: clock.now)
+        #expect(Self.assignedServer(machine.allocate(jobID: JobID(6), toolchain: "t", now: clock.now)) == failed)
         clock.advance(by: .seconds(301))
         machine.heartbeat(from: Self.server(1), Self.heartbeat(), now: clock.now)
         machine.heartbeat(from: Self.server(2), Self.heartbeat(), now: clock.now)
@@ -119,6 +122,18 @@ import Testing
         }
         #expect(machine.servers[Self.server(1)] == nil)
         #expect(machine.status().numServers == 1)
+    }
+
+    @Test func aServerThatMissedAHeartbeatGetsNoJob() {
+        var machine = Machine()
+        machine.heartbeat(from: Self.server(1), Self.heartbeat(), now: clock.now)
+        clock.advance(by: .seconds(45))
+        #expect(Self.assignedServer(machine.allocate(jobID: JobID(1), toolchain: "t", now: clock.now)) == Self.server(1))
+        clock.advance(by: .seconds(1))
+        #expect(Self.assignedServer(machine.allocate(jobID: JobID(2), toolchain: "t", now: clock.now)) == nil, "46 s of silence")
+        #expect(machine.servers[Self.server(1)] != nil, "still registered: pruned only after 90 s")
+        machine.heartbeat(from: Self.server(1), Self.heartbeat(), now: clock.now)
+        #expect(Self.assignedServer(machine.allocate(jobID: JobID(3), toolchain: "t", now: clock.now)) == Self.server(1))
     }
 
     @Test func unclaimedJobsExpire() throws {
