@@ -109,8 +109,25 @@ actor Scheduler {
         }
     }
 
+    /// How many servers one `alloc_job` tries: when the chosen one fails `assign_job` (it died, say), the next best
+    /// is asked before the client is told to compile locally.
+    static let placementAttempts = 3
+
     /// Places a job: picks a server, asks it over HTTPS, and answers the client.
     func allocate(_ toolchain: Toolchain) async -> Allocation {
+        var failure: Allocation?
+        for _ in 0..<Self.placementAttempts {
+            let attempt = await allocateOnce(toolchain)
+            switch attempt {
+            case .failed: failure = attempt
+            case .response(.fail) where failure != nil: return failure!  // no other server: the failure says more
+            case .response: return attempt
+            }
+        }
+        return failure!
+    }
+
+    private func allocateOnce(_ toolchain: Toolchain) async -> Allocation {
         let jobID: JobID
         do { jobID = try jobIDs.take() } catch { return .failed("cannot persist the job-id counter: \(error)") }
         let placing = ContinuousClock.now

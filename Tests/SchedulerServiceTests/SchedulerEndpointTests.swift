@@ -177,4 +177,19 @@ import Testing
             #expect(status.numServers == 1 && status.inProgress == 0)
         }
     }
+
+    /// Issue 20, item 6: when the chosen server fails assign_job (it died), the same alloc_job asks the next one.
+    @Test func aFailedAssignJobTriesTheNextServer() async throws {
+        try await Self.withScheduler { base in
+            for server in ["127.0.0.1:9", "127.0.0.1:11"] {
+                _ = try await Self.send(.post, base + "/heartbeat_server", token: "\(server) srv", body: try Self.heartbeat())
+            }
+            let alloc = try await Self.send(.post, base + "/alloc_job", token: "cli", body: Self.toolchain)
+            #expect(alloc.status == 500, "neither answers: the client compiles locally")
+            let report = String(
+                decoding: try await Self.send(.get, base.replacingOccurrences(of: "/api/v1/scheduler", with: "/api/v1/kiln/status")).body,
+                as: UTF8.self)
+            #expect(report.components(separatedBy: "\"quarantined\":true").count == 3, "both servers were tried by one alloc_job: \(report)")
+        }
+    }
 }
