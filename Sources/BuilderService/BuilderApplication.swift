@@ -52,14 +52,14 @@ public func buildBuilderApplication(
     BuilderController(server: server).register(on: router)
     server.registerInventory(on: router)
     let metricsListener = configuration.metricsAddress.map { address in
-        makeMetricsListener(address: address, server: server, exposition: exposition, logger: logger)
+        makeMetricsListener(address: address, server: server, exposition: exposition, connections: configuration.connections, logger: logger)
     }
     let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
     let bind = configuration.bindAddress
     let drainDeadline = Duration.seconds(configuration.drainTimeoutSeconds ?? configuration.jobLimits.timeoutSeconds + 30)
     let application = Application(
         router: router,
-        server: try httpsServer(tlsConfiguration: identity.tlsConfiguration()),
+        server: try httpsServer(tlsConfiguration: identity.tlsConfiguration(), connections: configuration.connections),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: KilnServerName.value),
         services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)]
             + (server.results.map { [ResultCacheSweepService(store: $0.store, logger: logger)] } ?? [])
@@ -73,25 +73,27 @@ public func buildBuilderApplication(
 }
 
 /// HTTPS/1.1 with TCP quick ACKs (see ``QuickAckChannel``) and hang-up detection.
-private func httpsServer(tlsConfiguration: TLSConfiguration) throws -> HTTPServerBuilder {
+private func httpsServer(tlsConfiguration: TLSConfiguration, connections: ConnectionLimitsConfiguration) throws -> HTTPServerBuilder {
     let tls = TLSChannelConfiguration(tlsConfiguration: tlsConfiguration)
+    let policy = ConnectionPolicy(idleTimeoutSeconds: connections.idleTimeoutSeconds, maxConnections: connections.maxConnections)
     return HTTPServerBuilder { responder in
         QuickAckChannel(
-            try TLSChannel(HTTP1Channel(responder: responder, configuration: ConnectionPolicy.http1(handlers: [CloseOnHangUp()])), configuration: tls)
-        )
+            try TLSChannel(HTTP1Channel(responder: responder, configuration: policy.http1(handlers: [CloseOnHangUp()])), configuration: tls))
     }
 }
 
 /// The plain-HTTP listener on `metrics_addr`: `/metrics` and the toolchain inventory.
 private func makeMetricsListener(
-    address: ServerID, server: BuildServer, exposition: MetricsExposition?, logger: Logger
+    address: ServerID, server: BuildServer, exposition: MetricsExposition?, connections: ConnectionLimitsConfiguration, logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router(context: KilnRequestContext.self)
     router.add(middleware: ConnectionHeaderMiddleware())
     exposition?.register(on: router) { await server.refreshGauges() }
     server.registerInventory(on: router)
     return Application(
-        router: router, server: .http1(configuration: ConnectionPolicy.http1()),
+        router: router,
+        server: .http1(
+            configuration: ConnectionPolicy(idleTimeoutSeconds: connections.idleTimeoutSeconds, maxConnections: connections.maxConnections).http1()),
         configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: nil),
         onServerRunning: { channel in logger.info("metrics listening", metadata: ["address": "\(address.ipText):\(channel.localAddress?.port ?? 0)"])
         },

@@ -17,6 +17,7 @@ import KilnProtocol
 /// | `job_limits` | Kiln: table of per-job limits (``JobLimitsConfiguration``); defaults apply without it |
 /// | `job_environment` | Kiln: the client variables that reach the compiler (``JobEnvironmentConfiguration``) |
 /// | `result_cache` | Kiln: the cache of finished jobs (``ResultCacheConfiguration``); on by default |
+/// | `connection_idle_timeout`, `max_connections` | Kiln: ``ConnectionLimitsConfiguration`` |
 public struct BuilderConfiguration: Sendable, Hashable {
     public var sandbox: SandboxConfiguration
     public var cacheDirectory: String
@@ -31,6 +32,7 @@ public struct BuilderConfiguration: Sendable, Hashable {
     public var jobLimits: JobLimitsConfiguration
     public var jobEnvironment: JobEnvironmentConfiguration
     public var resultCache: ResultCacheConfiguration
+    public var connections: ConnectionLimitsConfiguration
 
     init(reading reader: inout TOMLTableReader) throws {
         var builder = try reader.requiredTable("builder", "a table with type = \"overlay\", \"docker\" or \"pot\"")
@@ -56,6 +58,7 @@ public struct BuilderConfiguration: Sendable, Hashable {
         jobLimits = try Self.optionalTable("job_limits", in: &reader, JobLimitsConfiguration.init(reading:)) ?? .init()
         jobEnvironment = try Self.optionalTable("job_environment", in: &reader, JobEnvironmentConfiguration.init(reading:)) ?? .init()
         resultCache = try Self.optionalTable("result_cache", in: &reader, ResultCacheConfiguration.init(reading:)) ?? .init()
+        connections = try ConnectionLimitsConfiguration(reading: &reader)
     }
 
     private static func optionalTable<T>(

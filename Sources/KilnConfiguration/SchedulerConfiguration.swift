@@ -11,6 +11,7 @@ import KilnProtocol
 /// | `state_dir` | Kiln: where the job-id counter persists across restarts (default: ids start from the clock) |
 /// | `assign_job_timeout` | Kiln: seconds to wait for a build server's `assign_job` answer (default 30) |
 /// | `unstarted_job_timeout` | Kiln: seconds an allocated job may go without starting before its slot is freed (default 300) |
+/// | `connection_idle_timeout`, `max_connections` | Kiln: ``ConnectionLimitsConfiguration`` |
 /// | `job_lease` | Kiln: seconds a started job may go without its Complete report before its slot is freed (default 1260) |
 public struct SchedulerConfiguration: Sendable, Hashable {
     public var publicAddress: ServerID
@@ -21,6 +22,7 @@ public struct SchedulerConfiguration: Sendable, Hashable {
     public var assignJobTimeoutSeconds: Int
     public var unstartedJobTimeoutSeconds = 300
     public var jobLeaseSeconds = 1260
+    public var connections = ConnectionLimitsConfiguration()
 
     /// The longest `unstarted_job_timeout` and `job_lease` taken: a week.
     static let maxJobSeconds = 7 * 86_400
@@ -59,6 +61,7 @@ public struct SchedulerConfiguration: Sendable, Hashable {
         }
         unstartedJobTimeoutSeconds = try Self.jobSeconds(&reader, "unstarted_job_timeout") ?? unstartedJobTimeoutSeconds
         jobLeaseSeconds = try Self.jobSeconds(&reader, "job_lease") ?? jobLeaseSeconds
+        connections = try ConnectionLimitsConfiguration(reading: &reader)
     }
 
     private static func jobSeconds(_ reader: inout TOMLTableReader, _ key: String) throws -> Int? {

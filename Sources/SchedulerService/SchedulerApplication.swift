@@ -25,7 +25,11 @@ public func buildSchedulerApplication(
     exposition?.register(on: router) { _ = await scheduler.report() }
     let address = configuration.publicAddress
     return Application(
-        router: router, server: .http1(configuration: ConnectionPolicy.http1()),
+        router: router,
+        server: .http1(
+            configuration: ConnectionPolicy(
+                idleTimeoutSeconds: configuration.connections.idleTimeoutSeconds, maxConnections: configuration.connections.maxConnections
+            ).http1()),
         configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: KilnServerName.value),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger)

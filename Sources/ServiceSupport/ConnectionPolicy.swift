@@ -1,14 +1,24 @@
 import HummingbirdCore
 import NIOCore
 
-/// How long the servers keep a connection that does nothing: no request (idle keep-alive, or nothing ever sent),
-/// or a request or TLS handshake stalled halfway. A request being handled (a compile of ten minutes) never counts as
-/// idle. Without it, a thousand silent connections held every descriptor a server had.
-public enum ConnectionPolicy {
-    public static let idleTimeout: TimeAmount = .seconds(60)
+/// What a listener allows its connections: how long one may do nothing (no request, an idle keep-alive, or a request
+/// or TLS handshake stalled halfway; a request being handled, a compile of ten minutes, never counts as idle), and
+/// how many may be open at once. Without them, a thousand silent connections held every descriptor a server had.
+/// Set by `connection_idle_timeout` and `max_connections` in both servers' files.
+public struct ConnectionPolicy: Sendable {
+    public static let defaultIdleTimeoutSeconds = 60
+    public static let defaultMaxConnections = 16_384
 
-    /// Hummingbird's HTTP/1.1 settings with the idle timeout (and `handlers` after the HTTP decoder).
-    public static func http1(handlers: @autoclosure @escaping @Sendable () -> [any RemovableChannelHandler] = []) -> HTTP1Channel.Configuration {
-        HTTP1Channel.Configuration(additionalChannelHandlers: handlers(), idleTimeout: idleTimeout)
+    public let idleTimeout: TimeAmount
+    public let cap: ConnectionCap
+
+    public init(idleTimeoutSeconds: Int = defaultIdleTimeoutSeconds, maxConnections: Int = defaultMaxConnections) {
+        idleTimeout = .seconds(Int64(idleTimeoutSeconds))
+        cap = ConnectionCap(limit: maxConnections)
+    }
+
+    /// Hummingbird's HTTP/1.1 settings with the idle timeout, the connection cap and `handlers` after the HTTP decoder.
+    public func http1(handlers: @autoclosure @escaping @Sendable () -> [any RemovableChannelHandler] = []) -> HTTP1Channel.Configuration {
+        HTTP1Channel.Configuration(additionalChannelHandlers: [cap.handler()] + handlers(), idleTimeout: idleTimeout)
     }
 }

@@ -39,6 +39,18 @@ import Testing
         Self.expectError(.invalidValue, key: "unstarted_job_timeout", head + "unstarted_job_timeout = 99999999\n" + tables, builder: false)
     }
 
+    @Test func connectionLimitsOfBothServers() throws {
+        #expect(try ConfigurationLoader.parseBuilder(Self.goodBuilder).connections == ConnectionLimitsConfiguration())
+        let builder = try ConfigurationLoader.parseBuilder("max_connections = 3000\nconnection_idle_timeout = 20\n" + Self.goodBuilder)
+        #expect(builder.connections.maxConnections == 3000 && builder.connections.idleTimeoutSeconds == 20)
+        Self.expectError(.invalidValue, key: "max_connections", "max_connections = 0\n" + Self.goodBuilder)
+        Self.expectError(.invalidValue, key: "connection_idle_timeout", "connection_idle_timeout = -5\n" + Self.goodBuilder)
+        let scheduler = try ConfigurationLoader.parseScheduler(
+            "public_addr = \"127.0.0.1:1\"\nmax_connections = 9\n[client_auth]\ntype = \"token\"\ntoken = \"c\"\n[server_auth]\ntype = \"token\"\ntoken = \"s\"\n"
+        )
+        #expect(scheduler.connections.maxConnections == 9 && scheduler.connections.idleTimeoutSeconds == 60)
+    }
+
     @Test func upstreamServerFileAndHeadKeys() throws {
         let builder = try ConfigurationLoader.parseBuilder(
             """

@@ -16,11 +16,13 @@ import Testing
     static func withScheduler(
         clientAuth: ClientAuthConfiguration = .token("cli"), serverAuth: ServerAuthConfiguration = .token("srv"),
         trustedProxies: [[UInt8]] = [], metrics: SchedulerMetrics = SchedulerMetrics(), exposition: MetricsExposition? = nil,
+        connections: ConnectionLimitsConfiguration = ConnectionLimitsConfiguration(),
         _ body: @Sendable (_ base: String) async throws -> Void
     ) async throws {
-        let configuration = SchedulerConfiguration(
+        var configuration = SchedulerConfiguration(
             publicAddress: ServerID("127.0.0.1:0")!, clientAuth: clientAuth, serverAuth: serverAuth,
             trustedProxies: trustedProxies, assignJobTimeoutSeconds: 3)
+        configuration.connections = connections
         var logger = Logger(label: "test.scheduler")
         logger.logLevel = .critical
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)

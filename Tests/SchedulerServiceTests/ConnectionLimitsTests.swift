@@ -1,0 +1,77 @@
+import Foundation
+import KilnConfiguration
+import Testing
+
+/// Issue 20, item 3: `max_connections` and `connection_idle_timeout` hold on a running scheduler (the builder's
+/// listeners use the same ``ConnectionPolicy``; the end-to-end IdleConnectionsTests cover them under a real farm).
+@Suite struct ConnectionLimitsTests {
+    /// A connected TCP socket to `base`'s port.
+    static func connect(_ base: String) throws -> Int32 {
+        let port = UInt16(base.split(separator: ":")[2].prefix { $0.isNumber })!
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard status == 0 else { throw POSIXError(.ECONNREFUSED) }
+        return descriptor
+    }
+
+    /// Whether the server closed `descriptor` within `seconds` (a read sees the end, or a reset).
+    static func closedByServer(_ descriptor: Int32, within seconds: Int32) -> Bool {
+        var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&ready, 1, seconds * 1000) == 1 else { return false }
+        var byte: UInt8 = 0
+        return recv(descriptor, &byte, 1, 0) <= 0
+    }
+
+    /// A `GET status` on a connection of its own: the answer's first line, or nil when the server closed it.
+    static func statusLine(_ descriptor: Int32) -> String? {
+        let request = Array("GET /api/v1/scheduler/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
+        guard send(descriptor, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&ready, 1, 10_000) == 1 else { return nil }
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count], as: UTF8.self).components(separatedBy: "\r\n").first
+    }
+
+    /// Runs blocking socket work on a thread of Dispatch's: on the cooperative pool (two threads here) it would starve
+    /// the in-process servers of other suites.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in DispatchQueue.global().async { continuation.resume(returning: work()) } }
+    }
+
+    @Test func connectionsBeyondTheCapAreClosedOnArrival() async throws {
+        var limits = ConnectionLimitsConfiguration()
+        limits.maxConnections = 4
+        try await SchedulerEndpointTests.withScheduler(connections: limits) { base in
+            let held = try (0..<4).map { _ in try Self.connect(base) }
+            defer { held.forEach { close($0) } }
+            try await Task.sleep(for: .milliseconds(200))  // the server has taken them in
+            let fifth = try Self.connect(base)  // the kernel accepts it; the server closes it
+            defer { close(fifth) }
+            #expect(await Self.blocking { Self.statusLine(fifth) } == nil, "the fifth connection is not served")
+            close(held[0])
+            try await Task.sleep(for: .milliseconds(200))
+            let again = try Self.connect(base)
+            defer { close(again) }
+            #expect(await Self.blocking { Self.statusLine(again) } == "HTTP/1.1 200 OK", "a freed place is taken again")
+        }
+    }
+
+    @Test func aSilentConnectionIsClosedAfterTheIdleTimeout() async throws {
+        var limits = ConnectionLimitsConfiguration()
+        limits.idleTimeoutSeconds = 1
+        try await SchedulerEndpointTests.withScheduler(connections: limits) { base in
+            let silent = try Self.connect(base)
+            defer { close(silent) }
+            // The default (60 s) would keep it past the 30 s waited here.
+            #expect(await Self.blocking { Self.closedByServer(silent, within: 30) }, "closed by the server")
+        }
+    }
+}
