@@ -21,7 +21,7 @@ import Testing
         for index in 0..<2200 {
             let port = index % 2 == 0 ? farm.schedulerPort : builderPort
             let stall = index % 20 == 1 ? (port == builderPort ? halfClientHello : halfRequest) : []
-            if let descriptor = try Self.connect(port: port, sending: stall) { held.append(descriptor) }
+            if let descriptor = try LoopbackConnection.open(port: port, sending: stall) { held.append(descriptor) }
         }
         // A server that cannot accept leaves connections in its backlog or unanswered: those count as not held.
         print("IdleConnectionsTests: \(held.count) of 2,200 connections held open")
@@ -31,30 +31,5 @@ import Testing
         let stats = try client.stats()
         #expect(stats.total == 1, "the compile was distributed with 2,200 connections held: \(stats)\n\(farm.logs)")
         #expect(builder.log.contains("raised the open-descriptor limit"), "the builder raised its soft limit at start")
-    }
-
-    /// A TCP connection to 127.0.0.1:`port` that sends `bytes` (maybe none) and then nothing more; nil when it is
-    /// not established within 3 s (a server out of descriptors leaves the backlog full).
-    static func connect(port: UInt16, sending bytes: [UInt8]) throws -> Int32? {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard descriptor >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let started = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard started == 0 || (errno == EINPROGRESS && poll(&ready, 1, 3000) == 1),
-            getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length) == 0, error == 0
-        else {
-            close(descriptor)
-            return nil
-        }
-        if !bytes.isEmpty { _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) } }
-        return descriptor
     }
 }

@@ -1,22 +1,15 @@
 import Foundation
 import KilnConfiguration
+import KilnTestSupport
 import Testing
 
 /// Issue 20, item 3: `max_connections` and `connection_idle_timeout` hold on a running scheduler (the builder's
 /// listeners use the same ``ConnectionPolicy``; the end-to-end IdleConnectionsTests cover them under a real farm).
 @Suite struct ConnectionLimitsTests {
-    /// A connected TCP socket to `base`'s port.
+    /// A TCP connection to `base`'s port.
     static func connect(_ base: String) throws -> Int32 {
         let port = UInt16(base.split(separator: ":")[2].prefix { $0.isNumber })!
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard status == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard let descriptor = try LoopbackConnection.open(port: port) else { throw POSIXError(.ECONNREFUSED) }
         return descriptor
     }
 
