@@ -45,7 +45,8 @@ import Testing
         var allHeaders = headers
         if let token { allHeaders.append(("Authorization", "Bearer \(token)")) }
         if let contentType, body != nil { allHeaders.append(("Content-Type", contentType)) }
-        return try await CurlTransport().perform(HTTPRequest(method: method, url: url, headers: allHeaders, body: body, timeoutSeconds: 10))
+        // 30 s: the unit suites run in parallel with CPU-heavy ones (100,000 mutants, BLAKE3 files) on two threads.
+        return try await CurlTransport().perform(HTTPRequest(method: method, url: url, headers: allHeaders, body: body, timeoutSeconds: 30))
     }
 
     static func heartbeat(cpus: Int = 2) throws -> [UInt8] {
