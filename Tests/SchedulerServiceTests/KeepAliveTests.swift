@@ -7,7 +7,7 @@ import Testing
 /// keep it; Kiln's own callers keep it only for a peer whose `Server` header names Kiln.
 @Suite struct KeepAliveTests {
     static func status(_ base: String, keepAlive: Bool) async throws -> HTTPResponse {
-        var request = HTTPRequest(method: .get, url: base + "/status", timeoutSeconds: 10)
+        var request = HTTPRequest(method: .get, url: base + "/status", timeoutSeconds: 30)
         request.reusesConnection = keepAlive
         return try await CurlTransport().perform(request)
     }
