@@ -17,10 +17,7 @@ import Testing
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let names = ["kiln-e2e-scheduler-\(suffix)", "kiln-e2e-builder-\(suffix)"]
         defer { for name in names { _ = try? runToCompletion(Self.docker, ["rm", "-f", name], timeoutSeconds: 60) } }
-        let common = [
-            "run", "--rm", "--network", "host", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--ulimit", "nofile=65536:65536", "-v",
-            "\(config):/etc/kiln:ro",
-        ]
+        let common = ["run", "--rm", "--network", "host", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-v", "\(config):/etc/kiln:ro"]
 
         farm.adopt(
             try ManagedProcess(
