@@ -11,8 +11,8 @@ import KilnProtocol
 /// | `state_dir` | Kiln: where the job-id counter persists across restarts (default: ids start from the clock) |
 /// | `assign_job_timeout` | Kiln: seconds to wait for a build server's `assign_job` answer (default 30) |
 /// | `unstarted_job_timeout` | Kiln: seconds an allocated job may go without starting before its slot is freed (default 300) |
-/// | `connection_idle_timeout`, `max_connections` | Kiln: ``ConnectionLimitsConfiguration`` |
 /// | `job_lease` | Kiln: seconds a started job may go without its Complete report before its slot is freed (default 1260) |
+/// | `connection_idle_timeout`, `max_connections` | Kiln: ``ConnectionLimitsConfiguration`` |
 public struct SchedulerConfiguration: Sendable, Hashable {
     public var publicAddress: ServerID
     public var clientAuth: ClientAuthConfiguration

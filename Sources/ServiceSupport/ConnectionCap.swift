@@ -7,14 +7,8 @@ import Synchronization
 public final class ConnectionCap: Sendable {
     public let limit: Int
     private let open = Atomic<Int>(0)
-    private let refusedCount = Atomic<Int>(0)
 
     public init(limit: Int) { self.limit = limit }
-
-    /// Connections open now.
-    public var count: Int { open.load(ordering: .relaxed) }
-    /// Connections closed on arrival so far because the cap was reached.
-    public var refused: Int { refusedCount.load(ordering: .relaxed) }
 
     /// The handler to put in each connection's pipeline.
     public func handler() -> Handler { Handler(cap: self) }
@@ -33,7 +27,6 @@ public final class ConnectionCap: Sendable {
                 return
             }
             cap.open.wrappingSubtract(1, ordering: .relaxed)
-            cap.refusedCount.wrappingAdd(1, ordering: .relaxed)
             context.close(promise: nil)
         }
 

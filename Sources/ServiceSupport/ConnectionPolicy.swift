@@ -6,13 +6,11 @@ import NIOCore
 /// how many may be open at once. Without them, a thousand silent connections held every descriptor a server had.
 /// Set by `connection_idle_timeout` and `max_connections` in both servers' files.
 public struct ConnectionPolicy: Sendable {
-    public static let defaultIdleTimeoutSeconds = 60
-    public static let defaultMaxConnections = 16_384
-
     public let idleTimeout: TimeAmount
     public let cap: ConnectionCap
 
-    public init(idleTimeoutSeconds: Int = defaultIdleTimeoutSeconds, maxConnections: Int = defaultMaxConnections) {
+    /// One policy per listener: the cap counts that listener's connections.
+    public init(idleTimeoutSeconds: Int, maxConnections: Int) {
         idleTimeout = .seconds(Int64(idleTimeoutSeconds))
         cap = ConnectionCap(limit: maxConnections)
     }
