@@ -70,8 +70,12 @@ let package = Package(
         .target(name: "BuilderCore", dependencies: ["KilnProtocol", "BLAKE3"], swiftSettings: kilnSettings),
 
         // MARK: C wrappers
+        .target(
+            name: "BlockingPool",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: kilnSettings),
         .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib"], swiftSettings: kilnSettings),
-        .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims"], swiftSettings: kilnSettings),
+        .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims", "BlockingPool"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
         .target(name: "DockerEngine", dependencies: ["CurlClient"], swiftSettings: kilnSettings),
         .target(name: "JobSpawn", dependencies: ["CJobSpawn"], swiftSettings: kilnSettings),
@@ -80,12 +84,15 @@ let package = Package(
         .target(
             name: "Sandboxing",
             dependencies: [
-                "KilnProtocol", "BuilderCore", "ArchiveKit", "WireStreams", "DockerEngine", "JobSpawn",
+                "KilnProtocol", "BuilderCore", "ArchiveKit", "BlockingPool", "WireStreams", "DockerEngine", "JobSpawn",
             ],
             swiftSettings: kilnSettings
         ),
-        .target(name: "ToolchainStore", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BLAKE3"], swiftSettings: kilnSettings),
-        .target(name: "ResultCache", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BLAKE3"], swiftSettings: kilnSettings),
+        .target(
+            name: "ToolchainStore", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3"], swiftSettings: kilnSettings
+        ),
+        .target(
+            name: "ResultCache", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3"], swiftSettings: kilnSettings),
 
         // MARK: configuration (the only module that imports TOMLKit)
         .target(
@@ -111,8 +118,10 @@ let package = Package(
             dependencies: [
                 "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerCore", "CurlClient", "ServiceSupport", "KilnMetrics",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kilnSettings
         ),

@@ -20,6 +20,13 @@ public struct DrainProgress<C: Clock>: Sendable where C.Instant: Sendable, C.Dur
         self.assignedGrace = assignedGrace
     }
 
+    /// The next instant at which time alone can change the decision: the end of the grace for assigned jobs,
+    /// then the deadline.
+    public func nextTimeToDecide(after now: C.Instant) -> C.Instant {
+        let graceEnds = started.advanced(by: assignedGrace)
+        return now < graceEnds ? graceEnds : started.advanced(by: deadline)
+    }
+
     public func decide(running: Int, assigned: Int, now: C.Instant) -> Decision {
         let elapsed = started.duration(to: now)
         if running == 0 && (assigned == 0 || elapsed >= assignedGrace) { return .drained }

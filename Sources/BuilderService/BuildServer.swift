@@ -36,6 +36,8 @@ final class BuildServer: Sendable {
     /// `zeroRefused`: the scheduler would not take a heartbeat with no CPUs (sccache-dist's answers 500), so a
     /// draining server keeps reporting its slots and refuses assign_job instead.
     private let drain = Mutex((draining: false, runJobs: 0, zeroRefused: false))
+    /// Notified when a run_job ends or an assigned job is claimed: what a drain waits for.
+    let jobsChanged = ChangeSignal()
 
     init(
         identity: BuilderIdentity, link: SchedulerLink, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
@@ -96,7 +98,10 @@ final class BuildServer: Sendable {
 
     func toolchain(of job: JobID) -> Toolchain? { jobs.withLock { $0.toolchain(of: job) } }
 
-    func claim(_ job: JobID) -> Toolchain? { jobs.withLock { $0.claim(job) } }
+    func claim(_ job: JobID) -> Toolchain? {
+        defer { jobsChanged.notify() }
+        return jobs.withLock { $0.claim(job) }
+    }
 
     /// A fresh path for spooling one job's inputs.
     func spoolPath(for job: JobID) -> String {
@@ -115,7 +120,10 @@ final class BuildServer: Sendable {
     /// Runs a run_job request, counted as outstanding work for a drain.
     func countingRunJob<T>(_ body: () async throws -> T) async rethrows -> T {
         drain.withLock { $0.runJobs += 1 }
-        defer { drain.withLock { $0.runJobs -= 1 } }
+        defer {
+            drain.withLock { $0.runJobs -= 1 }
+            jobsChanged.notify()
+        }
         return try await body()
     }
 

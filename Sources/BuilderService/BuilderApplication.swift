@@ -23,7 +23,7 @@ import ToolchainStore
 public func buildBuilderApplication(
     configuration: BuilderConfiguration, logger: Logger, metrics: BuilderMetrics = BuilderMetrics(), exposition: MetricsExposition? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) async throws -> (application: some ApplicationProtocol, drain: DrainService) {
+) async throws -> (application: some ApplicationProtocol, drain: DrainService<ContinuousClock>) {
     let identity: BuilderIdentity
     do {
         identity = try BuilderIdentity(serverID: configuration.publicAddress)
@@ -61,7 +61,10 @@ public func buildBuilderApplication(
         router: router,
         server: try httpsServer(tlsConfiguration: identity.tlsConfiguration(), connections: configuration.connections),
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: KilnServerName.value),
-        services: [HeartbeatService(server: server, schedule: .init(), listening: listening), SandboxShutdownService(sandbox: sandbox)]
+        services: [
+            HeartbeatService(server: server, schedule: .init(), clock: ContinuousClock(), listening: listening),
+            SandboxShutdownService(sandbox: sandbox),
+        ]
             + (server.results.map { [ResultCacheSweepService(store: $0.store, logger: logger)] } ?? [])
             + (metricsListener.map { [$0] } ?? []),
         onServerRunning: { channel in
@@ -69,7 +72,7 @@ public func buildBuilderApplication(
             await onServerRunning(channel.localAddress?.port ?? 0)
         },
         logger: logger)
-    return (application, DrainService(server: server, deadline: drainDeadline))
+    return (application, DrainService(server: server, deadline: drainDeadline, clock: ContinuousClock()))
 }
 
 /// HTTPS/1.1 with TCP quick ACKs (see ``QuickAckChannel``) and hang-up detection.

@@ -3,10 +3,11 @@ import Logging
 import ServiceLifecycle
 
 /// Heartbeats the scheduler (protocol §2.4, §7.1) from the moment the HTTPS listener is up until graceful
-/// shutdown: every 30 s, 10 s after a failure.
-struct HeartbeatService: Service {
+/// shutdown: every 30 s, 10 s after a failure, on `clock`.
+struct HeartbeatService<C: Clock<Duration>>: Service {
     let server: BuildServer
     let schedule: HeartbeatSchedule
+    let clock: C
     /// Yields once when the listener accepts connections: the scheduler may call assign_job right after.
     let listening: AsyncStream<Void>
 
@@ -23,7 +24,7 @@ struct HeartbeatService: Service {
                     }
                     wasAccepted = accepted
                 }
-                try? await Task.sleep(for: schedule.delay(afterSuccess: accepted))
+                try? await clock.sleep(for: schedule.delay(afterSuccess: accepted))
             }
         }
     }

@@ -80,7 +80,12 @@ struct JobBuild: Sendable {
             compilerEnd.withLock { $0 = now }
         }
         let waiting = ContinuousClock.now
-        await server.slots.acquire()
+        do {
+            try await server.slots.acquire()
+        } catch {
+            await server.archives.release(archiveID)  // the client left while the job waited for a slot
+            throw error
+        }
         server.metrics.slotWait.record(duration: waiting.duration(to: .now))
         timeline.record(.slotWait, from: waiting)
         sandboxStart.withLock { $0 = .now }

@@ -31,3 +31,6 @@ CURLcode CCurlShims_easy_setopt_blob(CURL *handle, CURLoption option, const void
 CURLcode CCurlShims_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+CURLcode CCurlShims_easy_setopt_xferinfo_callback(CURL *handle, CURLoption option, curl_xferinfo_callback callback) {
+    return curl_easy_setopt(handle, option, callback);
+}

@@ -12,6 +12,8 @@ public struct CurlError: Error, Hashable, CustomStringConvertible, Sendable {
         public static let tooLarge = Code(name: "tooLarge")
         /// Anything else libcurl reports.
         public static let transfer = Code(name: "transfer")
+        /// The caller was cancelled; the transfer was stopped.
+        public static let cancelled = Code(name: "cancelled")
         /// libcurl could not be set up.
         public static let setup = Code(name: "setup")
         public var description: String { name }

@@ -1,30 +1,43 @@
+import BlockingPool
 import CCurl
 import CCurlShims
-import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Outbound HTTP through libcurl. `curl_easy_perform` blocks, so each call runs on a dedicated dispatch queue and
-/// the caller awaits it; Swift's cooperative pool and the servers' event loops are never blocked.
+/// Outbound HTTP through libcurl. `curl_easy_perform` blocks, so each call runs on the bounded ``BlockingWork``
+/// pool and the caller awaits it; Swift's cooperative pool and the servers' event loops are never blocked. A
+/// cancelled caller stops its transfer (libcurl's progress callback aborts it) instead of holding a thread
+/// until the deadline.
 public struct CurlTransport: Sendable {
-    private static let queue = DispatchQueue(label: "kiln.curl", attributes: .concurrent)
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
     private static let pool = CurlHandlePool()
 
     public init() { _ = Self.globalInit }
 
     public func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await withCheckedThrowingContinuation { continuation in
-            Self.queue.async {
-                continuation.resume(with: Result { try Self.performBlocking(request) })
+        let cancellation = Cancellation()
+        return try await withTaskCancellationHandler {
+            do {
+                return try await BlockingWork.run { try Self.performBlocking(request, cancellation: cancellation) }
+            } catch is CancellationError {
+                throw CurlError(.cancelled, "\(request.method.rawValue) \(request.url) was cancelled before it started")
             }
+        } onCancel: {
+            cancellation.requested.store(true, ordering: .relaxed)
         }
     }
 
-    /// Runs the request on the calling thread.
-    public static func performBlocking(_ request: HTTPRequest) throws -> HTTPResponse {
+    /// Set when the caller is cancelled; libcurl's progress callback then aborts the transfer.
+    final class Cancellation: Sendable {
+        let requested = Atomic(false)
+        init() {}
+    }
+
+    /// Runs the request on the calling thread; it stops early once `cancellation` is requested.
+    static func performBlocking(_ request: HTTPRequest, cancellation: Cancellation = Cancellation()) throws -> HTTPResponse {
         _ = globalInit
         let origin = CurlHandlePool.origin(of: request.url, unixSocket: request.unixSocketPath)
         let pooled = request.reusesConnection ? pool.take(for: origin) : curl_easy_init().map(CurlHandlePool.Handle.init)
@@ -71,7 +84,19 @@ public struct CurlTransport: Sendable {
                 collector.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
                 return size * count
             }
-            return curl_easy_perform(handle)
+            return withExtendedLifetime(cancellation) { () -> CURLcode in
+                _ = try? easy.set(CURLOPT_XFERINFODATA, pointer: Unmanaged.passUnretained(cancellation).toOpaque())
+                _ = try? easy.set(CURLOPT_NOPROGRESS, long: 0)
+                // Called about once a second while idle and on every transfer step: a non-zero answer aborts.
+                CCurlShims_easy_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) { context, _, _, _, _ in
+                    guard let context else { return 0 }
+                    return Unmanaged<Cancellation>.fromOpaque(context).takeUnretainedValue().requested.load(ordering: .relaxed) ? 1 : 0
+                }
+                return curl_easy_perform(handle)
+            }
+        }
+        if status == CURLE_ABORTED_BY_CALLBACK {
+            throw CurlError(.cancelled, "\(request.method.rawValue) \(request.url) was cancelled")
         }
         guard status == CURLE_OK else {
             let detail = String(cString: curl_easy_strerror(status)) + ": " + String(cString: errorBuffer)

@@ -1,4 +1,5 @@
 import ArchiveKit
+import BlockingPool
 import BuilderCore
 import Foundation
 import KilnProtocol

@@ -39,7 +39,7 @@ actor ContainerPool<Backend: ContainerBackend> {
     private var resetting: [String: Int] = [:]
     private var starting: [String: Int] = [:]
     private let spares: Int
-    private var waiters: [String: [CheckedContinuation<String?, Never>]] = [:]
+    private var waiters: [String: WaitQueue<String?>] = [:]
     private let removals = BoundedWorkQueue(maxWorkers: 1)
     private let resets: BoundedWorkQueue
 
@@ -64,9 +64,15 @@ actor ContainerPool<Backend: ContainerBackend> {
         try await pinImage(id, archivePath: archivePath, onBuilt: onUnpacked)
         defer { startSpares(of: id) }
         if let container = idle[id]?.popLast() { return Lease(archiveID: id, container: container) }
-        if resetting[id, default: 0] + starting[id, default: 0] > waiters[id, default: []].count {
+        if resetting[id, default: 0] + starting[id, default: 0] > waiters[id]?.count ?? 0 {
             // A container being reset or started ahead comes back sooner than a new one starts.
-            let handed = await withCheckedContinuation { waiters[id, default: []].append($0) }
+            let handed: String?
+            do {
+                handed = try await waitForContainer(of: id)
+            } catch {
+                evict(images.unpin(id))  // the job's client left while it waited
+                throw error
+            }
             if let handed { return Lease(archiveID: id, container: handed) }
         }
         do {
@@ -76,6 +82,19 @@ actor ContainerPool<Backend: ContainerBackend> {
             throw error as? SandboxError ?? SandboxError(.setup, "cannot start a container for toolchain \(id)", cause: "\(error)")
         }
     }
+
+    /// Waits for a container of toolchain `id` that is being reset or started (nil: it could not be reused);
+    /// throws `CancellationError` when the job is cancelled first.
+    private func waitForContainer(of id: String) async throws -> String? {
+        let waiter = waiters[id, default: WaitQueue()].reserveID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { waiters[id, default: WaitQueue()].enqueue(waiter, $0) }
+        } onCancel: {
+            Task { await self.giveUpWaiting(waiter, for: id) }
+        }
+    }
+
+    private func giveUpWaiting(_ waiter: Int, for id: String) { waiters[id]?.cancel(waiter) }
 
     /// Takes back a container whose job is done: `reset` runs in the background (off the response path, a bounded
     /// number at a time) and says whether the container may be reused.
@@ -95,14 +114,14 @@ actor ContainerPool<Backend: ContainerBackend> {
     /// Hands a ready container to a waiting job, or keeps it idle when there is room; removes `discarding`
     /// otherwise (a waiting job then starts a new one).
     private func offer(_ container: String?, of id: String, discarding: String?) {
-        let waiter = waiters[id]?.isEmpty == false ? waiters[id]?.removeFirst() : nil
-        if let container, images.contains(id), let waiter {
-            waiter.resume(returning: container)  // the waiter holds its own pin on the image
+        let someoneWaits = waiters[id]?.isEmpty == false
+        if let container, images.contains(id), someoneWaits {
+            waiters[id]?.resumeFirst(with: container)  // the waiter holds its own pin on the image
         } else if let container, images.contains(id), idle[id, default: []].count < idleLimit {
             idle[id, default: []].append(container)
         } else {
             if let discarding { removeInBackground(containers: [discarding]) }
-            waiter?.resume(returning: nil)
+            if someoneWaits { waiters[id]?.resumeFirst(with: nil) }
         }
     }
 

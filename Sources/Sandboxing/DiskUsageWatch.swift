@@ -1,4 +1,5 @@
 import ArchiveKit
+import BlockingPool
 import Foundation
 
 /// Bounds the disk a job uses: the job's own layer (the overlay's upper directory, where everything the job

@@ -1,4 +1,5 @@
 import ArchiveKit
+import BlockingPool
 import DockerEngine
 import Foundation
 import KilnProtocol

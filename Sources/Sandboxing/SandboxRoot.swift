@@ -1,4 +1,5 @@
 import ArchiveKit
+import BlockingPool
 import Foundation
 import JobSpawn
 

@@ -3,8 +3,9 @@ import Foundation
 import KilnConfiguration
 import Logging
 
-/// Checks the bearer token of `alloc_job` (protocol §6.1).
-actor ClientAuthenticator {
+/// Checks the bearer token of `alloc_job` (protocol §6.1). `clock` times the proxy's answer cache and the JWKS
+/// refetches.
+actor ClientAuthenticator<C: Clock<Duration>> {
     enum Verdict: Equatable {
         case accepted
         /// 401 `bearer_auth_failed` with this body: the compile fails, as upstream.
@@ -15,13 +16,15 @@ actor ClientAuthenticator {
 
     private let mode: ClientAuthConfiguration
     private let transport = CurlTransport()
-    private var proxyCache: [String: ContinuousClock.Instant] = [:]
-    private let jwt: JWTValidator?
+    private var proxyCache: [String: C.Instant] = [:]
+    private let jwt: JWTValidator<C>?
+    private let clock: C
 
-    init(_ mode: ClientAuthConfiguration, logger: Logger) async throws {
+    init(_ mode: ClientAuthConfiguration, logger: Logger, clock: C) async throws {
         self.mode = mode
+        self.clock = clock
         if case .jwtValidate(let audience, let issuer, let url) = mode {
-            jwt = try await JWTValidator(audience: audience, issuer: issuer, jwksURL: url, logger: logger)
+            jwt = try await JWTValidator(audience: audience, issuer: issuer, jwksURL: url, logger: logger, clock: clock)
         } else {
             jwt = nil
         }
@@ -44,7 +47,7 @@ actor ClientAuthenticator {
     }
 
     private func checkWithProxy(_ token: String, url: String, cacheSeconds: Int?) async -> Verdict {
-        let now = ContinuousClock.now
+        let now = clock.now
         if let until = proxyCache[token], now < until { return .accepted }
         let request = HTTPRequest(
             method: .get, url: url, headers: [("Authorization", "Bearer \(token)")], timeoutSeconds: 10, maxResponseBytes: 1 << 20)

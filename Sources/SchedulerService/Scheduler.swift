@@ -8,10 +8,11 @@ import Metrics
 import SchedulerCore
 
 /// The scheduler's state and effects: owns the pure ``SchedulerStateMachine``, the job-id sequence and the
-/// per-server token signers, and carries out what the machine decides.
-actor Scheduler {
-    private var machine: SchedulerStateMachine<ContinuousClock>
-    private let clock = ContinuousClock()
+/// per-server token signers, and carries out what the machine decides. Every decision reads `clock`; the phase
+/// timers of ``SchedulerMetrics`` measure real time.
+actor Scheduler<C: Clock<Duration>> {
+    private var machine: SchedulerStateMachine<C>
+    private let clock: C
     private var jobIDs: JobIDSequence
     private var signers: [ServerID: (key: [UInt8], authority: HS256Authority)] = [:]
     private let assignClient: AssignJobClient
@@ -27,7 +28,8 @@ actor Scheduler {
         case failed(String)
     }
 
-    init(configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics) throws {
+    init(configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics, clock: C) throws {
+        self.clock = clock
         jobIDs = try JobIDSequence(stateDirectory: configuration.stateDirectory)
         assignClient = AssignJobClient(timeoutSeconds: configuration.assignJobTimeoutSeconds)
         var policy = SchedulingPolicy()
@@ -111,7 +113,7 @@ actor Scheduler {
 
     /// How many servers one `alloc_job` tries: when the chosen one fails `assign_job` (it died, say), the next best
     /// is asked before the client is told to compile locally.
-    static let placementAttempts = 3
+    static var placementAttempts: Int { 3 }
 
     /// Places a job: picks a server, asks it over HTTPS, and answers the client.
     func allocate(_ toolchain: Toolchain) async -> Allocation {

@@ -13,10 +13,10 @@ public func buildSchedulerApplication(
     configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics = SchedulerMetrics(),
     exposition: MetricsExposition? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
-    let scheduler = try Scheduler(configuration: configuration, logger: logger, metrics: metrics)
+    let scheduler = try Scheduler(configuration: configuration, logger: logger, metrics: metrics, clock: ContinuousClock())
     let controller = SchedulerController(
         scheduler: scheduler,
-        clientAuth: try await ClientAuthenticator(configuration.clientAuth, logger: logger),
+        clientAuth: try await ClientAuthenticator(configuration.clientAuth, logger: logger, clock: ContinuousClock()),
         serverAuth: await ServerAuthenticator(configuration.serverAuth, trustedProxies: configuration.trustedProxies),
         logger: logger)
     let router = Router(context: KilnRequestContext.self)

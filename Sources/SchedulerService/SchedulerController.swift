@@ -7,8 +7,8 @@ import ServiceSupport
 /// of the client's own making is a 4xx; anything that is the farm's problem is a 5xx or a `Fail`, so the client
 /// compiles locally.
 struct SchedulerController: Sendable {
-    let scheduler: Scheduler
-    let clientAuth: ClientAuthenticator
+    let scheduler: Scheduler<ContinuousClock>
+    let clientAuth: ClientAuthenticator<ContinuousClock>
     let serverAuth: ServerAuthenticator
     let logger: Logger
 

@@ -1,5 +1,6 @@
 import ArchiveKit
 import BLAKE3
+import BlockingPool
 import BuilderCore
 import Foundation
 import KilnProtocol

@@ -15,6 +15,20 @@ import Testing
         #expect(error?.cause?.isEmpty == false)
     }
 
+    /// A cancelled caller stops its transfer at once rather than holding a pool thread until the deadline: here
+    /// the peer never answers and the deadline is two minutes, so only the cancellation can end the call.
+    @Test func cancellationStopsATransferInFlight() async throws {
+        let listener = try LoopbackListener()
+        let call = Task {
+            try await CurlTransport().perform(HTTPRequest(method: .get, url: "http://127.0.0.1:\(listener.port)/", timeoutSeconds: 120))
+        }
+        let arrived = try await OwnThread.run { listener.awaitPendingConnection(milliseconds: 30_000) }
+        #expect(arrived)
+        call.cancel()
+        let error = await #expect(throws: CurlError.self) { try await call.value }
+        #expect(error?.code == .cancelled)
+    }
+
     @Test func answersLargerThanTheBoundAreRefused() async throws {
         let directory = try TemporaryDirectory()
         let path = try directory.write("big", [UInt8](repeating: 65, count: 100_000))

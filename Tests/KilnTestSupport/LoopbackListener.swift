@@ -34,6 +34,13 @@ public final class LoopbackListener: @unchecked Sendable {
 
     deinit { close(socket) }
 
+    /// Waits up to `milliseconds` for a connection to arrive, leaving it unaccepted (its peer then waits for an
+    /// answer that never comes); true when one is there.
+    public func awaitPendingConnection(milliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, milliseconds) == 1
+    }
+
     /// Accepts (and closes) whatever connected so far and returns how many did.
     public func acceptedConnections() -> Int {
         var count = 0

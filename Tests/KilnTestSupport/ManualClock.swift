@@ -1,6 +1,9 @@
 import Synchronization
 
-/// A clock that moves only when a test advances it: scheduling and expiry are tested without sleeping.
+/// A clock that moves only when a test advances it: scheduling, expiry and back-off are tested without sleeping.
+/// A `sleep` suspends until ``advance(by:)`` reaches its deadline (or its task is cancelled), as PostgresNIO's
+/// `MockClock` does; ``sleepers(atLeast:)`` lets a test wait until the code under test is asleep before it
+/// advances.
 public final class ManualClock: Clock, Sendable {
     public struct Instant: InstantProtocol, Sendable {
         public var offset: Duration
@@ -9,21 +12,82 @@ public final class ManualClock: Clock, Sendable {
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
-    private let current = Mutex(Instant(offset: .zero))
+    private struct Sleeper {
+        let id: Int
+        let deadline: Instant
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now = Instant(offset: .zero)
+        var nextID = 0
+        var sleepers: [Sleeper] = []
+        /// Tests waiting for `count` sleepers.
+        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+        mutating func wakeWatchers() -> [CheckedContinuation<Void, Never>] {
+            let ready = watchers.filter { $0.count <= sleepers.count }.map(\.continuation)
+            watchers.removeAll { $0.count <= sleepers.count }
+            return ready
+        }
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
-    public var now: Instant { current.withLock { $0 } }
+    public var now: Instant { state.withLock { $0.now } }
     public var minimumResolution: Duration { .nanoseconds(1) }
 
-    public func advance(by duration: Duration) { current.withLock { $0 = $0.advanced(by: duration) } }
+    /// Moves time on and wakes every sleeper whose deadline has come.
+    public func advance(by duration: Duration) {
+        let due = state.withLock { state -> [Sleeper] in
+            state.now = state.now.advanced(by: duration)
+            let now = state.now
+            let due = state.sleepers.filter { !(now < $0.deadline) }
+            state.sleepers.removeAll { !(now < $0.deadline) }
+            return due
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
 
-    /// Sleeping is not how time passes here: returns at once if the deadline has passed, else waits for
-    /// cancellation.
+    /// Sleepers waiting now.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// Returns once at least `count` tasks sleep on this clock.
+    public func sleepers(atLeast count: Int) async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                guard state.sleepers.count < count else { return true }
+                state.watchers.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
     public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
-        while now < deadline {
-            try Task.checkCancellation()
-            await Task.yield()
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let (resumeNow, watchers) = state.withLock { state -> (Result<Void, any Error>?, [CheckedContinuation<Void, Never>]) in
+                    if Task.isCancelled { return (.failure(CancellationError()), []) }
+                    if !(state.now < deadline) { return (.success(()), []) }
+                    state.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
+                    return (nil, state.wakeWatchers())
+                }
+                for watcher in watchers { watcher.resume() }
+                if let resumeNow { continuation.resume(with: resumeNow) }
+            }
+        } onCancel: {
+            let cancelled = state.withLock { state -> Sleeper? in
+                guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.sleepers.remove(at: index)
+            }
+            cancelled?.continuation.resume(throwing: CancellationError())
         }
     }
 }

@@ -7,9 +7,10 @@ import KilnConfiguration
 import KilnProtocol
 import KilnTestSupport
 import Logging
-import SchedulerService
 import ServiceLifecycle
 import Testing
+
+@testable import SchedulerService
 
 /// `proxy_token` against a real HTTP auth proxy, and `jwt_validate` with RS256 tokens and a JWKS that rotates.
 @Suite struct ClientAuthTests {
@@ -101,11 +102,45 @@ import Testing
             try await Self.expectStatus(base, token: expired, 401)
             try await Self.expectStatus(base, token: notYet, 401)
             try await Self.expectStatus(base, token: alreadyValid, 200)
-            // The issuer rotates: the new kid is fetched on first sight (after the refresh back-off).
-            try Data(#"{"keys":[\#(try Self.jwk(first, kid: "one")),\#(try Self.jwk(second, kid: "two"))]}"#.utf8).write(
-                to: URL(fileURLWithPath: jwksPath))
-            try await Task.sleep(for: .milliseconds(2200))
-            try await Self.expectStatus(base, token: rotated, 200)
+            // A kid the JWKS lacks is refused (its refetch is paced: see the next test).
+            try await Self.expectStatus(base, token: rotated, 401)
+        }
+    }
+
+    /// The issuer rotates its keys: a new kid is fetched on first sight, but at most once per refetch interval,
+    /// timed by the injected clock (no test waits for real time).
+    @Test func aNewKidIsFetchedOncePerRefetchInterval() async throws {
+        let first = try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let second = try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let directory = try TemporaryDirectory()
+        let jwksPath = try directory.write("jwks.json", Array(#"{"keys":[\#(try Self.jwk(first, kid: "one"))]}"#.utf8))
+        let clock = ManualClock()
+        let authenticator = try await ClientAuthenticator(
+            .jwtValidate(audience: "kiln", issuer: "https://issuer.test", jwksURL: "file://\(jwksPath)"), logger: Logger(label: "test"),
+            clock: clock)
+        let rotated = try await Self.token(second, kid: "two")
+        #expect(await authenticator.check(try await Self.token(first, kid: "one")) == .accepted)
+        #expect(await authenticator.check(rotated) == .refused("JWT kid two is not in the JWKS"))
+        try Data(#"{"keys":[\#(try Self.jwk(first, kid: "one")),\#(try Self.jwk(second, kid: "two"))]}"#.utf8).write(
+            to: URL(fileURLWithPath: jwksPath))
+        // Within the interval of the last fetch the JWKS is not read again, whatever the tokens say.
+        clock.advance(by: .seconds(1))
+        #expect(await authenticator.check(rotated) == .refused("JWT kid two is not in the JWKS"))
+        clock.advance(by: JWTValidator<ManualClock>.refetchInterval)
+        #expect(await authenticator.check(rotated) == .accepted)
+    }
+
+    /// `exp` and `nbf` are read against the validator's wall clock.
+    @Test func expiryIsReadAgainstTheWallClock() async throws {
+        let key = try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let directory = try TemporaryDirectory()
+        let jwksPath = try directory.write("jwks.json", Array(#"{"keys":[\#(try Self.jwk(key, kid: "one"))]}"#.utf8))
+        let token = try await Self.token(key, kid: "one", expiresIn: 600, notBefore: 60)
+        for (offset, expected) in [(0.0, false), (120.0, true), (1200.0, false)] {
+            let validator = try await JWTValidator(
+                audience: "kiln", issuer: "https://issuer.test", jwksURL: "file://\(jwksPath)", logger: Logger(label: "test"),
+                clock: ManualClock(), wallClock: { Date().addingTimeInterval(offset) })
+            #expect(await validator.check(token) == (expected ? .accepted : .refused("JWT validation failed")), "at now + \(offset) s")
         }
     }
 }

@@ -12,6 +12,8 @@ CURLcode CCurlShims_easy_setopt_write_callback(CURL *_Nonnull handle, CURLoption
                                                curl_write_callback _Nullable callback);
 CURLcode CCurlShims_easy_setopt_read_callback(CURL *_Nonnull handle, CURLoption option,
                                               curl_read_callback _Nullable callback);
+CURLcode CCurlShims_easy_setopt_xferinfo_callback(CURL *_Nonnull handle, CURLoption option,
+                                                  curl_xferinfo_callback _Nullable callback);
 CURLcode CCurlShims_easy_setopt_blob(CURL *_Nonnull handle, CURLoption option, const void *_Nonnull data, size_t length);
 CURLcode CCurlShims_easy_getinfo_long(CURL *_Nonnull handle, CURLINFO info, long *_Nonnull value);
 #endif
