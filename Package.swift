@@ -46,12 +46,13 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // MARK: I/O-free vocabulary
-        .target(name: "KilnProtocol", swiftSettings: kilnSettings),
+        .target(name: "KilnErrors", swiftSettings: kilnSettings),
+        .target(name: "KilnProtocol", dependencies: ["KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "BLAKE3", swiftSettings: kilnSettings),
         .target(
             name: "KilnAuth",
             dependencies: [
-                "KilnProtocol",
+                "KilnProtocol", "KilnErrors",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -74,30 +75,32 @@ let package = Package(
             name: "BlockingPool",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: kilnSettings),
-        .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib"], swiftSettings: kilnSettings),
-        .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims", "BlockingPool"], swiftSettings: kilnSettings),
-        .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit"], swiftSettings: kilnSettings),
-        .target(name: "DockerEngine", dependencies: ["CurlClient"], swiftSettings: kilnSettings),
+        .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib", "KilnErrors"], swiftSettings: kilnSettings),
+        .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
+        .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit", "KilnErrors"], swiftSettings: kilnSettings),
+        .target(name: "DockerEngine", dependencies: ["CurlClient", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "JobSpawn", dependencies: ["CJobSpawn"], swiftSettings: kilnSettings),
 
         // MARK: build-server side effects: sandboxes (one file per backend) and the toolchain cache
         .target(
             name: "Sandboxing",
             dependencies: [
-                "KilnProtocol", "BuilderCore", "ArchiveKit", "BlockingPool", "WireStreams", "DockerEngine", "JobSpawn",
+                "KilnProtocol", "KilnErrors", "BuilderCore", "ArchiveKit", "BlockingPool", "WireStreams", "DockerEngine", "JobSpawn",
             ],
             swiftSettings: kilnSettings
         ),
         .target(
-            name: "ToolchainStore", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3"], swiftSettings: kilnSettings
+            name: "ToolchainStore", dependencies: ["KilnProtocol", "KilnErrors", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3"],
+            swiftSettings: kilnSettings
         ),
         .target(
-            name: "ResultCache", dependencies: ["KilnProtocol", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3"], swiftSettings: kilnSettings),
+            name: "ResultCache", dependencies: ["KilnProtocol", "KilnErrors", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3"],
+            swiftSettings: kilnSettings),
 
         // MARK: configuration (the only module that imports TOMLKit)
         .target(
             name: "KilnConfiguration",
-            dependencies: ["KilnProtocol", .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["KilnProtocol", "KilnErrors", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: kilnSettings
         ),
 
@@ -129,7 +132,7 @@ let package = Package(
         .target(
             name: "BuilderService",
             dependencies: [
-                "KilnProtocol", "KilnAuth", "KilnConfiguration", "BuilderCore", "SchedulerCore", "Sandboxing", "ToolchainStore",
+                "KilnProtocol", "KilnErrors", "KilnAuth", "KilnConfiguration", "BuilderCore", "SchedulerCore", "Sandboxing", "ToolchainStore",
                 "ResultCache", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport", "KilnMetrics", "JobSpawn",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -184,7 +187,7 @@ let package = Package(
         .testTarget(name: "BuilderCoreTests", dependencies: ["BuilderCore", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(
             name: "SandboxingTests",
-            dependencies: ["Sandboxing", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnProtocol", "WireStreams", "KilnTestSupport"],
+            dependencies: ["Sandboxing", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnErrors", "KilnProtocol", "WireStreams", "KilnTestSupport"],
             swiftSettings: kilnSettings),
         .testTarget(
             name: "ResultCacheTests", dependencies: ["ResultCache", "BuilderCore", "KilnProtocol", "KilnTestSupport"],
@@ -210,7 +213,7 @@ let package = Package(
         .testTarget(name: "JobSpawnTests", dependencies: ["JobSpawn"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"], swiftSettings: kilnSettings),
-        .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnErrors", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(
             name: "KilnConfigurationTests",
             dependencies: ["KilnConfiguration", "KilnProtocol", "KilnTestSupport"],

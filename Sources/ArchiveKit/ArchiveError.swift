@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why an archive or a zlib stream was refused or could not be processed.
-public struct ArchiveError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct ArchiveError: KilnError, Hashable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate let name: String
         /// A member path that is absolute or climbs out with `..` (or a hard link pointing so).
@@ -17,24 +19,21 @@ public struct ArchiveError: Error, Hashable, CustomStringConvertible, Sendable {
         public var description: String { name }
     }
 
+    public static var domain: String { "archive" }
     public let code: Code
-    /// What happened and what to do about it.
     public let message: String
-    /// The underlying library message, when there is one.
-    public let cause: String?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
-
-    public var description: String {
-        "archive \(code): \(message)" + (cause.map { " (\($0))" } ?? "")
-    }
 }
 
 /// Bounds that make a tar bomb or zlib bomb fail with a clear error instead of filling the disk.

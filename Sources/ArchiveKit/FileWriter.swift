@@ -1,3 +1,5 @@
+import KilnErrors
+
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -1,4 +1,5 @@
 import CArchive
+import KilnErrors
 
 #if canImport(Glibc)
     import Glibc

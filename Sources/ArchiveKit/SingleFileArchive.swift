@@ -1,4 +1,5 @@
 import CArchive
+import KilnErrors
 
 /// Reads the one regular file of a tar held in memory: what Docker's `GET /containers/{id}/archive` returns for
 /// a file path. A symlink (which Docker archives as the link itself) or any other kind of entry is refused, so

@@ -1,4 +1,5 @@
 import CArchive
+import KilnErrors
 
 /// Writes tar archives with libarchive: used to build container inputs and, in tests, hostile archives.
 /// Blocking: call it off the event loop.

@@ -1,4 +1,5 @@
 import CZlib
+import KilnErrors
 
 /// A streaming zlib (RFC 1950) decompressor with an output bound, for `run_job` input streams.
 public final class ZlibInflater {

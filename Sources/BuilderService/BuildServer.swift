@@ -78,7 +78,7 @@ final class BuildServer: Sendable {
             try await authority.verifyJobToken(token, jobID: job.rawValue)
             return nil
         } catch {
-            return "JWT decode failed: \(error)"
+            return "JWT decode failed: " + ((error as? AuthError)?.message ?? "the token is not valid")
         }
     }
 

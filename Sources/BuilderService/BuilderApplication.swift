@@ -28,7 +28,7 @@ public func buildBuilderApplication(
     do {
         identity = try BuilderIdentity(serverID: configuration.publicAddress)
     } catch {
-        throw BuilderError(.identity, "cannot make the server certificate", cause: "\(error)")
+        throw BuilderError(.identity, "cannot make the server certificate", underlying: error)
     }
     let link = try SchedulerLink(
         schedulerURL: configuration.schedulerURL, auth: configuration.schedulerAuth, serverID: configuration.publicAddress)

@@ -2,6 +2,7 @@ import ArchiveKit
 import BuilderCore
 import Foundation
 import Hummingbird
+import KilnErrors
 import KilnProtocol
 import Logging
 import ServiceSupport
@@ -59,9 +60,9 @@ struct BuilderController: Sendable {
         do {
             try await server.link.reportJobState(job, .ready)
         } catch {
-            server.logger.error("job_state Ready failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            server.logger.error("job_state Ready failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
             await drain(request)
-            return WireHTTP.error(.internalServerError, "failed to update the job state", cause: "\(error)")
+            return WireHTTP.error(.internalServerError, "failed to update the job state")
         }
         guard let toolchain = server.toolchain(of: job) else {
             await drain(request)

@@ -63,7 +63,7 @@ struct JobBuild: Sendable {
     private func buildInSlot(_ job: SandboxJob) async throws -> JobComplete {
         let archiveID = job.toolchain.archiveID
         guard let archivePath = await server.archives.lease(archiveID) else {
-            throw BuilderError(.configuration, "toolchain \(archiveID) is not in the cache; it was never uploaded or was evicted")
+            throw BuilderError(.toolchainMissing, "toolchain \(archiveID) is not in the cache; it was never uploaded or was evicted")
         }
         var leased = job
         leased.toolchainArchivePath = archivePath

@@ -2,6 +2,7 @@ import ArchiveKit
 import BuilderCore
 import Foundation
 import Hummingbird
+import KilnErrors
 import KilnMetrics
 import KilnProtocol
 import Logging
@@ -48,11 +49,12 @@ struct RunJob: Sendable {
             // A malformed body is the client's own fault, whatever the scheduler said. If Started went through, the
             // scheduler must hear Complete too, or it counts the job against this server forever.
             if case .success = startedReported { await server.reportComplete(job) }
-            return WireHTTP.error(.badRequest, "error while parsing the run_job body", cause: "\(error)")
+            server.logger.debug("run_job body refused", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
+            return WireHTTP.error(.badRequest, "error while parsing the run_job body")
         }
         if case .failure(let error) = startedReported {
-            server.logger.error("job_state Started failed", metadata: ["job": "\(job)", "error": "\(error)"])
-            return WireHTTP.error(.internalServerError, "failed to update the job state", cause: "\(error)")
+            server.logger.error("job_state Started failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
+            return WireHTTP.error(.internalServerError, "failed to update the job state")
         }
         guard let toolchain = server.claim(job) else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
         let result: JobComplete
@@ -62,10 +64,12 @@ struct RunJob: Sendable {
                     job, toolchain: toolchain, request: runRequest, inputsTarPath: spool, inputsDigest: inputsDigest)
             }
         } catch {
-            server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(error)"])
+            server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
             // Reported all the same: the scheduler counts a Started job against this server until it completes.
             await server.reportComplete(job)
-            return WireHTTP.error(.internalServerError, "run build failed", cause: "\(error)")
+            // The client hears why only when its own job caused it; the builder's troubles stay in its log.
+            let reason = (error as? SandboxError).flatMap { $0.isTheJobsOwnDoing ? ": \($0.code): \($0.message)" : nil }
+            return WireHTTP.error(.internalServerError, "run build failed" + (reason ?? ""))
         }
         server.logger.debug("job complete", metadata: ["job": "\(job)", "code": "\(result.output.code)", "outputs": "\(result.outputs.count)"])
         // sccache-dist answers a 500 when this report fails, throwing the finished build away; the report is

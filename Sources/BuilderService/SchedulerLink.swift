@@ -1,6 +1,7 @@
 import CurlClient
 import KilnAuth
 import KilnConfiguration
+import KilnErrors
 import KilnProtocol
 
 /// The build server's calls to the scheduler (protocol §2.4, §2.5, §6.2): heartbeats and job_state updates,
@@ -62,7 +63,7 @@ struct SchedulerLink: Sendable {
         do {
             return try BincodeDecoder().decode(Answer.self, from: response.body)
         } catch {
-            throw BuilderError(.scheduler, "\(path) answered with a body that does not decode", cause: "\(error)")
+            throw BuilderError(.scheduler, "\(path) answered with a body that does not decode", underlying: error)
         }
     }
 }

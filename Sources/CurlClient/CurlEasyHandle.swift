@@ -1,5 +1,6 @@
 import CCurl
 import CCurlShims
+import KilnErrors
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why an outbound HTTP call failed (not an HTTP status: those are results).
-public struct CurlError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct CurlError: KilnError, Hashable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate let name: String
         /// The peer could not be reached (refused, unreachable, DNS).
@@ -19,18 +21,19 @@ public struct CurlError: Error, Hashable, CustomStringConvertible, Sendable {
         public var description: String { name }
     }
 
+    public static var domain: String { "http" }
     public let code: Code
     public let message: String
-    /// `curl_easy_strerror` and the error buffer's text.
-    public let cause: String?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
-    public var description: String { "http \(code): \(message)" + (cause.map { " (\($0))" } ?? "") }
 }

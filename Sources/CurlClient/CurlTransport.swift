@@ -1,6 +1,7 @@
 import BlockingPool
 import CCurl
 import CCurlShims
+import KilnErrors
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import KilnErrors
 
 /// The end of a process run with exec.
 public struct ExecResult: Sendable {
@@ -47,10 +48,10 @@ extension DockerEngineClient {
             switch error.code {
             case .connect:
                 throw DockerEngineError(
-                    .unreachable, "cannot reach the Docker engine at \(socketPath): start dockerd, or set docker_socket", cause: error.description)
+                    .unreachable, "cannot reach the Docker engine at \(socketPath): start dockerd, or set docker_socket", underlying: error)
             case .timeout: throw DockerEngineError(.timeout, "\(method.rawValue) \(path) took longer than \(timeout) s")
             case .tooLarge: throw DockerEngineError(.tooLarge, "\(method.rawValue) \(path) answered more than \(limit) bytes")
-            default: throw DockerEngineError(.unreachable, "\(method.rawValue) \(path) failed", cause: error.description)
+            default: throw DockerEngineError(.unreachable, "\(method.rawValue) \(path) failed", underlying: error)
             }
         }
         guard (200..<300).contains(response.status) else {

@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import KilnErrors
 
 /// A small client of the Docker Engine API (1.41) over its unix socket, through libcurl. Every call has a
 /// deadline and a bound on its answer, and fails with a typed ``DockerEngineError``; the `docker` CLI is never run.
@@ -109,7 +110,7 @@ public struct DockerEngineClient: Sendable {
 
     func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch {
-            throw DockerEngineError(.malformed, "the engine's answer is not the expected JSON", cause: "\(error)")
+            throw DockerEngineError(.malformed, "the engine's answer is not the expected JSON", underlying: error)
         }
     }
 }

@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why a call to the Docker engine failed.
-public struct DockerEngineError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct DockerEngineError: KilnError, Hashable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate let name: String
         /// The engine's socket cannot be reached: is dockerd running, and may this user open the socket?
@@ -17,17 +19,19 @@ public struct DockerEngineError: Error, Hashable, CustomStringConvertible, Senda
         public var description: String { name }
     }
 
+    public static var domain: String { "docker" }
     public let code: Code
     public let message: String
-    public let cause: String?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
-    public var description: String { "docker \(code): \(message)" + (cause.map { " (\($0))" } ?? "") }
 }

@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why a token was refused or could not be made.
-public struct AuthError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct AuthError: KilnError, Hashable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate let name: String
         /// Not a JWT, bad base64, bad JSON, or claims other than exactly the expected ones.
@@ -15,17 +17,19 @@ public struct AuthError: Error, Hashable, CustomStringConvertible, Sendable {
         public var description: String { name }
     }
 
+    public static var domain: String { "auth" }
     public let code: Code
     public let message: String
-    public let cause: (any Error)?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
-    public var description: String { "auth \(code): \(message)" }
 }

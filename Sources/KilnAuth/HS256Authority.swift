@@ -49,16 +49,17 @@ public struct HS256Authority: Sendable {
         } catch let error as AuthError {
             throw error
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
-            throw AuthError(.badSignature, "the token's signature does not verify", cause: error)
+            throw AuthError(.badSignature, "the token's signature does not verify", underlying: error)
         } catch {
             if let auth = Self.authError(in: error) { throw auth }
-            throw AuthError(.malformed, "the token does not decode", cause: error)
+            throw AuthError(.malformed, "the token does not decode", underlying: error)
         }
     }
 
     /// jwt-kit wraps payload decoding errors; find ours (wrong claim set) inside.
     private static func authError(in error: any Error) -> AuthError? {
         let text = String(describing: error)
-        return text.contains("claims must be exactly") ? AuthError(.malformed, "the token carries other claims than expected", cause: error) : nil
+        return text.contains("claims must be exactly")
+            ? AuthError(.malformed, "the token carries other claims than expected", underlying: error) : nil
     }
 }

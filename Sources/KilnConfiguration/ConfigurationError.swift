@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// A configuration file that cannot be used, with the key at fault and what it should hold.
-public struct ConfigurationError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct ConfigurationError: KilnError, Hashable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate let name: String
         /// The file cannot be read.
@@ -21,10 +23,21 @@ public struct ConfigurationError: Error, Hashable, CustomStringConvertible, Send
     /// What is wrong and what is expected instead.
     public let message: String
 
-    public init(_ code: Code, key: String, _ message: String) {
+    /// The reading or parsing error behind `unreadable` and `syntax`.
+    public let underlying: (any Error)?
+    public let site: ThrowSite
+    public static var domain: String { "configuration" }
+
+    public init(_ code: Code, key: String, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.key = key
         self.message = message
+        self.underlying = underlying
+        site = ThrowSite(file: file, line: line)
+    }
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)?, file: String = #fileID, line: Int = #line) {
+        self.init(code, key: "", message, underlying: underlying, file: file, line: line)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code && lhs.key == rhs.key }

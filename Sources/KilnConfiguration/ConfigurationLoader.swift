@@ -63,7 +63,8 @@ public enum ConfigurationLoader {
             return TOMLTableReader(try TOMLTable(string: text))
         } catch let error as TOMLParseError {
             throw ConfigurationError(
-                .syntax, key: "", "not valid TOML: \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")
+                .syntax, key: "", "not valid TOML: \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)",
+                underlying: error)
         }
     }
 }

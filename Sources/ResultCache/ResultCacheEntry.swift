@@ -70,7 +70,7 @@ public struct ResultCacheEntry: Sendable, Equatable {
             let result = try BincodeDecoder().decode(JobComplete.self, from: body.dropFirst(headerLength))
             return ResultCacheEntry(createdAt: header.createdAt, result: result)
         } catch {
-            throw ResultCacheError(.corrupt, "entry payload is not a JobComplete", cause: "\(error)")
+            throw ResultCacheError(.corrupt, "entry payload is not a JobComplete", underlying: error)
         }
     }
 

@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why the result cache could not open, read or store an entry. A failed read is a miss; a failed store is logged.
-public struct ResultCacheError: Error, CustomStringConvertible, Sendable {
+public struct ResultCacheError: KilnError, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// The cache directory cannot be created or read.
@@ -9,15 +11,16 @@ public struct ResultCacheError: Error, CustomStringConvertible, Sendable {
         public var description: String { name }
     }
 
+    public static var domain: String { "result cache" }
     public let code: Code
     public let message: String
-    public let cause: String?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
-
-    public var description: String { cause.map { "\(code): \(message) (\($0))" } ?? "\(code): \(message)" }
 }

@@ -2,6 +2,7 @@ import ArchiveKit
 import BlockingPool
 import BuilderCore
 import Foundation
+import KilnErrors
 import KilnProtocol
 import Synchronization
 
@@ -62,7 +63,7 @@ public final class ResultCacheStore: Sendable {
             }
             evicted = index.restore(found)
         } catch {
-            throw ResultCacheError(.io, "cannot create the result cache in '\(settings.directory)'; check result_cache.dir", cause: "\(error)")
+            throw ResultCacheError(.io, "cannot create the result cache in '\(settings.directory)'; check result_cache.dir", underlying: error)
         }
         self.index = Mutex(index)
         if !settings.readOnly { remove(evicted) }
@@ -126,7 +127,7 @@ public final class ResultCacheStore: Sendable {
                 try FileManager.default.createDirectory(
                     atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             } catch {
-                throw ResultCacheError(.io, "cannot write a result cache entry in '\(temporary)'", cause: "\(error)")
+                throw ResultCacheError(.io, "cannot write a result cache entry in '\(temporary)'", underlying: error)
             }
             guard rename(temporary, destination) == 0 else {
                 throw ResultCacheError(.io, "cannot publish a result cache entry as '\(destination)'", cause: String(cString: strerror(errno)))

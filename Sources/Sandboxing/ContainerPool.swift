@@ -79,7 +79,7 @@ actor ContainerPool<Backend: ContainerBackend> {
             return Lease(archiveID: id, container: try await backend.startContainer(fromImageOf: id))
         } catch {
             evict(images.unpin(id))
-            throw error as? SandboxError ?? SandboxError(.setup, "cannot start a container for toolchain \(id)", cause: "\(error)")
+            throw error as? SandboxError ?? SandboxError(.setup, "cannot start a container for toolchain \(id)", underlying: error)
         }
     }
 

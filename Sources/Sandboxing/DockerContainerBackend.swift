@@ -29,7 +29,7 @@ struct DockerContainerBackend: ContainerBackend {
             }
             try? await engine.removeContainer(builder)
         } catch {
-            throw SandboxError(.setup, "cannot build the image of toolchain \(archiveID) on \(settings.baseImage)", cause: "\(error)")
+            throw SandboxError(.setup, "cannot build the image of toolchain \(archiveID) on \(settings.baseImage)", underlying: error)
         }
     }
 
@@ -41,7 +41,7 @@ struct DockerContainerBackend: ContainerBackend {
         do { _ = try await BlockingWork.run { try rewriter.rewrite(inputs: archivePath, to: checked, extraDirectories: []) } } catch let error
             as ArchiveError
         {
-            throw SandboxError(.badToolchain, "the toolchain archive is refused: \(error.message)", cause: error.cause)
+            throw SandboxError(.badToolchain, "the toolchain archive is refused: \(error.message)", underlying: error)
         }
     }
 

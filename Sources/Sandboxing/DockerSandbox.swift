@@ -41,7 +41,7 @@ public struct DockerSandbox: BuildSandbox {
             for container in try await engine.containers(labeled: label.0, label.1) { try await engine.removeContainer(container) }
             for image in try await engine.images(labeled: label.0, label.1) { try await engine.removeImage(image) }
         } catch let error as DockerEngineError {
-            throw SandboxError(.unavailable, "the Docker engine at \(settings.socketPath) is not usable: \(error.message)", cause: error.description)
+            throw SandboxError(.unavailable, "the Docker engine at \(settings.socketPath) is not usable: \(error.message)", underlying: error)
         }
     }
 
@@ -110,9 +110,9 @@ public struct DockerSandbox: BuildSandbox {
                 code: Int32(truncatingIfNeeded: result.exitCode), stdout: result.streams.stdout, stderr: result.streams.stderr)
             return JobComplete(output: process, outputs: produced)
         } catch let error as DockerEngineError where error.code == .timeout {
-            throw SandboxError(.timedOut, "the job ran longer than \(limits.timeout) and was killed", cause: error.description)
+            throw SandboxError(.timedOut, "the job ran longer than \(limits.timeout) and was killed", underlying: error)
         } catch let error as DockerEngineError {
-            throw SandboxError(.setup, "the Docker engine failed the job: \(error.message)", cause: error.description)
+            throw SandboxError(.setup, "the Docker engine failed the job: \(error.message)", underlying: error)
         }
     }
 
@@ -143,7 +143,7 @@ public struct DockerSandbox: BuildSandbox {
             // The image may make a directory of the inputs' path a symlink (`/var/run`); the engine resolves it
             // inside the container, where the host-side unpacking refuses to follow it.
             guard error.code == .symlinkEscape else {
-                throw SandboxError(.setup, "the job's inputs do not unpack into the container: \(error.message)", cause: error.cause)
+                throw SandboxError.inputsRefused(error, into: " into the container")
             }
             try await engine.putArchive(container: container, directory: "/", tarFile: inputs, copyOwners: true, timeout: 300)
         }
@@ -177,7 +177,7 @@ public struct DockerSandbox: BuildSandbox {
             as ArchiveError
         {
             unlink(destination)
-            throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
+            throw SandboxError.inputsRefused(error)
         }
     }
 }

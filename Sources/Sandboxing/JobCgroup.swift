@@ -1,4 +1,5 @@
 import Foundation
+import KilnErrors
 
 #if canImport(Glibc)
     import Glibc

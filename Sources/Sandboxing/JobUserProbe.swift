@@ -2,6 +2,7 @@ import ArchiveKit
 import BlockingPool
 import Foundation
 import JobSpawn
+import KilnErrors
 
 /// Proves once, at start, that a root server can run jobs as their unprivileged user: bubblewrap started as that
 /// user (an unprivileged user namespace), with the job's flags and syscall filter, reaching a root under

@@ -2,6 +2,7 @@ import ArchiveKit
 import BlockingPool
 import Foundation
 import JobSpawn
+import KilnErrors
 import KilnProtocol
 import Synchronization
 

@@ -1,6 +1,7 @@
 import ArchiveKit
 import BlockingPool
 import Foundation
+import KilnErrors
 import KilnProtocol
 import Synchronization
 
@@ -48,7 +49,7 @@ struct PotJails: ContainerBackend {
             do { _ = try await BlockingWork.run { try SafeExtractor(limits: .toolchain).extract(file: archivePath, into: root) } } catch let error
                 as ArchiveError
             {
-                throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", cause: error.cause)
+                throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", underlying: error)
             }
             try await pot(PotCommandLine.snapshot(image))
         } catch {

@@ -1,4 +1,5 @@
 import JobSpawn
+import KilnErrors
 import KilnProtocol
 
 /// Runs a child process with a deadline, bounded stdout and stderr, and in a session of its own so that a timeout
@@ -64,7 +65,7 @@ extension JobProcess.Outcome {
             throw SandboxError(
                 .processFailed, "the compiler was killed by signal \(signal)", cause: String(decoding: stderr.suffix(2000), as: UTF8.self))
         case .timedOut: throw SandboxError(.timedOut, "\(executable) ran longer than \(timeout) and was killed with its process group")
-        case .cancelled: throw SandboxError(.cancelled, "the job was cancelled (its client went away); its processes were killed")
+        case .cancelled: throw CancellationError()  // the client went away; the processes were killed
         case .streamTooLarge: throw SandboxError(.outputTooLarge, "\(executable) wrote more than \(streamLimit) bytes to stdout or stderr")
         case .notStarted(let stage, let error):
             throw SandboxError(

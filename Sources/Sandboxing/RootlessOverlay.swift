@@ -1,6 +1,7 @@
 import ArchiveKit
 import BlockingPool
 import Foundation
+import KilnErrors
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,8 @@
+import ArchiveKit
+import KilnErrors
+
 /// Why a sandbox could not run a job. A compiler that exits non-zero is not an error: it is a result.
-public struct SandboxError: Error, CustomStringConvertible, Sendable {
+public struct SandboxError: KilnError, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// The sandbox tool (bwrap, dockerd, pot) is missing or too old.
@@ -18,23 +21,38 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable {
         public static let limitExceeded = Code(name: "limitExceeded")
         /// The compile failed because the job or the host ran out of memory, processes or disk (not a result).
         public static let resourcesExhausted = Code(name: "resourcesExhausted")
-        /// The client went away; the job was killed and its sandbox cleaned.
-        public static let cancelled = Code(name: "cancelled")
+        /// The job's inputs are refused (`..`, absolute paths, symlink escapes, devices, bombs, a damaged tar).
+        public static let badInputs = Code(name: "badInputs")
         /// A declared output is unsafe to read (a symlink, `..`, not a regular file).
         public static let unsafeOutput = Code(name: "unsafeOutput")
         public var description: String { name }
     }
 
+    public static var domain: String { "sandbox" }
     public let code: Code
-    /// What went wrong and what to do about it.
     public let message: String
-    public let cause: String?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
 
-    public var description: String { cause.map { "\(code): \(message) (\($0))" } ?? "\(code): \(message)" }
+    /// The job itself caused it (its inputs, its toolchain archive, its outputs, its limits): its client is told
+    /// why, in the message, which speaks of the job's own files and limits only. Anything else (the disk, the
+    /// engine, a mount) is the builder's problem, told to its log only.
+    public var isTheJobsOwnDoing: Bool {
+        if code == .badToolchain { return (underlying as? ArchiveError).map { $0.code != .io } ?? false }
+        return [.badInputs, .limitExceeded, .timedOut, .outputTooLarge, .unsafeOutput, .resourcesExhausted].contains(code)
+    }
+
+    /// The error for inputs that did not unpack: the job's own doing unless libarchive or the disk failed.
+    static func inputsRefused(_ error: ArchiveError, into place: String = "", file: String = #fileID, line: Int = #line) -> SandboxError {
+        SandboxError(
+            error.code == .io ? .setup : .badInputs, "the job's inputs do not unpack\(place): \(error.message)", underlying: error, file: file,
+            line: line)
+    }
 }

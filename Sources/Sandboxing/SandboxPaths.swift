@@ -1,4 +1,5 @@
 import JobSpawn
+import KilnErrors
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import ArchiveKit
 import BlockingPool
 import Foundation
 import JobSpawn
+import KilnErrors
 
 /// What a bubblewrap job's root holds before bubblewrap starts: the mount points of ``BubblewrapCommand``
 /// (an unprivileged bubblewrap cannot create them in a root it does not own), `/dev/shm` as a directory of the
@@ -26,7 +27,7 @@ enum SandboxRoot {
         do {
             try Data(SyscallFilter(for: architecture).program).write(to: URL(fileURLWithPath: path))
         } catch {
-            throw SandboxError(.setup, "cannot write the syscall filter to '\(path)'", cause: "\(error)")
+            throw SandboxError(.setup, "cannot write the syscall filter to '\(path)'", underlying: error)
         }
     }
 
@@ -36,7 +37,7 @@ enum SandboxRoot {
             do {
                 try SafeExtractor(limits: .jobInputs, owner: user.map { ($0.uid, $0.gid) }).extract(file: tar, into: root)
             } catch let error as ArchiveError {
-                throw SandboxError(.setup, "the job's inputs do not unpack: \(error.message)", cause: error.cause)
+                throw SandboxError.inputsRefused(error)
             }
             for directory in layout.directories { try SandboxPaths.makeDirectories(directory, under: root, owner: user) }
         }

@@ -2,6 +2,7 @@ import ArchiveKit
 import BlockingPool
 import BuilderCore
 import Foundation
+import KilnErrors
 import KilnProtocol
 
 /// Toolchain archives unpacked into directories that serve as the read-only lower layer of job roots.
@@ -105,7 +106,7 @@ public actor UnpackedToolchains {
         } catch {
             try? files.removeItem(atPath: staging)
             if let error = error as? ArchiveError {
-                throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", cause: error.cause)
+                throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", underlying: error)
             }
             throw error
         }

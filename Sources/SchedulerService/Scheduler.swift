@@ -131,7 +131,12 @@ actor Scheduler<C: Clock<Duration>> {
 
     private func allocateOnce(_ toolchain: Toolchain) async -> Allocation {
         let jobID: JobID
-        do { jobID = try jobIDs.take() } catch { return .failed("cannot persist the job-id counter: \(error)") }
+        do {
+            jobID = try jobIDs.take()
+        } catch {
+            logger.error("cannot persist the job-id counter; check state_dir", metadata: ["error": "\(error)"])
+            return .failed("the scheduler cannot persist its job ids")
+        }
         let placing = ContinuousClock.now
         let decision = machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, now: clock.now)
         metrics.record(.place, since: placing)

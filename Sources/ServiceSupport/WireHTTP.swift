@@ -30,10 +30,10 @@ public enum WireHTTP {
         response(.ok, body: try sortedJSON(value), type: jsonType)
     }
 
-    /// 400 or 500 with `{"description": …, "cause": …}`.
-    public static func error(_ status: HTTPResponse.Status, _ description: String, cause: String? = nil) -> Response {
-        let body = ErrorJSON(description, cause: cause.map { ErrorJSON($0) })
-        return response(status, body: Array(body.jsonText.utf8), type: jsonType)
+    /// 400 or 500 with `{"description": …, "cause": null}`: sccache-dist's shape with a short message only. What
+    /// went wrong in detail (host paths, library errors) goes to the server's log, never to the client.
+    public static func error(_ status: HTTPResponse.Status, _ description: String) -> Response {
+        response(status, body: Array(ErrorJSON(description).jsonText.utf8), type: jsonType)
     }
 
     /// 401 with `WWW-Authenticate: Bearer error="<code>"` and an optional plain-text body.
@@ -120,12 +120,12 @@ extension WireHTTP {
             return .respond(error(.badRequest, "the request didn't have a binary content type"))
         }
         guard let body = try await collectBody(&request, limit: limit) else {
-            return .respond(error(.badRequest, "error while parsing the bincode body", cause: "body larger than \(limit) bytes"))
+            return .respond(error(.badRequest, "the bincode body is larger than \(limit) bytes"))
         }
         do {
             return .proceed(try BincodeDecoder().decode(type, from: body))
         } catch {
-            return .respond(Self.error(.badRequest, "error while parsing the bincode body", cause: "\(error)"))
+            return .respond(Self.error(.badRequest, "error while parsing the bincode body"))
         }
     }
 }

@@ -3,6 +3,7 @@ import BLAKE3
 import BlockingPool
 import BuilderCore
 import Foundation
+import KilnErrors
 import KilnProtocol
 
 /// The build server's toolchain archives: `<cache_dir>/tc/<c0>/<c1>/<archive_id>` as upstream lays them out
@@ -32,7 +33,7 @@ public actor ToolchainArchiveCache {
                 try? files.removeItem(atPath: directory + "/.incoming/" + stale)
             }
         } catch {
-            throw ToolchainStoreError(.io, "cannot create the toolchain cache in '\(directory)'; check cache_dir", cause: "\(error)")
+            throw ToolchainStoreError(.io, "cannot create the toolchain cache in '\(directory)'; check cache_dir", underlying: error)
         }
         var found: [(key: String, size: UInt64, lastUse: Date)] = []
         for path in (files.subpaths(atPath: directory) ?? []) where !path.hasPrefix(".") {
@@ -78,7 +79,7 @@ public actor ToolchainArchiveCache {
         do {
             try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {
-            throw ToolchainStoreError(.io, "cannot create the cache directory for \(archiveID)", cause: "\(error)")
+            throw ToolchainStoreError(.io, "cannot create the cache directory for \(archiveID)", underlying: error)
         }
         guard rename(upload.temporaryPath, destination) == 0 else {
             throw ToolchainStoreError(.io, "cannot move the upload into '\(destination)'", cause: String(cString: strerror(errno)))

@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why the toolchain cache could not take or give an archive.
-public struct ToolchainStoreError: Error, CustomStringConvertible, Sendable {
+public struct ToolchainStoreError: KilnError, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// The uploaded bytes do not hash to the archive id they were sent for.
@@ -13,15 +15,16 @@ public struct ToolchainStoreError: Error, CustomStringConvertible, Sendable {
         public var description: String { name }
     }
 
+    public static var domain: String { "toolchain cache" }
     public let code: Code
     public let message: String
-    public let cause: String?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: String? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
-
-    public var description: String { cause.map { "\(code): \(message) (\($0))" } ?? "\(code): \(message)" }
 }

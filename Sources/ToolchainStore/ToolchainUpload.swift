@@ -18,7 +18,7 @@ public final class ToolchainUpload {
         do {
             file = try FileWriter(path: temporaryPath)
         } catch let error as ArchiveError {
-            throw ToolchainStoreError(.io, "cannot start an upload; check cache_dir is writable", cause: error.description)
+            throw ToolchainStoreError(.io, "cannot start an upload; check cache_dir is writable", underlying: error)
         }
     }
 
@@ -36,7 +36,7 @@ public final class ToolchainUpload {
         do {
             try file.write(chunk)
         } catch {
-            failure = ToolchainStoreError(.io, "writing the toolchain to the cache failed", cause: "\(error)")
+            failure = ToolchainStoreError(.io, "writing the toolchain to the cache failed", underlying: error)
         }
     }
 
@@ -48,7 +48,7 @@ public final class ToolchainUpload {
             try file.synchronize()
             try file.close()
         } catch {
-            throw ToolchainStoreError(.io, "writing the uploaded toolchain to disk failed", cause: "\(error)")
+            throw ToolchainStoreError(.io, "writing the uploaded toolchain to disk failed", underlying: error)
         }
         committed = true
         return FinishedUpload(temporaryPath: file.path, archiveID: DigestHex.sccache(hasher.finalize()), size: size)

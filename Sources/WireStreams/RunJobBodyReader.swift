@@ -57,7 +57,7 @@ public final class RunJobBodyReader {
                     do {
                         request = try BincodeDecoder().decode(RunJobHttpRequest.self, from: pending)
                     } catch {
-                        throw WireStreamError(.badHeader, "the RunJobHttpRequest does not decode", cause: error)
+                        throw WireStreamError(.badHeader, "the RunJobHttpRequest does not decode", underlying: error)
                     }
                     pending = []
                     state = .payload
@@ -66,7 +66,7 @@ public final class RunJobBodyReader {
                 do {
                     try inflater.inflate(UnsafeRawBufferPointer(rebasing: rest), into: tarSink)
                 } catch let error as ArchiveError {
-                    throw WireStreamError(.badPayload, error.message, cause: error)
+                    throw WireStreamError(.badPayload, error.message, underlying: error)
                 }
                 rest = rest.dropFirst(rest.count)
             }

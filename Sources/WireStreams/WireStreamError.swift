@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why a framed body on the wire could not be read.
-public struct WireStreamError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct WireStreamError: KilnError, Hashable, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate let name: String
         /// The body ended before its frame did.
@@ -13,17 +15,19 @@ public struct WireStreamError: Error, Hashable, CustomStringConvertible, Sendabl
         public var description: String { name }
     }
 
+    public static var domain: String { "run_job body" }
     public let code: Code
     public let message: String
-    public let cause: (any Error)?
+    public let underlying: (any Error)?
+    public let site: ThrowSite
 
-    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.cause = cause
+        self.underlying = underlying
+        self.site = ThrowSite(file: file, line: line)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
-    public var description: String { "run_job body \(code): \(message)" + (cause.map { " (\($0))" } ?? "") }
 }

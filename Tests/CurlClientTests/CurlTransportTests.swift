@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import KilnErrors
 import KilnTestSupport
 import Testing
 
@@ -12,7 +13,7 @@ import Testing
             try await CurlTransport().perform(HTTPRequest(method: .get, url: "http://127.0.0.1:9/", timeoutSeconds: 5))
         }
         #expect(error?.code == .connect)
-        #expect(error?.cause?.isEmpty == false)
+        #expect((error?.underlying as? ErrorText)?.text.isEmpty == false, "libcurl's reason is kept")
     }
 
     /// A cancelled caller stops its transfer at once rather than holding a pool thread until the deadline: here

@@ -82,7 +82,8 @@ import Testing
                 String(decoding: textBody.body, as: UTF8.self) == #"{"description":"the request didn't have a binary content type","cause":null}"#)
             let garbage = try await Self.send(.post, base + "/alloc_job", token: "cli", body: [1, 2, 3])
             #expect(garbage.status == 400)
-            #expect(String(decoding: garbage.body, as: UTF8.self).hasPrefix(#"{"description":"error while parsing the bincode body","cause":{"#))
+            // A short message only: what the decoder said goes to the log, not to the client.
+            #expect(String(decoding: garbage.body, as: UTF8.self) == #"{"description":"error while parsing the bincode body","cause":null}"#)
             let empty = try await Self.send(.post, base + "/alloc_job", token: "cli", body: Self.toolchain)
             #expect(empty.status == 200)
             #expect(

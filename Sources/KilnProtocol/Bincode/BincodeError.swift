@@ -1,5 +1,7 @@
+import KilnErrors
+
 /// Why bincode bytes could not be decoded, or a value could not be encoded.
-public struct BincodeError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct BincodeError: KilnError, Hashable, Sendable {
     /// What kind of problem it is; compare errors by code.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Value: Hashable, Sendable {
@@ -31,10 +33,24 @@ public struct BincodeError: Error, Hashable, CustomStringConvertible, Sendable {
     /// The byte offset at which decoding failed.
     public let offset: Int
 
-    public init(_ code: Code, _ message: String, offset: Int = 0) {
+    public let underlying: (any Error)?
+    public let site: ThrowSite
+    public static var domain: String { "bincode" }
+
+    public init(_ code: Code, _ message: String, offset: Int = 0, file: String = #fileID, line: Int = #line) {
+        self.init(code, message, offset: offset, underlying: nil, file: file, line: line)
+    }
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)?, file: String = #fileID, line: Int = #line) {
+        self.init(code, message, offset: 0, underlying: underlying, file: file, line: line)
+    }
+
+    init(_ code: Code, _ message: String, offset: Int, underlying: (any Error)?, file: String, line: Int) {
         self.code = code
         self.message = message
         self.offset = offset
+        self.underlying = underlying
+        site = ThrowSite(file: file, line: line)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
