@@ -52,10 +52,21 @@ import Testing
     }
 
     @Test func cancellationKillsIt() async {
-        let task = Task { await Self.shell("sleep 300").run(timeout: nil, maxStreamBytes: 4096) }
-        try? await Task.sleep(for: .milliseconds(100))
+        let marker = "kiln-cancel-\(UUID().uuidString.prefix(8))"
+        let task = Task { await Self.shell("sleep 300; exit # \(marker)").run(timeout: nil, maxStreamBytes: 4096) }
+        #expect(Self.waitForProcess(holding: marker), "the process started")
         task.cancel()
         #expect(await task.value.ending == .cancelled)
+        #expect(Self.processes(holding: marker).isEmpty, "it was killed")
+    }
+
+    /// Waits (at most 10 s) until a process whose command line holds `marker` runs.
+    static func waitForProcess(holding marker: String) -> Bool {
+        for _ in 0..<1000 {
+            if !Self.running(holding: marker).isEmpty { return true }
+            usleep(10_000)
+        }
+        return false
     }
 
     @Test func aStreamPastTheLimitEndsIt() async {
@@ -67,14 +78,17 @@ import Testing
     /// Processes whose command line holds `marker`, after a moment for killed ones to be reaped.
     static func processes(holding marker: String) -> [String] {
         for _ in 0..<50 {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-            let holding = entries.filter { Int($0) != nil }.filter { pid in
-                guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-                return String(decoding: data, as: UTF8.self).contains(marker)
-            }
-            if holding.isEmpty { return [] }
+            if Self.running(holding: marker).isEmpty { return [] }
             usleep(100_000)
         }
         return ["still running"]
+    }
+
+    static func running(holding marker: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { Int($0) != nil }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data, as: UTF8.self).contains(marker)
+        }
     }
 }

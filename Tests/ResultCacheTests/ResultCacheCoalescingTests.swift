@@ -13,18 +13,29 @@ import Testing
     final class GatedBuild: Sendable {
         let runs = Mutex(0)
         private let open = Mutex(false)
+        /// Notified when a run starts and when the gate opens: the test and the runs wait on it, never on time.
+        let changed = ChangeSignal()
         let failFirst: Bool
 
         init(failFirst: Bool = false) { self.failFirst = failFirst }
 
-        func release() { open.withLock { $0 = true } }
+        func release() {
+            open.withLock { $0 = true }
+            changed.notify()
+        }
 
         func run() async throws -> JobComplete {
             let run = runs.withLock { value in
                 value += 1
                 return value
             }
-            while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            changed.notify()
+            while true {
+                let seen = changed.generation
+                if open.withLock({ $0 }) { break }
+                await changed.wait(past: seen)
+                try Task.checkCancellation()
+            }
             if failFirst && run == 1 { throw SandboxBroke() }
             return ResultCacheStoreTests.result(code: Int32(run))
         }
@@ -41,12 +52,17 @@ import Testing
         (result: JobComplete, source: ResultCache.Source), any Error
     > {
         let lead = Task { try await cache.result(for: key, build: build.run) }
-        while build.runs.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
-        return lead
+        while true {
+            let seen = build.changed.generation
+            if build.runs.withLock({ $0 }) > 0 { return lead }
+            await build.changed.wait(past: seen)
+        }
     }
 
     static func waitForWaiters(_ count: Int, on cache: ResultCache, key: ResultCacheKey) async throws {
-        while await cache.waiterCount(for: key) < count { try await Task.sleep(for: .milliseconds(5)) }
+        // Waiters queue on the cache's actor without a notification; yielding (bounded) lets them get there.
+        for _ in 0..<1_000_000 where await cache.waiterCount(for: key) < count { await Task.yield() }
+        try #require(await cache.waiterCount(for: key) >= count, "\(count) waiters queued")
     }
 
     @Test func sixteenIdenticalJobsBuildOnceAndTheNextIsAHit() async throws {
