@@ -209,6 +209,20 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
         .testTarget(
+            name: "BuilderServiceTests",
+            dependencies: [
+                "BuilderService", "BuilderCore", "KilnProtocol", "KilnAuth", "ArchiveKit", "BLAKE3", "Sandboxing", "ToolchainStore", "ServiceSupport",
+                "WireStreams", "KilnTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: kilnSettings),
+        .testTarget(
             name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol", "ArchiveKit", "WireStreams"], swiftSettings: kilnSettings),
         .testTarget(name: "JobSpawnTests", dependencies: ["JobSpawn"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),

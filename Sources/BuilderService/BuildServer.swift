@@ -15,7 +15,7 @@ import ToolchainStore
 /// the job table, the toolchain cache, the job slots, the sandbox and the scheduler link.
 final class BuildServer: Sendable {
     let identity: BuilderIdentity
-    let link: SchedulerLink
+    let link: any SchedulerReporting
     let archives: ToolchainArchiveCache
     let sandbox: any BuildSandbox
     let slots: JobSlots
@@ -40,7 +40,7 @@ final class BuildServer: Sendable {
     let jobsChanged = ChangeSignal()
 
     init(
-        identity: BuilderIdentity, link: SchedulerLink, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
+        identity: BuilderIdentity, link: any SchedulerReporting, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
         slots: Int, spoolDirectory: String, environment: JobEnvironmentPolicy, results: ResultCache?, streamLimit: Int,
         metrics: BuilderMetrics = BuilderMetrics(), logger: Logger
     ) async {

@@ -47,10 +47,7 @@ public func buildBuilderApplication(
         environment: JobEnvironmentPolicy(allowlist: configuration.jobEnvironment.allowlist, path: configuration.jobEnvironment.path),
         results: try makeResultCache(configuration, logger: logger), streamLimit: Int(clamping: configuration.jobLimits.streamBytes),
         metrics: metrics, logger: logger)
-    let router = Router(context: KilnRequestContext.self)
-    router.add(middleware: ConnectionHeaderMiddleware())
-    BuilderController(server: server).register(on: router)
-    server.registerInventory(on: router)
+    let router = builderRouter(for: server)
     let metricsListener = configuration.metricsAddress.map { address in
         makeMetricsListener(address: address, server: server, exposition: exposition, connections: configuration.connections, logger: logger)
     }
@@ -73,6 +70,15 @@ public func buildBuilderApplication(
         },
         logger: logger)
     return (application, DrainService(server: server, deadline: drainDeadline, clock: ContinuousClock()))
+}
+
+/// The build server's endpoints: the three of the protocol and the toolchain inventory.
+func builderRouter(for server: BuildServer) -> Router<KilnRequestContext> {
+    let router = Router(context: KilnRequestContext.self)
+    router.add(middleware: ConnectionHeaderMiddleware())
+    BuilderController(server: server).register(on: router)
+    server.registerInventory(on: router)
+    return router
 }
 
 /// HTTPS/1.1 with TCP quick ACKs (see ``QuickAckChannel``) and hang-up detection.

@@ -6,7 +6,7 @@ import KilnProtocol
 
 /// The build server's calls to the scheduler (protocol §2.4, §2.5, §6.2): heartbeats and job_state updates,
 /// with the server token of the configured `scheduler_auth`.
-struct SchedulerLink: Sendable {
+struct SchedulerLink: SchedulerReporting {
     let schedulerURL: String
     let bearerToken: String
     let transport = CurlTransport()

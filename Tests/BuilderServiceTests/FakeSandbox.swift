@@ -1,0 +1,53 @@
+import ArchiveKit
+import BuilderCore
+import KilnProtocol
+import Sandboxing
+import Synchronization
+
+/// A sandbox that runs nothing: it records each job and answers with the job's command in stdout and every
+/// declared output holding `out`. While ``hold`` is set, jobs wait until ``release()`` (or their cancellation).
+final class FakeSandbox: BuildSandbox {
+    let jobs = Mutex<[SandboxJob]>([])
+    let running = Mutex(0)
+    let hold = Mutex(false)
+    let changed = ChangeSignal()
+
+    func prepare() async throws {}
+    var enforcementReport: String { "fake sandbox" }
+
+    func release() {
+        hold.withLock { $0 = false }
+        changed.notify()
+    }
+
+    func run(_ job: SandboxJob) async throws -> JobComplete {
+        jobs.withLock { $0.append(job) }
+        running.withLock { $0 += 1 }
+        changed.notify()
+        defer {
+            running.withLock { $0 -= 1 }
+            changed.notify()
+        }
+        while true {
+            let seen = changed.generation
+            if !hold.withLock({ $0 }) { break }
+            await changed.wait(past: seen)
+            try Task.checkCancellation()
+        }
+        let contents = Array("out".utf8)
+        return JobComplete(
+            output: ProcessOutput(code: 0, stdout: Array("ran \(job.command.executable)".utf8), stderr: []),
+            outputs: try job.outputs.map {
+                NamedOutput(path: $0, data: OutputData(compressed: try ZlibDeflate.compress(contents), uncompressedLength: UInt64(contents.count)))
+            })
+    }
+
+    /// Waits until `condition` holds; every job start and end notifies.
+    func wait(until condition: @Sendable () -> Bool) async {
+        while true {
+            let seen = changed.generation
+            if condition() { return }
+            await changed.wait(past: seen)
+        }
+    }
+}

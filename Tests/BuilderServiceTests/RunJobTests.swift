@@ -1,0 +1,73 @@
+import ArchiveKit
+import HTTPTypes
+import HummingbirdTesting
+import KilnProtocol
+import Sandboxing
+import Synchronization
+import Testing
+import WireStreams
+
+@testable import BuilderService
+
+/// assign_job → submit_toolchain → run_job through the builder's own endpoints, in-process.
+@Suite struct RunJobTests {
+    @Test func aJobRunsAndItsStatesAreReported() async throws {
+        let harness = try await BuilderHarness()
+        let job = JobID(41)
+        try await harness.test { client in
+            #expect(try await harness.assign(client, job) == AssignJobResult(state: .pending, needToolchain: true))
+            #expect(try await harness.submitToolchain(client, job) == .success)
+            let (status, result) = try await harness.run(client, job)
+            #expect(status == .ok)
+            guard case .complete(let complete)? = result else {
+                Issue.record("run_job answered \(String(describing: result))")
+                return
+            }
+            #expect(String(decoding: complete.output.stdout, as: UTF8.self) == "ran /usr/bin/cc")
+            #expect(complete.outputs.map(\.path) == ["main.o"])
+            #expect(try complete.outputs.first?.data.decompressed() == Array("out".utf8))
+        }
+        #expect(harness.scheduler.states(of: job) == [.ready, .started, .complete])
+        let ran = try #require(harness.sandbox.jobs.withLock { $0.first })
+        #expect(ran.toolchain == BuilderHarness.toolchain)
+        #expect(ran.command.environment.map(\.name) == ["PATH"], "only the allowed environment reaches the compiler")
+        // A second job of the same toolchain needs no upload.
+        let second = try await harness.test { client in try await harness.assign(client, JobID(42)) }
+        #expect(second == AssignJobResult(state: .ready, needToolchain: false))
+    }
+
+    @Test func aJobRunsOnceAndAnUnknownJobIsNotFound() async throws {
+        let harness = try await BuilderHarness()
+        try await harness.test { client in
+            _ = try await harness.assign(client, JobID(7))
+            _ = try await harness.submitToolchain(client, JobID(7))
+            #expect(try await harness.run(client, JobID(7)).1 != .jobNotFound)
+            #expect(try await harness.run(client, JobID(7)).1 == .jobNotFound, "a job id runs once")
+            #expect(try await harness.run(client, JobID(8)).1 == .jobNotFound, "never assigned")
+        }
+        #expect(harness.sandbox.jobs.withLock { $0.count } == 1)
+    }
+
+    @Test func aTokenForAnotherJobIsRefused() async throws {
+        let harness = try await BuilderHarness()
+        try await harness.test { client in
+            let response = try await harness.post(
+                client, "assign_job", JobID(5), body: try BincodeEncoder().encode(BuilderHarness.toolchain), token: try await harness.token(JobID(6)))
+            #expect(response.status == .unauthorized)
+            #expect(response.headers[.wwwAuthenticate] == "Bearer error=\"invalid_jwt\"")
+        }
+        #expect(harness.server.toolchain(of: JobID(5)) == nil)
+    }
+
+    @Test func aSchedulerThatRefusesStartedGetsA500AndNoBuild() async throws {
+        let harness = try await BuilderHarness()
+        try await harness.test { client in
+            _ = try await harness.assign(client, JobID(9))
+            _ = try await harness.submitToolchain(client, JobID(9))
+            harness.scheduler.failing.withLock { $0 = true }
+            let (status, _) = try await harness.run(client, JobID(9))
+            #expect(status == .internalServerError, "the client compiles locally")
+        }
+        #expect(harness.sandbox.jobs.withLock { $0.isEmpty })
+    }
+}
