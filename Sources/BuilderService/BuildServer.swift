@@ -31,7 +31,9 @@ final class BuildServer: Sendable {
     private let authority: HS256Authority
     /// Complete reports that failed, retried in the background.
     private let reports = ReportRetrier()
-    private let jobs = Mutex(JobTable<ContinuousClock>(maxAge: .seconds(600)))
+    private let jobs = Mutex(JobTable<ErasedClock>(maxAge: .seconds(600)))
+    /// What the job table's ages are read on.
+    private let clock: ErasedClock
     private let spoolSequence = Mutex(0)
     /// `zeroRefused`: the scheduler would not take a heartbeat with no CPUs (sccache-dist's answers 500), so a
     /// draining server keeps reporting its slots and refuses assign_job instead.
@@ -42,8 +44,9 @@ final class BuildServer: Sendable {
     init(
         identity: BuilderIdentity, link: any SchedulerReporting, archives: ToolchainArchiveCache, sandbox: any BuildSandbox,
         slots: Int, spoolDirectory: String, environment: JobEnvironmentPolicy, results: ResultCache?, streamLimit: Int,
-        metrics: BuilderMetrics = BuilderMetrics(), logger: Logger
+        metrics: BuilderMetrics = BuilderMetrics(), clock: ErasedClock = ErasedClock(ContinuousClock()), logger: Logger
     ) async {
+        self.clock = clock
         self.identity = identity
         self.link = link
         self.archives = archives
@@ -85,7 +88,7 @@ final class BuildServer: Sendable {
     /// assign_job: remembers the job's toolchain (a duplicate id replaces the old entry) and says whether the
     /// client must upload it.
     func assign(_ job: JobID, toolchain: Toolchain) async -> AssignJobResult {
-        let now = ContinuousClock.now
+        let now = clock.now
         let replaced = jobs.withLock { table in
             table.expire(now: now)
             return table.assign(job, toolchain: toolchain, now: now)
@@ -130,7 +133,7 @@ final class BuildServer: Sendable {
     /// What a drain waits for: run_job requests in progress, and assigned jobs whose run_job has not come yet.
     func outstandingJobs() -> (running: Int, assigned: Int) {
         let running = drain.withLock { $0.runJobs }
-        let now = ContinuousClock.now
+        let now = clock.now
         return (
             running,
             jobs.withLock { table in

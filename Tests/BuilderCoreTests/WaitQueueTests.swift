@@ -55,26 +55,3 @@ import Testing
         #expect(await tickets.count == 0)
     }
 }
-
-/// The test clock suspends sleepers until it is advanced past their deadline.
-@Suite struct ManualClockTests {
-    @Test func sleepersWakeWhenTimeReachesTheirDeadline() async throws {
-        let clock = ManualClock()
-        let sleeper = Task { try await clock.sleep(for: .seconds(10)) }
-        await clock.sleepers(atLeast: 1)
-        clock.advance(by: .seconds(9))
-        #expect(clock.sleeperCount == 1)
-        clock.advance(by: .seconds(1))
-        try await sleeper.value
-        #expect(clock.sleeperCount == 0)
-    }
-
-    @Test func aCancelledSleeperThrows() async throws {
-        let clock = ManualClock()
-        let sleeper = Task { try await clock.sleep(for: .seconds(10)) }
-        await clock.sleepers(atLeast: 1)
-        sleeper.cancel()
-        await #expect(throws: CancellationError.self) { try await sleeper.value }
-        #expect(clock.sleeperCount == 0)
-    }
-}

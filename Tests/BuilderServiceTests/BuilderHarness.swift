@@ -32,6 +32,9 @@ struct BuilderHarness {
         return Toolchain(archiveID: DigestHex.sccache(hasher.finalize()))
     }
 
+    /// The job table's time.
+    let clock = ManualClock()
+
     init(slots: Int = 2) async throws {
         directory = try TemporaryDirectory(prefix: "kiln-builder-harness")
         let identity = try BuilderIdentity(serverID: ServerID("127.0.0.1:10501")!)
@@ -41,7 +44,8 @@ struct BuilderHarness {
         server = await BuildServer(
             identity: identity, link: scheduler, archives: try ToolchainArchiveCache(cacheDirectory: directory.path, capacity: 1 << 20),
             sandbox: sandbox, slots: slots, spoolDirectory: directory.path + "/inputs",
-            environment: JobEnvironmentPolicy(allowlist: [], path: "/usr/bin:/bin"), results: nil, streamLimit: 1 << 20, logger: logger)
+            environment: JobEnvironmentPolicy(allowlist: [], path: "/usr/bin:/bin"), results: nil, streamLimit: 1 << 20,
+            clock: ErasedClock(clock), logger: logger)
         authority = await HS256Authority(key: identity.jobTokenKey)
     }
 

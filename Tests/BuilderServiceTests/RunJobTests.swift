@@ -2,6 +2,7 @@ import ArchiveKit
 import HTTPTypes
 import HummingbirdTesting
 import KilnProtocol
+import KilnTestSupport
 import Sandboxing
 import Synchronization
 import Testing
@@ -69,5 +70,25 @@ import WireStreams
             #expect(status == .internalServerError, "the client compiles locally")
         }
         #expect(harness.sandbox.jobs.withLock { $0.isEmpty })
+    }
+
+    /// A job assigned and never run is forgotten after ten minutes of the server's clock (its client compiled
+    /// locally), so the table cannot grow without bound; a fresh one still runs.
+    @Test func anAssignedJobNobodyRunsIsForgottenAfterTenMinutes() async throws {
+        let harness = try await BuilderHarness()
+        try await harness.test { client in
+            _ = try await harness.assign(client, JobID(21))
+            _ = try await harness.submitToolchain(client, JobID(21))
+            harness.clock.advance(by: .seconds(599))
+            _ = try await harness.assign(client, JobID(22))
+            #expect(harness.server.toolchain(of: JobID(21)) != nil, "not yet ten minutes")
+            harness.clock.advance(by: .seconds(2))
+            _ = try await harness.assign(client, JobID(23))
+            #expect(try await harness.run(client, JobID(21)).1 == .jobNotFound)
+            guard case .complete? = try await harness.run(client, JobID(23)).1 else {
+                Issue.record("the fresh job did not run")
+                return
+            }
+        }
     }
 }
