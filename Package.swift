@@ -9,9 +9,20 @@ let kilnSettings: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
+// Kiln builds on Linux (every sandbox; the overlay one needs Linux's overlayfs, namespaces and cgroups, kept in
+// `+Linux` files and `#if os(Linux)`) and is meant to build on FreeBSD for the pot sandbox (not verified: no
+// FreeBSD machine here). It does not build on Apple platforms: the spawn code is Linux's (eventfd, vfork).
+#if !os(Linux) && !os(FreeBSD)
+    #error("Kiln builds on Linux (and is meant to on FreeBSD); see Package.swift")
+#endif
+
+// The parker runs inside sandboxes without the host's libraries, so it is linked statically; a sanitizer's runtime
+// cannot be, so scripts/tsan (KILN_SANITIZER_BUILD=1) links it dynamically and points the tests at a normal build's.
+let parkerLinking: [LinkerSetting] =
+    Context.environment["KILN_SANITIZER_BUILD"] == nil ? [.unsafeFlags(["-static-executable"])] : []
+
 let package = Package(
     name: "kiln",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "builder-server", targets: ["BuilderServer"]),
         .executable(name: "kiln-bench", targets: ["KilnBench"]),
@@ -43,7 +54,7 @@ let package = Package(
         // The program a job's first process runs while it waits for the job (static: it starts in 0.3 ms).
         .executableTarget(
             name: "kiln-job-parker", dependencies: ["CJobSpawn"], path: "Sources/JobParker",
-            linkerSettings: [.unsafeFlags(["-static-executable"])]),
+            linkerSettings: parkerLinking),
 
         // MARK: I/O-free vocabulary
         .target(name: "KilnErrors", swiftSettings: kilnSettings),

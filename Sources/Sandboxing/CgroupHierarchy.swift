@@ -17,8 +17,12 @@ public struct CgroupHierarchy: Sendable, Hashable {
 
     /// The writable hierarchy of this host, or nil when the server may not make cgroups (then rlimits apply).
     public static func detect() -> CgroupHierarchy? {
-        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") { return detectV2() }
-        return detectV1()
+        #if os(Linux)
+            if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") { return detectV2() }
+            return detectV1()
+        #else
+            return nil  // cgroups are Linux's: elsewhere the limits are rlimits (overlay) or the jail's (pot)
+        #endif
     }
 
     private static func detectV2() -> CgroupHierarchy? {

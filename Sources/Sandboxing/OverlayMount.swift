@@ -1,24 +1,8 @@
-import Foundation
 import KilnErrors
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// overlayfs mounts of job roots, and the clean-up of any left behind by an earlier run (read from
-/// `/proc/self/mountinfo`).
+/// overlayfs mounts of job roots, and the clean-up of any left behind by an earlier run. The mounting itself is
+/// Linux's (`OverlayMount+Linux.swift`); elsewhere the overlay builder is unavailable and says so.
 enum OverlayMount {
-    /// Mounts `lower` (read-only) under `upper` (the job's writes) at `target`.
-    static func mount(lower: String, upper: String, work: String, at target: String) throws {
-        let options = try options(lower: lower, upper: upper, work: work)
-        guard Glibc.mount("overlay", target, "overlay", 0, options) == 0 else {
-            let reason = SandboxPaths.errorText()
-            throw SandboxError(
-                .setup, "mounting overlayfs on '\(target)' failed; the overlay builder needs root and a kernel with overlayfs",
-                cause: reason)
-        }
-    }
-
     /// The mount options of an overlay of these layers.
     static func options(lower: String, upper: String, work: String) throws -> String {
         for path in [lower, upper, work] where path.contains(",") || path.contains(":") {
@@ -26,44 +10,19 @@ enum OverlayMount {
         }
         return "lowerdir=\(lower),upperdir=\(upper),workdir=\(work)"
     }
-
-    /// Detaches the mount at `target`. Returns false when something is still mounted there.
-    @discardableResult
-    static func unmount(_ target: String) -> Bool {
-        umount2(target, Int32(MNT_DETACH)) == 0 || errno == EINVAL || errno == ENOENT
-    }
-
-    /// Every mount point at or under `directory`, deepest first.
-    static func mountPoints(under directory: String) -> [String] {
-        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
-        var points: [String] = []
-        for line in table.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count > 4 else { continue }
-            let point = unescape(String(fields[4]))
-            if point == directory || point.hasPrefix(directory + "/") { points.append(point) }
-        }
-        return points.sorted { $0.count > $1.count }
-    }
-
-    /// Detaches every mount under `directory`; returns the ones that would not go.
-    static func unmountAll(under directory: String) -> [String] {
-        mountPoints(under: directory).filter { !unmount($0) }
-    }
-
-    /// mountinfo writes space, tab, newline and backslash as `\ooo`.
-    private static func unescape(_ field: String) -> String {
-        guard field.contains("\\") else { return field }
-        var bytes: [UInt8] = []
-        var iterator = Array(field.utf8)[...]
-        while let byte = iterator.popFirst() {
-            if byte == UInt8(ascii: "\\"), iterator.count >= 3, let value = UInt8(String(decoding: iterator.prefix(3), as: UTF8.self), radix: 8) {
-                bytes.append(value)
-                iterator = iterator.dropFirst(3)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }
+
+#if !os(Linux)
+    extension OverlayMount {
+        static func mount(lower: String, upper: String, work: String, at target: String) throws {
+            throw SandboxError(.unavailable, "overlayfs is Linux's; on this system use the docker or pot sandbox")
+        }
+
+        @discardableResult
+        static func unmount(_ target: String) -> Bool { true }
+
+        static func mountPoints(under directory: String) -> [String] { [] }
+
+        static func unmountAll(under directory: String) -> [String] { [] }
+    }
+#endif
