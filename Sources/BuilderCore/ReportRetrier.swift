@@ -20,11 +20,17 @@ public final class ReportRetrier: Sendable {
     public let delays: [Duration]
     public let maxOutstanding: Int
     private let outstanding = Mutex(0)
+    /// What the delays are slept on.
+    private let clock: ErasedClock
 
     /// Retries after 1, 2, 4, 8, 16 and 32 s by default: a minute, enough for a scheduler restart.
-    public init(delays: [Duration] = [1, 2, 4, 8, 16, 32].map { .seconds($0) }, maxOutstanding: Int = 1024) {
+    public init(
+        delays: [Duration] = [1, 2, 4, 8, 16, 32].map { .seconds($0) }, maxOutstanding: Int = 1024,
+        clock: ErasedClock = ErasedClock(ContinuousClock())
+    ) {
         self.delays = delays
         self.maxOutstanding = maxOutstanding
+        self.clock = clock
     }
 
     /// Reports waiting for a retry now.
@@ -56,7 +62,7 @@ public final class ReportRetrier: Sendable {
             defer { outstanding.withLock { $0 -= 1 } }
             var lastError = "not tried"
             for (index, delay) in delays.enumerated() {
-                try? await Task.sleep(for: delay)
+                try? await clock.sleep(for: delay)
                 do {
                     try await report()
                     return finished(.delivered(attempt: index + 1))

@@ -1,4 +1,5 @@
 import BuilderCore
+import KilnTestSupport
 import Synchronization
 import Testing
 
@@ -20,6 +21,11 @@ import Testing
         }
     }
 
+    /// Delivers `report`, and the outcome of its retries, with the retrier's delays passing on `clock` at once.
+    static func outcome(of retrier: ReportRetrier, _ report: FlakyReport, on clock: ManualClock) async -> (firstTry: Bool, ReportRetrier.Outcome) {
+        await clock.advancingWhileAsleep(by: .seconds(60)) { await outcome(of: retrier, report) }
+    }
+
     static func outcome(of retrier: ReportRetrier, _ report: FlakyReport) async -> (firstTry: Bool, ReportRetrier.Outcome) {
         await withCheckedContinuation { continuation in
             Task {
@@ -31,15 +37,17 @@ import Testing
 
     @Test func aReportThatGoesThroughIsNotRetried() async {
         let report = FlakyReport(failures: 0)
-        let result = await Self.outcome(of: ReportRetrier(delays: [.milliseconds(1)]), report)
+        let clock = ManualClock()
+        let result = await Self.outcome(of: ReportRetrier(delays: [.seconds(1)], clock: ErasedClock(clock)), report, on: clock)
         #expect(result.firstTry)
         #expect(report.tries.withLock { $0 } == 1)
     }
 
     @Test func aLostReportIsRetriedUntilItGoesThrough() async {
         let report = FlakyReport(failures: 3)
-        let retrier = ReportRetrier(delays: Array(repeating: .milliseconds(1), count: 5))
-        let result = await Self.outcome(of: retrier, report)
+        let clock = ManualClock()
+        let retrier = ReportRetrier(delays: Array(repeating: .seconds(1), count: 5), clock: ErasedClock(clock))
+        let result = await Self.outcome(of: retrier, report, on: clock)
         #expect(!result.firstTry)
         #expect(result.1 == .delivered(attempt: 3))
         #expect(report.tries.withLock { $0 } == 4)
@@ -47,13 +55,14 @@ import Testing
 
     @Test func retriesEndAfterTheLastDelay() async {
         let report = FlakyReport(failures: 100)
-        let result = await Self.outcome(of: ReportRetrier(delays: [.milliseconds(1), .milliseconds(1)]), report)
+        let clock = ManualClock()
+        let result = await Self.outcome(of: ReportRetrier(delays: [.seconds(1), .seconds(2)], clock: ErasedClock(clock)), report, on: clock)
         #expect(result.1 == .gaveUp(lastError: "Refused()"))
         #expect(report.tries.withLock { $0 } == 3)
     }
 
     @Test func reportsBeyondTheBoundAreShed() async {
-        let retrier = ReportRetrier(delays: [.seconds(30)], maxOutstanding: 2)
+        let retrier = ReportRetrier(delays: [.seconds(30)], maxOutstanding: 2, clock: ErasedClock(ManualClock()))  // never advanced
         let stuck = FlakyReport(failures: 100)
         for _ in 0..<2 { await retrier.deliver({ try stuck() }) }
         #expect(retrier.waiting == 2)

@@ -23,7 +23,7 @@ public final class ManualClock: Clock, Sendable {
         var nextID = 0
         var sleepers: [Sleeper] = []
         /// Tests waiting for `count` sleepers.
-        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var watchers: [(id: Int, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
         mutating func wakeWatchers() -> [CheckedContinuation<Void, Never>] {
             let ready = watchers.filter { $0.count <= sleepers.count }.map(\.continuation)
@@ -54,16 +54,42 @@ public final class ManualClock: Clock, Sendable {
     /// Sleepers waiting now.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
-    /// Returns once at least `count` tasks sleep on this clock.
+    /// Returns once at least `count` tasks sleep on this clock, or once the task is cancelled.
     public func sleepers(atLeast count: Int) async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                guard state.sleepers.count < count else { return true }
-                state.watchers.append((count, continuation))
-                return false
-            }
-            if ready { continuation.resume() }
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
         }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Bool in
+                    guard state.sleepers.count < count, !Task.isCancelled else { return true }
+                    state.watchers.append((id, count, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            let watcher = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.watchers.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.watchers.remove(at: index).continuation
+            }
+            watcher?.resume()
+        }
+    }
+
+    /// Runs `body` while advancing time by `step` each time a task falls asleep on this clock: code that retries
+    /// or backs off runs through all its delays at once.
+    public func advancingWhileAsleep<T: Sendable>(by step: Duration, _ body: @Sendable () async throws -> T) async rethrows -> T {
+        let driver = Task {
+            while !Task.isCancelled {
+                await sleepers(atLeast: 1)
+                if Task.isCancelled { return }
+                advance(by: step)
+            }
+        }
+        defer { driver.cancel() }
+        return try await body()
     }
 
     public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
