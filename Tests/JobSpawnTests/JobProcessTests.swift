@@ -54,17 +54,18 @@ import Testing
     @Test func cancellationKillsIt() async {
         let marker = "kiln-cancel-\(UUID().uuidString.prefix(8))"
         let task = Task { await Self.shell("sleep 300; exit # \(marker)").run(timeout: nil, maxStreamBytes: 4096) }
-        #expect(Self.waitForProcess(holding: marker), "the process started")
+        #expect(await Self.waitForProcess(holding: marker), "the process started")
         task.cancel()
         #expect(await task.value.ending == .cancelled)
         #expect(Self.processes(holding: marker).isEmpty, "it was killed")
     }
 
-    /// Waits (at most 10 s) until a process whose command line holds `marker` runs.
-    static func waitForProcess(holding marker: String) -> Bool {
-        for _ in 0..<1000 {
+    /// Polls (at most 30 s) until a process whose command line holds `marker` runs; between looks the thread is
+    /// free for the task that starts it.
+    static func waitForProcess(holding marker: String) async -> Bool {
+        for _ in 0..<3000 {
             if !Self.running(holding: marker).isEmpty { return true }
-            usleep(10_000)
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return false
     }
