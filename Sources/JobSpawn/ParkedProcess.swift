@@ -92,18 +92,24 @@ public struct ParkFailure: Error, Sendable {
 }
 
 /// One long-lived thread that starts every parked process (see ``ParkedProcess/park(cgroupProcsFiles:parker:)``).
-final class ParkingThread: Sendable {
+/// Its queue is guarded by an `NSCondition` (a pthread mutex and condition variable): Thread Sanitizer follows
+/// those, whereas a contended `Synchronization.Mutex` hands the lock over inside a futex it cannot see, and
+/// `scripts/tsan` then reports a race that is not there.
+final class ParkingThread: @unchecked Sendable {
     static let shared = ParkingThread()
 
-    private let work = Mutex<[@Sendable () -> Void]>([])
-    private let signal = DispatchSemaphore(value: 0)
+    /// Guarded by `condition`.
+    private var work: [@Sendable () -> Void] = []
+    private let condition = NSCondition()
 
     private init() {
         let thread = Thread { [self] in
             while true {
-                signal.wait()
-                let next = work.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-                next?()
+                condition.lock()
+                while work.isEmpty { condition.wait() }
+                let next = work.removeFirst()
+                condition.unlock()
+                next()
             }
         }
         thread.name = "kiln-parking"
@@ -112,8 +118,10 @@ final class ParkingThread: Sendable {
 
     func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            work.withLock { $0.append { continuation.resume(returning: body()) } }
-            signal.signal()
+            condition.lock()
+            work.append { continuation.resume(returning: body()) }
+            condition.signal()
+            condition.unlock()
         }
     }
 }
