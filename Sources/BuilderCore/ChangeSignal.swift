@@ -46,4 +46,13 @@ public final class ChangeSignal: Sendable {
             state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
+
+    /// Returns once `condition` holds, checking it at once and after every change, or once the task is cancelled.
+    public func wait(until condition: () -> Bool) async {
+        while !Task.isCancelled {
+            let seen = generation
+            if condition() { return }
+            await wait(past: seen)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import BuilderCore
+import Synchronization
 import Testing
 
 /// A waiter wakes on the next change, never misses one made between its check and its wait, and leaves when
@@ -26,5 +27,17 @@ import Testing
         waiter.cancel()
         await waiter.value
         #expect(signal.generation == 0)
+    }
+
+    @Test func waitingUntilAConditionChecksItAfterEachChange() async {
+        let signal = ChangeSignal()
+        let count = Mutex(0)
+        let waiter = Task { await signal.wait { count.withLock { $0 } == 2 } }
+        for _ in 0..<2 {
+            count.withLock { $0 += 1 }
+            signal.notify()
+        }
+        await waiter.value
+        #expect(count.withLock { $0 } == 2)
     }
 }

@@ -28,12 +28,8 @@ final class FakeSandbox: BuildSandbox {
             running.withLock { $0 -= 1 }
             changed.notify()
         }
-        while true {
-            let seen = changed.generation
-            if !hold.withLock({ $0 }) { break }
-            await changed.wait(past: seen)
-            try Task.checkCancellation()
-        }
+        await changed.wait { !hold.withLock { $0 } }
+        try Task.checkCancellation()
         let contents = Array("out".utf8)
         return JobComplete(
             output: ProcessOutput(code: 0, stdout: Array("ran \(job.command.executable)".utf8), stderr: []),
@@ -43,11 +39,5 @@ final class FakeSandbox: BuildSandbox {
     }
 
     /// Waits until `condition` holds; every job start and end notifies.
-    func wait(until condition: @Sendable () -> Bool) async {
-        while true {
-            let seen = changed.generation
-            if condition() { return }
-            await changed.wait(past: seen)
-        }
-    }
+    func wait(until condition: @Sendable () -> Bool) async { await changed.wait(until: condition) }
 }

@@ -38,11 +38,5 @@ final class RecordingScheduler: SchedulerReporting {
     func states(of job: JobID) -> [JobState] { reports.withLock { $0.filter { $0.job == job }.map(\.state) } }
 
     /// Waits until `condition` holds; every call of the server notifies.
-    func wait(until condition: @Sendable () -> Bool) async {
-        while true {
-            let seen = changed.generation
-            if condition() { return }
-            await changed.wait(past: seen)
-        }
-    }
+    func wait(until condition: @Sendable () -> Bool) async { await changed.wait(until: condition) }
 }

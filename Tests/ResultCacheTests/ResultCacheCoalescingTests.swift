@@ -30,12 +30,8 @@ import Testing
                 return value
             }
             changed.notify()
-            while true {
-                let seen = changed.generation
-                if open.withLock({ $0 }) { break }
-                await changed.wait(past: seen)
-                try Task.checkCancellation()
-            }
+            await changed.wait { open.withLock { $0 } }
+            try Task.checkCancellation()
             if failFirst && run == 1 { throw SandboxBroke() }
             return ResultCacheStoreTests.result(code: Int32(run))
         }
@@ -52,11 +48,8 @@ import Testing
         (result: JobComplete, source: ResultCache.Source), any Error
     > {
         let lead = Task { try await cache.result(for: key, build: build.run) }
-        while true {
-            let seen = build.changed.generation
-            if build.runs.withLock({ $0 }) > 0 { return lead }
-            await build.changed.wait(past: seen)
-        }
+        await build.changed.wait { build.runs.withLock { $0 } > 0 }
+        return lead
     }
 
     static func waitForWaiters(_ count: Int, on cache: ResultCache, key: ResultCacheKey) async throws {
