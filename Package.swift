@@ -49,6 +49,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShims", dependencies: ["CCurl"]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         // A job's first process started with vfork+exec, joining its cgroups and rlimits before exec.
         .target(name: "CJobSpawn"),
         // The program a job's first process runs while it waits for the job (static: it starts in 0.3 ms).
@@ -88,6 +89,7 @@ let package = Package(
             swiftSettings: kilnSettings),
         .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
+        .target(name: "RedisClient", dependencies: ["CHiredis", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "DockerEngine", dependencies: ["CurlClient", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "JobSpawn", dependencies: ["CJobSpawn"], swiftSettings: kilnSettings),
@@ -105,7 +107,8 @@ let package = Package(
             swiftSettings: kilnSettings
         ),
         .target(
-            name: "ResultCache", dependencies: ["KilnProtocol", "KilnErrors", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3"],
+            name: "ResultCache",
+            dependencies: ["KilnProtocol", "KilnErrors", "BuilderCore", "ArchiveKit", "BlockingPool", "BLAKE3", "RedisClient"],
             swiftSettings: kilnSettings),
 
         // MARK: configuration (the only module that imports TOMLKit)
@@ -144,7 +147,7 @@ let package = Package(
             name: "BuilderService",
             dependencies: [
                 "KilnProtocol", "KilnErrors", "KilnAuth", "KilnConfiguration", "BuilderCore", "SchedulerCore", "Sandboxing", "ToolchainStore",
-                "ResultCache", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport", "KilnMetrics", "JobSpawn",
+                "ResultCache", "RedisClient", "WireStreams", "ArchiveKit", "CurlClient", "ServiceSupport", "KilnMetrics", "JobSpawn",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -201,7 +204,7 @@ let package = Package(
             dependencies: ["Sandboxing", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnErrors", "KilnProtocol", "WireStreams", "KilnTestSupport"],
             swiftSettings: kilnSettings),
         .testTarget(
-            name: "ResultCacheTests", dependencies: ["ResultCache", "BuilderCore", "KilnProtocol", "KilnTestSupport"],
+            name: "ResultCacheTests", dependencies: ["ResultCache", "RedisClient", "BuilderCore", "KilnProtocol", "KilnTestSupport"],
             swiftSettings: kilnSettings),
         .testTarget(
             name: "ToolchainStoreTests", dependencies: ["ToolchainStore", "BLAKE3", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
@@ -237,6 +240,7 @@ let package = Package(
             name: "EndToEndTests", dependencies: ["KilnTestSupport", "KilnProtocol", "ArchiveKit", "WireStreams"], swiftSettings: kilnSettings),
         .testTarget(name: "JobSpawnTests", dependencies: ["JobSpawn"], swiftSettings: kilnSettings),
         .testTarget(name: "ArchiveKitTests", dependencies: ["ArchiveKit", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"], swiftSettings: kilnSettings),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "KilnErrors", "KilnTestSupport"], swiftSettings: kilnSettings),
         .testTarget(

@@ -45,7 +45,8 @@ public func buildBuilderApplication(
         slots: jobSlots(configuration),
         spoolDirectory: spool,
         environment: JobEnvironmentPolicy(allowlist: configuration.jobEnvironment.allowlist, path: configuration.jobEnvironment.path),
-        results: try makeResultCache(configuration, logger: logger), streamLimit: Int(clamping: configuration.jobLimits.streamBytes),
+        results: try makeResultCache(configuration, metrics: metrics, logger: logger),
+        streamLimit: Int(clamping: configuration.jobLimits.streamBytes),
         metrics: metrics, logger: logger)
     let router = builderRouter(for: server)
     let metricsListener = configuration.metricsAddress.map { address in
@@ -141,32 +142,6 @@ private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any Bu
         (settings.potCommand, settings.jexecCommand) = (pot.potCommand, pot.jexecCommand)
         settings.idleContainersPerToolchain = pot.idleContainersPerToolchain
         return PotSandbox(settings: settings, toolchainBudget: configuration.toolchainCacheSize, limits: limits)
-    }
-}
-
-private func makeResultCache(_ configuration: BuilderConfiguration, logger: Logger) throws -> ResultCache? {
-    let configured = configuration.resultCache
-    guard configured.enabled else {
-        logger.info("result cache off: every job runs")
-        return nil
-    }
-    var settings = ResultCacheSettings(directory: configured.directory ?? configuration.cacheDirectory + "/results")
-    settings.capacity = configured.sizeBytes
-    settings.ttlSeconds = UInt64(configured.ttlSeconds)
-    settings.failureTTLSeconds = UInt64(configured.failureTTLSeconds)
-    settings.maxEntryBytes = configured.maxEntryBytes
-    settings.readOnly = configured.readOnly
-    let store = try ResultCacheStore(settings: settings)
-    logger.info(
-        "result cache \(settings.directory)\(settings.readOnly ? " (read-only)" : ""): \(store.entryCount) entries, \(store.totalBytes) of \(settings.capacity) bytes"
-    )
-    return ResultCache(store: store) { event in
-        switch event {
-        case .lookup(let key, .corrupt(let reason)):
-            logger.warning("result cache entry damaged, removed", metadata: ["key": "\(key)", "reason": "\(reason)"])
-        case .lookup: break
-        case .storeFailed(let key, let reason): logger.warning("result not stored", metadata: ["key": "\(key)", "error": "\(reason)"])
-        }
     }
 }
 

@@ -16,11 +16,19 @@ public struct BuilderMetrics: Sendable {
 
     /// Where a job's result came from.
     public enum ResultSource: String, CaseIterable, Sendable {
-        case hit, coalesced, built
+        case hit, shared, coalesced, built
+    }
+
+    /// What happened in the farm-wide (Redis) tier of the result cache.
+    public enum SharedCacheEvent: String, CaseIterable, Sendable {
+        case hit, miss, publish
+        case leaseWait = "lease_wait"
+        case damaged, error
     }
 
     private let jobs: [JobOutcome: Counter]
     private let results: [ResultSource: Counter]
+    private let sharedCache: [SharedCacheEvent: Counter]
     private let toolchainLookups: [Bool: Counter]
     private let heartbeats: [Bool: Counter]
     /// From run_job's arrival to its answer.
@@ -51,6 +59,7 @@ public struct BuilderMetrics: Sendable {
         func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: [], factory: factory) }
         jobs = counters("kiln_builder_jobs_total", "outcome", JobOutcome.allCases.map { ($0, $0.rawValue) })
         results = counters("kiln_builder_results_total", "source", ResultSource.allCases.map { ($0, $0.rawValue) })
+        sharedCache = counters("kiln_builder_shared_cache_total", "event", SharedCacheEvent.allCases.map { ($0, $0.rawValue) })
         toolchainLookups = counters("kiln_builder_toolchain_cache_lookups_total", "result", [(true, "hit"), (false, "miss")])
         heartbeats = counters("kiln_builder_heartbeats_total", "outcome", [(true, "sent"), (false, "failed")])
         jobDuration = timer(KilnMetricNames.builderJobDuration)
@@ -73,6 +82,7 @@ public struct BuilderMetrics: Sendable {
 
     public func count(_ outcome: JobOutcome) { jobs[outcome]?.increment() }
     public func count(_ source: ResultSource) { results[source]?.increment() }
+    public func countShared(_ event: SharedCacheEvent) { sharedCache[event]?.increment() }
     /// An assign_job: the toolchain was cached (`hit`) or must be uploaded.
     public func countToolchainLookup(hit: Bool) { toolchainLookups[hit]?.increment() }
     public func countHeartbeat(sent: Bool) { heartbeats[sent]?.increment() }

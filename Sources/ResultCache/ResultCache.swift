@@ -10,6 +10,8 @@ public actor ResultCache {
     public enum Source: String, Sendable {
         /// A stored entry.
         case hit
+        /// An entry another builder of the farm published (shared tier).
+        case shared
         /// Another job's build, running at the same time.
         case coalesced
         /// This job's own build.
@@ -19,6 +21,22 @@ public actor ResultCache {
     public enum Event: Sendable {
         case lookup(ResultCacheKey, ResultCacheStore.Lookup)
         case storeFailed(ResultCacheKey, String)
+        case shared(SharedEvent)
+    }
+
+    /// What happened in the shared tier (for metrics; ``failed(_:firstOfOutage:)`` and ``recovered`` for the log).
+    public enum SharedEvent: Sendable, Equatable {
+        case hit
+        case miss
+        case published
+        /// Another builder was building the key: this job waited for it.
+        case leaseWait
+        /// An entry failed verification (damaged, foreign or expired) and was treated as a miss.
+        case damaged
+        /// A call failed; `firstOfOutage` is true once per outage.
+        case failed(String, firstOfOutage: Bool)
+        /// A call succeeded after an outage.
+        case recovered
     }
 
     private enum Decision: Sendable {
@@ -28,6 +46,7 @@ public actor ResultCache {
     }
 
     public nonisolated let store: ResultCacheStore
+    private nonisolated let shared: SharedTier?
     private let onEvent: @Sendable (Event) -> Void
     private var table = CoalescingTable<ResultCacheKey, UInt64>()
     private var waiting: [UInt64: CheckedContinuation<Decision, Never>] = [:]
@@ -35,15 +54,21 @@ public actor ResultCache {
     private var early: [UInt64: Decision] = [:]
     private var nextWaiter: UInt64 = 0
 
-    public init(store: ResultCacheStore, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
+    /// `shared`: the farm-wide tier behind `store` (nil: this builder's disk only).
+    public init(
+        store: ResultCacheStore, shared: (any SharedResultTier)? = nil, sharedSettings: SharedTierSettings = .init(),
+        clock: ErasedClock = ErasedClock(ContinuousClock()), onEvent: @escaping @Sendable (Event) -> Void = { _ in }
+    ) {
         self.store = store
+        self.shared = shared.map { SharedTier(backend: $0, settings: sharedSettings, clock: clock, onEvent: onEvent) }
         self.onEvent = onEvent
     }
 
     /// Jobs waiting for an identical job's build.
     public func waiterCount(for key: ResultCacheKey) -> Int { table.waiters(of: key).count }
 
-    /// The result for `key`: stored, shared with an identical running job, or built by `build` now.
+    /// The result for `key`: stored here or in the shared tier, shared with an identical job running here or on
+    /// another builder, or built by `build` now.
     public nonisolated func result(
         for key: ResultCacheKey, build: @Sendable () async throws -> JobComplete
     ) async throws -> (result: JobComplete, source: Source) {
@@ -61,21 +86,54 @@ public actor ResultCache {
             await finish(key, with: result)
             return (result, .hit)
         }
+        var owner: String?
+        if let shared {
+            let outcome: SharedTier.Outcome
+            do {
+                outcome = try await shared.claim(key) { store.verifiedEntry($0, key: key) }
+            } catch {
+                await finish(key, with: nil)
+                throw error
+            }
+            switch outcome {
+            case .hit(let entry, let bytes):
+                await finish(key, with: entry.result)
+                await keep(bytes, for: key)
+                return (entry.result, .shared)
+            case .lead(let leaseOwner): owner = leaseOwner
+            case .unavailable: break
+            }
+        }
         let result: JobComplete
         do {
-            result = try await build()
+            if let shared, let owner {
+                result = try await shared.renewingLease(on: key, owner: owner, build)
+            } else {
+                result = try await build()
+            }
         } catch {
             await finish(key, with: nil)
+            // Not awaited: a cancelled job must not delay its answer, and its release must not be cancelled.
+            if let shared, let owner { Task { await shared.finish(key, owner: owner, entry: nil, expiresIn: .zero) } }
             throw error
         }
         // Waiters are released first; storing can take a moment for large outputs.
         await finish(key, with: result)
+        let entry = store.entryBytes(for: result, key: key)
+        if let entry { await keep(entry, for: key) }
+        if let shared, let owner {
+            await shared.finish(key, owner: owner, entry: entry, expiresIn: store.lifetime(of: result))
+        }
+        return (result, .built)
+    }
+
+    /// Writes an entry to the local tier; a failure is reported, never the job's.
+    private nonisolated func keep(_ entry: [UInt8], for key: ResultCacheKey) async {
         do {
-            try await store.store(result, for: key)
+            try await store.write(entry, for: key)
         } catch {
             onEvent(.storeFailed(key, "\(error)"))
         }
-        return (result, .built)
     }
 
     /// nil: this job leads; otherwise its waiter number.

@@ -100,20 +100,43 @@ public final class ResultCacheStore: Sendable {
         return .hit(entry.result)
     }
 
+    /// The entry in `bytes` (from the shared tier) if it is intact, was stored under `key` and is still fresh.
+    public func verifiedEntry(_ bytes: [UInt8], key: ResultCacheKey) -> ResultCacheEntry? {
+        guard let entry = try? ResultCacheEntry.decode(bytes, key: key.hex),
+            isFresh(createdAt: entry.createdAt, isFailure: entry.isFailure)
+        else { return nil }
+        return entry
+    }
+
     /// Whether a finished job's result may be stored at all (failures only with a failure TTL; never read-only).
     public func accepts(_ result: JobComplete) -> Bool {
-        !settings.readOnly && (result.output.code == 0 || settings.failureTTLSeconds > 0)
+        !settings.readOnly && isKept(result)
+    }
+
+    /// How long an entry for `result` is served.
+    public func lifetime(of result: JobComplete) -> Duration {
+        .seconds(result.output.code == 0 ? settings.ttlSeconds : settings.failureTTLSeconds)
+    }
+
+    /// The entry bytes for `result`, created now, or nil when such a result is not kept (a failure without a
+    /// failure TTL, or larger than `maxEntryBytes`; checked before encoding, so an answer too large costs no copy).
+    public func entryBytes(for result: JobComplete, key: ResultCacheKey) -> [UInt8]? {
+        guard isKept(result), UInt64(ResultCacheEntry.length(of: result)) <= settings.maxEntryBytes else { return nil }
+        return try? ResultCacheEntry(createdAt: UInt64(max(0, now().timeIntervalSince1970)), result: result).encoded(key: key.hex)
     }
 
     /// Publishes `result` under `key`: written in full to a temporary file, then renamed into place.
     /// Returns false when it was not stored (not accepted, too large, or the disk refused; `error` says which).
     @discardableResult
     public func store(_ result: JobComplete, for key: ResultCacheKey) async throws -> Bool {
-        guard accepts(result) else { return false }
-        // Checked before encoding: an answer too large to keep costs no copy.
-        let length = UInt64(ResultCacheEntry.length(of: result))
-        guard length <= settings.maxEntryBytes, index.withLock({ $0.fits(length) }) else { return false }
-        let bytes = try ResultCacheEntry(createdAt: UInt64(max(0, now().timeIntervalSince1970)), result: result).encoded(key: key.hex)
+        guard accepts(result), let bytes = entryBytes(for: result, key: key) else { return false }
+        return try await write(bytes, for: key)
+    }
+
+    /// Publishes entry `bytes` under `key` (unless read-only, or they do not fit in the capacity).
+    @discardableResult
+    public func write(_ bytes: [UInt8], for key: ResultCacheKey) async throws -> Bool {
+        guard !settings.readOnly, index.withLock({ $0.fits(UInt64(bytes.count)) }) else { return false }
         let number = publishSequence.withLock { value in
             value += 1
             return value
@@ -155,6 +178,8 @@ public final class ResultCacheStore: Sendable {
         for key in stale { discard(key) }
         return stale.count
     }
+
+    private func isKept(_ result: JobComplete) -> Bool { result.output.code == 0 || settings.failureTTLSeconds > 0 }
 
     private func isFresh(createdAt: UInt64, isFailure: Bool) -> Bool {
         let ttl = isFailure ? settings.failureTTLSeconds : settings.ttlSeconds

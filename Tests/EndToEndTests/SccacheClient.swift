@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 
 /// One real sccache client (its own local server, port, caches and config), pointed at a farm's scheduler.
 /// The 0.16 binary decides what it is from argv[0], so it runs from a folder where it is named `sccache`.

@@ -1,4 +1,5 @@
 import Foundation
+import KilnTestSupport
 
 /// Loads a page in Debian's headless Chromium: the DOM after its scripts ran (and its first self-refresh), and
 /// every console message it logged (uncaught exceptions are console messages too).

@@ -162,7 +162,25 @@ import Testing
         #expect(replaced.jobEnvironment.allowlist == ["LANG"])
     }
 
+    @Test func sharedResultCacheKeys() throws {
+        let parsed = try ConfigurationLoader.parseBuilder(
+            Self.minimalBuilder
+                + "\n[result_cache]\nshared_url = \"redis://:urlpass@10.0.0.5:6380/2\"\nshared_timeout_ms = 250\nshared_lease = 30\n")
+        #expect(parsed.resultCache.shared == SharedCacheAddress(host: "10.0.0.5", port: 6380, database: 2, password: "urlpass"))
+        #expect(parsed.resultCache.sharedTimeoutMilliseconds == 250 && parsed.resultCache.sharedLeaseSeconds == 30)
+        let password = try ConfigurationLoader.parseBuilder(
+            Self.minimalBuilder + "\n[result_cache]\nshared_url = \"redis://cache.internal\"\nshared_password = \"pw\"\n")
+        #expect(password.resultCache.shared == SharedCacheAddress(host: "cache.internal", password: "pw"))
+        #expect(SharedCacheAddress(url: "redis://[fd00::7]:7000") == SharedCacheAddress(host: "fd00::7", port: 7000))
+        #expect(SharedCacheAddress(url: "redis://user:pw@h/") == SharedCacheAddress(host: "h", password: "pw"))
+        for bad in ["http://h:6379", "redis://", "redis://h:0", "redis://h:99999", "redis://h/x", "redis://h:port", "redis://[::1"] {
+            #expect(SharedCacheAddress(url: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test(arguments: [
+        "[result_cache]\nshared_url = \"localhost:6379\"", "[result_cache]\nshared_password = \"pw\"",
+        "[result_cache]\nshared_url = \"redis://h\"\nshared_timeout_ms = 0", "[result_cache]\nshared_url = \"redis://h\"\nshared_lease = 0",
         "[result_cache]\nsize = 0", "[result_cache]\nttl = 0", "[result_cache]\nfailure_ttl = -1", "[result_cache]\nenabled = \"yes\"",
         "[result_cache]\nmax_size = 5", "[job_environment]\nallow = [\"A*B\"]", "[job_environment]\nallow_extra = [\"X=1\"]",
         "[job_environment]\npath = \"\"",

