@@ -43,6 +43,10 @@ final class Farm: @unchecked Sendable {
     private var dockerInstances: [String] = []
     /// Kiln's servers start with this soft limit of open descriptors (systemd's default is 1,024), or inherit.
     var softDescriptorLimit: Int?
+    /// The scheduler's host (network namespace), when the farm spans ``NetworkHosts``; nil: 127.0.0.1 here.
+    var schedulerHost: NetworkHosts.Host?
+    /// Where the test's own requests to the farm (status, pages) come from when the farm spans hosts.
+    var probeHost: NetworkHosts.Host?
 
     /// `executable arguments` under ``softDescriptorLimit`` (prlimit execs it: the pid stays the server's).
     func limited(_ command: (executable: String, arguments: [String])) -> (String, [String]) {
@@ -59,7 +63,13 @@ final class Farm: @unchecked Sendable {
         for instance in dockerInstances { DockerEngineForTests.removeLeftovers(instance: instance) }
     }
 
-    var schedulerURL: String { "http://127.0.0.1:\(schedulerPort)" }
+    var schedulerAddress: String { schedulerHost?.address ?? "127.0.0.1" }
+    var schedulerURL: String { "http://\(schedulerAddress):\(schedulerPort)" }
+
+    /// `command` on `host` (nil: here).
+    func on(_ host: NetworkHosts.Host?, _ command: (executable: String, arguments: [String])) -> (String, [String]) {
+        host.map { $0.command(command.executable, command.arguments) } ?? command
+    }
 
     /// Starts Kiln's scheduler; `serverAuth` is its `[server_auth]` table body (token auth by default), `topLevel`
     /// more top-level keys.
@@ -69,7 +79,7 @@ final class Farm: @unchecked Sendable {
             "scheduler.toml",
             Array(
                 """
-                public_addr = "127.0.0.1:\(schedulerPort)"
+                public_addr = "\(schedulerAddress):\(schedulerPort)"
                 state_dir = "\(root)/scheduler-state"
                 \(topLevel)
                 [client_auth]
@@ -78,7 +88,7 @@ final class Farm: @unchecked Sendable {
                 [server_auth]
                 \(serverAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
                 """.utf8))
-        let (executable, arguments) = limited((Binaries.builderServer, ["scheduler", "--config", config]))
+        let (executable, arguments) = on(schedulerHost, limited((Binaries.builderServer, ["scheduler", "--config", config])))
         let scheduler = try ManagedProcess("kiln-scheduler", executable: executable, arguments: arguments, logDirectory: root)
         processes.append(scheduler)
         try waitFor("the scheduler to answer") { try self.status() != nil }
@@ -117,7 +127,8 @@ final class Farm: @unchecked Sendable {
     @discardableResult
     func startKilnBuilder(
         port: UInt16, name: String? = nil, logName: String? = nil, maxJobs: Int? = nil, cacheSize: UInt64? = nil,
-        schedulerAuth: String? = nil, sandbox: BuilderSandboxKind = .overlay, tables: String = "", topLevel: String = ""
+        schedulerAuth: String? = nil, sandbox: BuilderSandboxKind = .overlay, tables: String = "", topLevel: String = "",
+        host: NetworkHosts.Host? = nil
     ) throws -> ManagedProcess {
         let label = name ?? "kiln-builder-\(port)"
         if sandbox == .rootless { try RootlessUser.handOver("\(root)/\(label)", farmRoot: root) }
@@ -131,7 +142,7 @@ final class Farm: @unchecked Sendable {
             Array(
                 """
                 cache_dir = "\(root)/\(label)/cache"
-                public_addr = "127.0.0.1:\(port)"
+                public_addr = "\(host?.address ?? "127.0.0.1"):\(port)"
                 scheduler_url = "\(schedulerURL)"
                 \(extra)
                 [builder]
@@ -141,8 +152,9 @@ final class Farm: @unchecked Sendable {
                 \(tables)
                 """.utf8))
         let arguments = ["--config", config, "--log-level", "debug"]
-        let (executable, allArguments) = limited(
-            sandbox == .rootless ? RootlessUser.command(Binaries.builderServer, arguments) : (Binaries.builderServer, arguments))
+        let (executable, allArguments) = on(
+            host,
+            limited(sandbox == .rootless ? RootlessUser.command(Binaries.builderServer, arguments) : (Binaries.builderServer, arguments)))
         let server = try ManagedProcess(logName ?? label, executable: executable, arguments: allArguments, logDirectory: root)
         processes.append(server)
         if sandbox == .docker { dockerInstances.append("127.0.0.1:\(port)") }
@@ -172,8 +184,9 @@ final class Farm: @unchecked Sendable {
 
     /// `GET status` as JSON: (servers, cpus), or nil when the scheduler does not answer.
     func status() throws -> (servers: Int, cpus: Int)? {
-        let result = try? runToCompletion(
-            "/usr/bin/curl", ["-sf", "-H", "Accept: application/json", schedulerURL + "/api/v1/scheduler/status"], timeoutSeconds: 10)
+        let (curl, arguments) = on(
+            probeHost, ("/usr/bin/curl", ["-sf", "-H", "Accept: application/json", schedulerURL + "/api/v1/scheduler/status"]))
+        let result = try? runToCompletion(curl, arguments, timeoutSeconds: 10)
         guard let result, result.status == 0, let data = result.output.data(using: .utf8),
             let json = try JSONSerialization.jsonObject(with: data) as? [String: Int]
         else { return nil }
@@ -185,7 +198,8 @@ final class Farm: @unchecked Sendable {
 
     /// The body of a plain-HTTP GET, or nil when it fails.
     func get(_ url: String) -> String? {
-        guard let result = try? runToCompletion("/usr/bin/curl", ["-sf", "--max-time", "10", url], timeoutSeconds: 15), result.status == 0
+        let (curl, arguments) = on(probeHost, ("/usr/bin/curl", ["-sf", "--max-time", "10", url]))
+        guard let result = try? runToCompletion(curl, arguments, timeoutSeconds: 15), result.status == 0
         else { return nil }
         return result.output
     }

@@ -8,9 +8,12 @@ final class SccacheClient: @unchecked Sendable {
     let binary: String
     let port = freePort()
     let version: String
+    /// The client's own host when the farm spans ``NetworkHosts`` (its local server listens on that host's loopback).
+    let host: NetworkHosts.Host?
 
-    init(farm: Farm, version: String, name: String) throws {
+    init(farm: Farm, version: String, name: String, host: NetworkHosts.Host? = nil) throws {
         self.version = version
+        self.host = host
         directory = "\(farm.root)/client-\(name)"
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         let source = (version == "0.16.0" ? Binaries.sccache016 : Binaries.sccache040) + "/sccache"
@@ -40,12 +43,12 @@ final class SccacheClient: @unchecked Sendable {
     }
 
     func start() throws {
-        let result = try runToCompletion(binary, ["--start-server"], environment: environment, timeoutSeconds: 30)
+        let result = try run(["--start-server"], timeoutSeconds: 30)
         guard result.status == 0 else { throw TestFailure("sccache \(version) did not start: \(result.output)") }
     }
 
     func stop() {
-        _ = try? runToCompletion(binary, ["--stop-server"], environment: environment, timeoutSeconds: 30)
+        _ = try? run(["--stop-server"], timeoutSeconds: 30)
     }
 
     deinit { stop() }
@@ -53,7 +56,13 @@ final class SccacheClient: @unchecked Sendable {
     /// `sccache gcc <arguments>` in `directory`.
     @discardableResult
     func gcc(_ arguments: [String], in workingDirectory: String) throws -> (status: Int32, output: String) {
-        try runToCompletion(binary, ["/usr/bin/gcc"] + arguments, environment: environment, directory: workingDirectory, timeoutSeconds: 300)
+        try run(["/usr/bin/gcc"] + arguments, directory: workingDirectory, timeoutSeconds: 300)
+    }
+
+    /// `sccache <arguments>` on the client's host, with its environment.
+    func run(_ arguments: [String], directory: String? = nil, timeoutSeconds: Double) throws -> (status: Int32, output: String) {
+        let (executable, allArguments) = host.map { $0.command(binary, arguments) } ?? (binary, arguments)
+        return try runToCompletion(executable, allArguments, environment: environment, directory: directory, timeoutSeconds: timeoutSeconds)
     }
 
     struct Stats {
@@ -63,7 +72,7 @@ final class SccacheClient: @unchecked Sendable {
     }
 
     func stats() throws -> Stats {
-        let result = try runToCompletion(binary, ["--show-stats", "--stats-format", "json"], environment: environment, timeoutSeconds: 30)
+        let result = try run(["--show-stats", "--stats-format", "json"], timeoutSeconds: 30)
         guard let data = result.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }).map({ Data($0.utf8) }),
             let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let stats = json["stats"] as? [String: Any]

@@ -4,8 +4,9 @@ import Foundation
     import Glibc
 #endif
 
-/// A real `redis-server` (Debian's) on 127.0.0.1 for one test, with no persistence, stopped by its PID. It can be
-/// stopped and started again on the same port, as an outage and its end.
+/// A real `redis-server` (Debian's) for one test, with no persistence, stopped by its PID: on 127.0.0.1, or on
+/// another address through a launcher (`ip netns exec HOST`). It can be stopped and started again on the same port,
+/// as an outage and its end.
 public final class RedisServerProcess: @unchecked Sendable {
     /// The server binary, or nil when Debian's `redis-server` is not installed.
     public static let executable = ["/usr/bin/redis-server", "/usr/sbin/redis-server"].first {
@@ -15,13 +16,16 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public let port: UInt16
     public let password: String?
+    public let address: String
+    private let launcher: [String]
     private let directory: TemporaryDirectory
     private var process: ManagedProcess?
 
-    public var url: String { "redis://\(password.map { ":\($0)@" } ?? "")127.0.0.1:\(port)" }
+    public var url: String { "redis://\(password.map { ":\($0)@" } ?? "")\(address):\(port)" }
 
-    public init(password: String? = nil) throws {
-        self.password = password
+    /// `launcher`: the command that runs redis-server where `address` is (empty: here, on 127.0.0.1).
+    public init(password: String? = nil, address: String = "127.0.0.1", launcher: [String] = []) throws {
+        (self.password, self.address, self.launcher) = (password, address, launcher)
         directory = try TemporaryDirectory(prefix: "kiln-redis")
         port = freePort()
         try start()
@@ -31,16 +35,16 @@ public final class RedisServerProcess: @unchecked Sendable {
     public func start() throws {
         guard process == nil, let executable = Self.executable else { return }
         var arguments = [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path, "--daemonize", "no",
+            "--port", "\(port)", "--bind", address, "--save", "", "--appendonly", "no", "--dir", directory.path, "--daemonize", "no",
         ]
         if let password { arguments += ["--requirepass", password] }
-        let process = try ManagedProcess("redis-\(port)", executable: executable, arguments: arguments, logDirectory: directory.path)
+        let command = launcher + [executable] + arguments
+        let process = try ManagedProcess(
+            "redis-\(port)", executable: command[0], arguments: Array(command.dropFirst()), logDirectory: directory.path)
         self.process = process
-        for _ in 0..<500 {
-            if let descriptor = try LoopbackConnection.open(port: port) {
-                close(descriptor)
-                return
-            }
+        let logged = log.count
+        for _ in 0..<1000 {
+            if log.dropFirst(logged).contains("Ready to accept connections") { return }
             guard process.isRunning else { break }
             usleep(10_000)
         }
