@@ -42,12 +42,18 @@ import Testing
         let client = try SccacheClient(farm: farm, version: "0.16.0", name: "lua-\(sandbox)")
         try client.start()
 
+        try Self.buildThroughTheFarmAndCompare(farm: farm, client: client)
+    }
+
+    /// Builds the source with `make -j3 CC="sccache gcc"` through `client` (on `host`, or here) and locally, and
+    /// expects every object byte-identical and every compile distributed.
+    static func buildThroughTheFarmAndCompare(farm: Farm, client: SccacheClient, host: NetworkHosts.Host? = nil) throws {
         let remote = farm.root + "/lua-remote"
         let local = farm.root + "/lua-local"
-        for copy in [remote, local] { try runToCompletion("/bin/cp", ["-a", Self.sourceDirectory, copy]) }
+        for copy in [remote, local] { try runToCompletion("/bin/cp", ["-a", sourceDirectory, copy]) }
         let make = ["-C", "src", "-j3", "linux-noreadline"]
-        let remoteBuild = try runToCompletion(
-            "/usr/bin/make", make + ["CC=\(client.binary) gcc"], environment: client.environment, directory: remote, timeoutSeconds: 900)
+        let (executable, arguments) = farm.on(host, ("/usr/bin/make", make + ["CC=\(client.binary) gcc"]))
+        let remoteBuild = try runToCompletion(executable, arguments, environment: client.environment, directory: remote, timeoutSeconds: 900)
         #expect(remoteBuild.status == 0, "make through the farm failed:\n\(remoteBuild.output.suffix(3000))")
         let localBuild = try runToCompletion("/usr/bin/make", make + ["CC=gcc"], directory: local, timeoutSeconds: 900)
         #expect(localBuild.status == 0, "local make failed:\n\(localBuild.output.suffix(3000))")

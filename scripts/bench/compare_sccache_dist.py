@@ -27,9 +27,9 @@ def source(salt, index):
 
 
 class Farm:
-    def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=()):
+    def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=(), servers=1):
         self.name, self.root, self.kiln, self.sccache, self.sandbox = name, f"{root}/{name}", kiln, sccache, sandbox
-        self.server_extra, self.kiln_arguments = server_extra, list(kiln_arguments)
+        self.server_extra, self.kiln_arguments, self.servers = server_extra, list(kiln_arguments), servers
         self.cgroup_procs = None  # a cgroup.procs file every farm process starts in (fleet's CPU accounting)
         self.scheduler_port, self.server_port, self.client_port = port, port + 1, port + 2
         self.processes = []
@@ -49,24 +49,27 @@ class Farm:
         scheduler = write(f"{self.root}/scheduler.toml", f'public_addr = "127.0.0.1:{self.scheduler_port}"\n'
                           f'[client_auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n[server_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
         os.makedirs(f"{self.root}/build", exist_ok=True)
-        builder = ('type = "docker"\n' if self.sandbox == "docker" else
-                   f'type = "overlay"\nbuild_dir = "{self.root}/build/overlay"\nbwrap_path = "/usr/bin/bwrap"\n')
-        server = write(f"{self.root}/server.toml", f'cache_dir = "{self.root}/cache"\npublic_addr = "127.0.0.1:{self.server_port}"\n'
-                       f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n{self.server_extra}[builder]\n{builder}'
-                       f'[scheduler_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
         if self.name == "kiln":
             self.spawn("scheduler", [self.kiln, "scheduler", "--config", scheduler])
         else:
             self.spawn("scheduler", [f"{self.sccache}/sccache-dist", "scheduler", "--config", scheduler], {"SCCACHE_NO_DAEMON": "1"})
-        if self.name == "sccache-dist":
-            self.spawn("server", [f"{self.sccache}/sccache-dist", "server", "--config", server])
-        else:
-            self.spawn("server", [self.kiln, "--config", server, *self.kiln_arguments])
+        # Server 0 on server_port and in the farm's own folders (as before); more servers beside it.
+        for index in range(self.servers):
+            port, suffix = (self.server_port, "") if index == 0 else (self.server_port + 9 + index, str(index))
+            builder = ('type = "docker"\n' if self.sandbox == "docker" else
+                       f'type = "overlay"\nbuild_dir = "{self.root}/build/overlay{suffix}"\nbwrap_path = "/usr/bin/bwrap"\n')
+            server = write(f"{self.root}/server{suffix}.toml", f'cache_dir = "{self.root}/cache{suffix}"\npublic_addr = "127.0.0.1:{port}"\n'
+                           f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n{self.server_extra}[builder]\n{builder}'
+                           f'[scheduler_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
+            if self.name == "sccache-dist":
+                self.spawn(f"server{suffix}", [f"{self.sccache}/sccache-dist", "server", "--config", server])
+            else:
+                self.spawn(f"server{suffix}", [self.kiln, "--config", server, *self.kiln_arguments])
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
                 request = urllib.request.Request(f"http://127.0.0.1:{self.scheduler_port}/api/v1/scheduler/status", headers={"Accept": "application/json"})
-                if json.load(urllib.request.urlopen(request, timeout=2)).get("num_servers") == 1:
+                if json.load(urllib.request.urlopen(request, timeout=2)).get("num_servers") == self.servers:
                     break
             except Exception:
                 pass

@@ -95,6 +95,7 @@ def main():
     arguments.add_argument("--source", required=True)
     arguments.add_argument("--clients", type=int, default=4)
     arguments.add_argument("--jobs", type=int, default=2)
+    arguments.add_argument("--builders", type=int, default=1)
     options = arguments.parse_args()
     os.makedirs(SHARED_PATH, exist_ok=True)
     root = tempfile.mkdtemp(prefix="kiln-fleet-")
@@ -102,21 +103,27 @@ def main():
     results = {}
     # max_jobs: Kiln's scheduler never gives a server more than its slots (+1), sccache-dist's gives up to ten
     # jobs per core; with room for the whole fleet every compile reaches the farm in both.
-    farms = [("sccache-dist", 10760, "", ()), ("kiln", 10780, "max_jobs = 24\n", ("--log-level", "debug"))]
+    # With several builders, Kiln's share one Redis (started in the farm's cgroup: its CPU is the farm's).
+    redis_port = 10799
+    shared = f'[result_cache]\nshared_url = "redis://127.0.0.1:{redis_port}"\n' if options.builders > 1 else ""
+    farms = [("sccache-dist", 10760, "", ()), ("kiln", 10780, "max_jobs = 24\n" + shared, ("--log-level", "debug"))]
     try:
         for name, port, extra, kiln_arguments in farms:
-            farm = Farm(name, root, options.kiln, options.sccache, port, server_extra=extra, kiln_arguments=kiln_arguments)
+            farm = Farm(name, root, options.kiln, options.sccache, port, server_extra=extra, kiln_arguments=kiln_arguments,
+                        servers=options.builders)
             farm.account = CPUAccount(name)
             farm.cgroup_procs = farm.account.procs
             try:
+                if name == "kiln" and shared:
+                    farm.spawn("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 farm.start(client=False)
                 results[name] = run_fleet(farm, options, options.source)
             finally:
                 farm.stop()
                 farm.account.remove()
             if name == "kiln":
-                log = open(f"{farm.root}/server.log").read()
-                results[name]["sources"] = {source: len(re.findall(f"source={source}", log)) for source in ("built", "coalesced", "hit")}
+                log = "".join(open(f"{farm.root}/{file}").read() for file in os.listdir(farm.root) if re.fullmatch(r"server\d*\.log", file))
+                results[name]["sources"] = {source: len(re.findall(f"source={source}\\b", log)) for source in ("built", "shared", "coalesced", "hit")}
     finally:
         shutil.rmtree(root, ignore_errors=True)
         try:
@@ -125,13 +132,15 @@ def main():
             pass
     base, kiln = results["sccache-dist"], results["kiln"]
     project = os.path.basename(options.source.rstrip("/"))
-    print(f"fleet: {options.clients} sccache 0.4.0 clients with empty caches build {project} at once (make -j{options.jobs}), one build server")
+    servers = "one build server" if options.builders == 1 else f"{options.builders} build servers (Kiln's sharing one Redis)"
+    print(f"fleet: {options.clients} sccache 0.4.0 clients with empty caches build {project} at once (make -j{options.jobs}), {servers}")
     print(f"{'':28}{'sccache-dist 0.4.0':>20}{'kiln':>12}{'kiln / sccache-dist':>22}")
     print(f"{'farm CPU seconds':28}{base['cpu']:>19.2f}s{kiln['cpu']:>11.2f}s{kiln['cpu'] / base['cpu']:>22.2f}")
     print(f"{'wall time':28}{base['wall']:>19.2f}s{kiln['wall']:>11.2f}s{kiln['wall'] / base['wall']:>22.2f}")
     print(f"{'compiles distributed':28}{base['distributed']:>15}/{base['compiles']:<4}{kiln['distributed']:>7}/{kiln['compiles']:<4}")
     sources = kiln["sources"]
-    print(f"kiln builder: {sources['built']} compiled, {sources['coalesced']} shared a running identical job, {sources['hit']} served from its result cache")
+    print(f"kiln builders: {sources['built']} compiled, {sources['coalesced']} shared a running identical job on the same builder, "
+          f"{sources['shared']} served from Redis (another builder's result or build), {sources['hit']} served from their own result cache")
     if base["distributed"] != base["compiles"] or kiln["distributed"] != kiln["compiles"]:
         print("WARNING: not every compile was distributed; the CPU seconds do not cover the same work")
 
