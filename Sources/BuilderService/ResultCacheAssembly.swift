@@ -29,6 +29,7 @@ func makeResultCache(_ configuration: BuilderConfiguration, metrics: BuilderMetr
         let endpoint = RedisEndpoint(host: address.host, port: address.port, database: address.database, password: address.password)
         shared = RedisResultTier(client: RedisClient(endpoint: endpoint, timeout: .milliseconds(configured.sharedTimeoutMilliseconds)))
         sharedSettings.lease = .seconds(configured.sharedLeaseSeconds)
+        sharedSettings.builderName = "\(configuration.publicAddress)"
         logger.info("result cache shared tier \(endpoint) (lease \(configured.sharedLeaseSeconds) s)")
     }
     return ResultCache(store: store, shared: shared, sharedSettings: sharedSettings) { event in
@@ -47,7 +48,9 @@ private func report(_ event: ResultCache.SharedEvent, metrics: BuilderMetrics, l
     case .hit: metrics.countShared(.hit)
     case .miss: metrics.countShared(.miss)
     case .published: metrics.countShared(.publish)
-    case .leaseWait: metrics.countShared(.leaseWait)
+    case .leaseWait:
+        metrics.countShared(.leaseWait)
+        logger.debug("another builder is building the same job: waiting for its result")
     case .damaged:
         metrics.countShared(.damaged)
         logger.warning("shared result cache entry failed verification; treated as a miss")

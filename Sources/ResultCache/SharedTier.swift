@@ -11,6 +11,8 @@ public struct SharedTierSettings: Sendable, Hashable {
     public var longestPoll: Duration = .milliseconds(200)
     /// How long the tier is left alone after a failure (Redis down or slow): jobs use the local tier meanwhile.
     public var pauseAfterFailure: Duration = .seconds(5)
+    /// Who this builder is (its public address): leases read `<name>/<random>`, so an operator sees who builds what.
+    public var builderName = ""
 
     public init() {}
 }
@@ -43,7 +45,7 @@ final class SharedTier: Sendable {
     /// Waits while another builder builds the key; throws `CancellationError` when the job is cancelled meanwhile.
     func claim(_ key: ResultCacheKey, verify: (_ bytes: [UInt8]) -> ResultCacheEntry?) async throws -> Outcome {
         guard health.withLock({ $0.allows(at: clock.now) }) else { return .unavailable }
-        let owner = (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined(separator: "-")
+        let owner = settings.builderName + "/" + String(UInt64.random(in: .min ... .max), radix: 16)
         var delay = settings.firstPoll
         var waited = false
         var removedDamaged = false

@@ -20,7 +20,8 @@ let multiHostPrerequisiteMissing: String? =
         /// Each builder's port and its processes (a restart adds one; their logs are kept).
         private(set) var builders: [String: (port: UInt16, processes: [ManagedProcess])] = [:]
 
-        init(builders count: Int, clients: Int) throws {
+        /// `started`: how many of the builders start now (the others with ``startBuilder(_:)``).
+        init(builders count: Int, clients: Int, started: Int? = nil) throws {
             hosts = try NetworkHosts()
             let names = ["redis", "scheduler"] + (1...count).map { "b\($0)" } + (1...clients).map { "c\($0)" }
             for name in names { try hosts.add(name) }
@@ -31,8 +32,9 @@ let multiHostPrerequisiteMissing: String? =
             farm.schedulerHost = hosts["scheduler"]
             farm.probeHost = hosts["c1"]
             try farm.startKilnScheduler()
-            for index in 1...count { try startBuilder("b\(index)") }
-            try farm.waitForServers(count)
+            let started = started ?? count
+            for index in 1...started { try startBuilder("b\(index)") }
+            try farm.waitForServers(started)
         }
 
         /// Starts (or restarts, on its port) the builder on host `name`: one job slot, so that concurrent jobs
@@ -47,6 +49,17 @@ let multiHostPrerequisiteMissing: String? =
 
         func stopBuilder(_ name: String) { builders[name]?.processes.last?.stop() }
 
+        /// The builder's id at the scheduler (its public address).
+        func serverID(_ name: String) -> String { "\(hosts[name].address):\(builders[name]?.port ?? 0)" }
+
+        /// `redis-cli COMMAND…` against the farm's Redis, from its host.
+        func redis(_ command: [String]) throws -> String {
+            let (executable, arguments) = hosts["redis"].command(
+                "/usr/bin/redis-cli",
+                ["-h", redis.address, "-p", "\(redis.port)", "-a", redis.password ?? "", "--no-auth-warning"] + command)
+            return try runToCompletion(executable, arguments, timeoutSeconds: 30).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
         /// Started sccache 0.16 clients on hosts `c1`…`cN`, each with empty caches.
         func startClients(_ count: Int) throws -> [SccacheClient] {
             try (1...count).map { index in
@@ -58,10 +71,10 @@ let multiHostPrerequisiteMissing: String? =
 
         /// A folder with the heavy source `name`.c, the same for every runner: the working directory and the
         /// arguments are part of a job's key.
-        func sharedSource(_ name: String, salt: Int) throws -> String {
+        func sharedSource(_ name: String, salt: Int, functions: Int = 400) throws -> String {
             let folder = farm.root + "/shared"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            _ = try Sources.writeHeavy(name, in: folder, salt: salt)
+            _ = try Sources.writeHeavy(name, in: folder, salt: salt, functions: functions)
             return folder
         }
 
@@ -87,14 +100,17 @@ let multiHostPrerequisiteMissing: String? =
     /// Runs `body` for each index on its own thread, all at once, and waits for all.
     static func atOnce(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
         let done = DispatchGroup()
-        for index in 0..<count {
-            done.enter()
-            Thread {
-                body(index)
-                done.leave()
-            }.start()
-        }
+        for index in 0..<count { inBackground(done) { body(index) } }
         done.wait()
+    }
+
+    /// Runs `body` on a thread of its own, inside `group`.
+    static func inBackground(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+        group.enter()
+        Thread {
+            body()
+            group.leave()
+        }.start()
     }
 
     /// `count` runners (their own hosts and empty caches) compile `file` in `folder` at once; the statuses.
@@ -149,6 +165,56 @@ let multiHostPrerequisiteMissing: String? =
         #expect(all.filter { $0.source == "built" }.count == 1, "still once: \(all)")
         #expect(all.filter { $0.source == "shared" }.count >= 1, "the second wave came from Redis: \(all)")
         try Self.expectDistributed(clients[4..<6])
+    }
+
+    @Test func aBuilderKilledMidBuildHandsOverToAWaitingOneWhenItsLeaseLapses() throws {
+        let spread = try Spread(builders: 2, clients: 3, started: 1)
+        let farm = spread.farm
+        let clients = try spread.startClients(3)
+        // About 9 s of gcc each: the leader is killed well inside its compile.
+        let folder = try spread.sharedSource("slow", salt: 8, functions: 2000)
+        _ = try Sources.writeHeavy("filler", in: folder, salt: 9, functions: 2000)
+        let statuses = Mutex<[String: Int32]>([:])
+        let compiles = DispatchGroup()
+        func compile(_ client: Int, _ file: String) {
+            Self.inBackground(compiles) {
+                let status = (try? clients[client].gcc(["-c", "-O2", file + ".c", "-o", file + ".o"], in: folder))?.status ?? -1
+                statuses.withLock { $0["c\(client + 1) \(file)"] = status }
+            }
+        }
+        // c1's job leads on b1 (its lease in Redis names b1); c3's unrelated job fills b1's second place at the
+        // scheduler, so that c2's identical job goes to b2, started only now.
+        compile(0, "slow")
+        let leaseOwner = {
+            (try? spread.redis(["EVAL", "local k = redis.call('KEYS', 'kiln:lease:*')[1] if k then return redis.call('GET', k) end", "0"])) ?? ""
+        }
+        try farm.waitFor("b1 to take the lease", seconds: 120) { leaseOwner().hasPrefix(spread.serverID("b1") + "/") }
+        compile(2, "filler")
+        try farm.waitFor("b1 to hold two jobs", seconds: 60) { FaultsEndToEndTests.servers(farm)[spread.serverID("b1")]?.jobs == 2 }
+        try spread.startBuilder("b2")
+        try farm.waitForServers(2)
+        compile(1, "slow")
+        try farm.waitFor("b2 to wait for b1's build", seconds: 120) {
+            spread.builderLogs["b2", default: ""].contains("another builder is building the same job")
+        }
+        let b1 = try #require(spread.builders["b1"]?.processes.last)
+        kill(b1.pid, SIGKILL)
+        #expect(b1.exitStatus(waitingSeconds: 10) != nil)
+        compiles.wait()
+        #expect(statuses.withLock { $0 } == ["c1 slow": 0, "c2 slow": 0, "c3 filler": 0], "every compile succeeded (c1 and c3 locally)")
+        let b2Results = spread.jobResults.filter { $0.builder == "b2" }
+        #expect(b2Results.map(\.source) == ["built"], "b2 took over the lapsed lease and built the job: \(b2Results)\n\(farm.logs)")
+        try Self.expectDistributed(clients[1...1])
+        let local = try runToCompletion("/usr/bin/gcc", ["-c", "-O2", "slow.c", "-o", "local.o"], directory: folder)
+        #expect(
+            local.status == 0 && FileManager.default.contents(atPath: folder + "/slow.o") == FileManager.default.contents(atPath: folder + "/local.o")
+        )
+        // b1 back on its build folder clears what its killed jobs left (mounts, sandboxes).
+        try spread.startBuilder("b1")
+        try farm.waitFor("b1 to register again", seconds: 60) {
+            guard let server = FaultsEndToEndTests.servers(farm)[spread.serverID("b1")] else { return false }
+            return !server.quarantined && server.jobs == 0
+        }
     }
 
     @Test func redisStoppedChangesNothingButTheSharing() throws {

@@ -96,11 +96,12 @@ enum Sources {
         return path
     }
 
-    /// A source that takes gcc -O2 a noticeable moment, so concurrent jobs overlap on the farm.
-    static func writeHeavy(_ name: String, in directory: String, salt: Int) throws -> String {
+    /// A source that takes gcc -O2 a noticeable moment (about 2 s here with 400 functions), so concurrent jobs
+    /// overlap on the farm.
+    static func writeHeavy(_ name: String, in directory: String, salt: Int, functions: Int = 400) throws -> String {
         let path = "\(directory)/\(name).c"
         var text = "#include <string.h>\n"
-        for index in 0..<400 {
+        for index in 0..<functions {
             text += "int \(name)_f\(index)(const char *s, int n) { int h = \(salt + index); "
             text += "for (int i = 0; i < n; i++) h = h * 31 + s[i] + (int)strlen(s + i); return h ^ \(index); }\n"
         }
