@@ -217,14 +217,25 @@ let multiHostPrerequisiteMissing: String? =
         }
     }
 
-    @Test func redisStoppedChangesNothingButTheSharing() throws {
+    @Test func redisStoppedMidBuildChangesNothingButTheSharing() throws {
         let spread = try Spread(builders: 2, clients: 2)
         let farm = spread.farm
         let clients = try spread.startClients(2)
-        let shared = try spread.sharedSource("alone", salt: 5)
+        let folder = try spread.sharedSource("mid", salt: 5, functions: 2000)
+        _ = try Sources.writeHeavy("after", in: folder, salt: 6)
+        let first = Mutex<Int32>(-1)
+        let running = DispatchGroup()
+        Self.inBackground(running) {
+            let status = (try? clients[0].gcc(["-c", "-O2", "mid.c", "-o", "mid.o"], in: folder))?.status ?? -1
+            first.withLock { $0 = status }
+        }
+        try farm.waitFor("a builder to take the lease", seconds: 120) { !((try? spread.redis(["KEYS", "kiln:lease:*"])) ?? "").isEmpty }
         spread.redis.stop()
-        #expect(Self.compileAtOnce(clients, "alone", in: shared) == [0, 0], "\(farm.logs)")
-        try Self.expectDistributed(clients[...])
+        let second = try clients[1].gcc(["-c", "-O2", "after.c", "-o", "after.o"], in: folder)
+        running.wait()
+        #expect(first.withLock { $0 } == 0 && second.status == 0, "\(farm.logs)")
+        for client in clients { try Self.expectDistributed([client][...]) }
+        #expect(spread.jobResults.map(\.source).sorted() == ["built", "built"], "\(spread.jobResults)")
         let served = Set(spread.jobResults.map(\.builder))
         let logged = Set(spread.builderLogs.filter { $0.value.contains("shared result cache unavailable") }.keys)
         #expect(!served.isEmpty && served.isSubset(of: logged), "each builder that ran a job logged the outage: \(farm.logs)")
