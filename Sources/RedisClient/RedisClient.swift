@@ -46,14 +46,6 @@ public final class RedisClient: Sendable {
         try await command(arguments.map { Array($0.utf8) })
     }
 
-    /// Closes the idle connections (those in use close when given back after this).
-    public func closeIdle() {
-        _ = idle.withLock { pool in
-            defer { pool.removeAll() }
-            return pool
-        }
-    }
-
     private func giveBack(_ connection: RedisConnection) {
         idle.withLock { pool in
             if pool.count < maxIdle { pool.append(connection) }

@@ -40,18 +40,12 @@ public struct RedisResultTier: SharedResultTier {
     }
 
     public func publish(_ entry: [UInt8], for key: ResultCacheKey, expiresIn: Duration, owner: String) async throws {
-        _ = try await client.command(
-            [
-                Array("EVAL".utf8),
-                Array(
-                    """
-                    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-                    if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-                    return 1
-                    """.utf8),
-                Array("2".utf8), Array(entryKey(key).utf8), Array(leaseKey(key).utf8), entry,
-                Array(milliseconds(expiresIn).utf8), Array(owner.utf8),
-            ])
+        _ = try await eval(
+            """
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+            return 1
+            """, keys: [entryKey(key), leaseKey(key)], arguments: [entry, Array(milliseconds(expiresIn).utf8), Array(owner.utf8)])
     }
 
     public func release(_ key: ResultCacheKey, owner: String) async throws {
@@ -67,7 +61,12 @@ public struct RedisResultTier: SharedResultTier {
     }
 
     private func eval(_ script: String, keys: [String], arguments: [String]) async throws -> RedisReply {
-        try await client.command(["EVAL", script, String(keys.count)] + keys + arguments)
+        try await eval(script, keys: keys, arguments: arguments.map { Array($0.utf8) })
+    }
+
+    /// `EVAL script` with binary-safe arguments.
+    private func eval(_ script: String, keys: [String], arguments: [[UInt8]]) async throws -> RedisReply {
+        try await client.command((["EVAL", script, String(keys.count)] + keys).map { Array($0.utf8) } + arguments)
     }
 
     private func entryKey(_ key: ResultCacheKey) -> String { "kiln:result:2:\(key.hex)" }

@@ -119,7 +119,8 @@ public actor ResultCache {
         }
         // Waiters are released first; storing can take a moment for large outputs.
         await finish(key, with: result)
-        let entry = store.entryBytes(for: result, key: key)
+        // Encoded once for both tiers, and not at all when neither keeps it.
+        let entry = owner != nil || store.fitsLocally(result) ? store.entryBytes(for: result, key: key) : nil
         if let entry { await keep(entry, for: key) }
         if let shared, let owner {
             await shared.finish(key, owner: owner, entry: entry, expiresIn: store.lifetime(of: result))

@@ -113,6 +113,11 @@ public final class ResultCacheStore: Sendable {
         !settings.readOnly && isKept(result)
     }
 
+    /// Whether an entry for `result` would be written here (not read-only, and it fits in the capacity).
+    public func fitsLocally(_ result: JobComplete) -> Bool {
+        !settings.readOnly && index.withLock { $0.fits(UInt64(ResultCacheEntry.length(of: result))) }
+    }
+
     /// How long an entry for `result` is served.
     public func lifetime(of result: JobComplete) -> Duration {
         .seconds(result.output.code == 0 ? settings.ttlSeconds : settings.failureTTLSeconds)
@@ -129,7 +134,7 @@ public final class ResultCacheStore: Sendable {
     /// Returns false when it was not stored (not accepted, too large, or the disk refused; `error` says which).
     @discardableResult
     public func store(_ result: JobComplete, for key: ResultCacheKey) async throws -> Bool {
-        guard accepts(result), let bytes = entryBytes(for: result, key: key) else { return false }
+        guard accepts(result), fitsLocally(result), let bytes = entryBytes(for: result, key: key) else { return false }
         return try await write(bytes, for: key)
     }
 

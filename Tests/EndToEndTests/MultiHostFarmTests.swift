@@ -5,8 +5,7 @@ import Testing
 
 /// Why the multi-host farm cannot run here, or nil.
 let multiHostPrerequisiteMissing: String? =
-    Binaries.missingPrerequisite ?? NetworkHosts.missingPrerequisite
-    ?? (RedisServerProcess.executable == nil ? "needs Debian's redis-server (apt install redis-server)" : nil)
+    Binaries.missingPrerequisite ?? NetworkHosts.missingPrerequisite ?? RedisServerProcess.missingReason
 
 /// A farm spread over separate network hosts (``NetworkHosts``): Redis, the scheduler, three builders and the
 /// clients each in a namespace of its own, every request crossing a real network stack. The builders share their
@@ -27,7 +26,7 @@ let multiHostPrerequisiteMissing: String? =
             for name in names { try hosts.add(name) }
             let redisHost = hosts["redis"]
             redis = try RedisServerProcess(
-                password: "farm-secret", address: redisHost.address, launcher: Array([NetworkHosts.ip, "netns", "exec", redisHost.namespace]))
+                password: "farm-secret", address: redisHost.address, launcher: redisHost.launcher)
             farm = try Farm()
             farm.schedulerHost = hosts["scheduler"]
             farm.probeHost = hosts["c1"]

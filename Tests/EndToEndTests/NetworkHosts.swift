@@ -21,9 +21,12 @@ final class NetworkHosts: @unchecked Sendable {
         let namespace: String
         let address: String
 
-        /// `command` run inside the host (`ip netns exec` execs it: the PID stays the command's).
+        /// What runs a command inside the host (`ip netns exec` execs it: the PID stays the command's).
+        var launcher: [String] { [NetworkHosts.ip, "netns", "exec", namespace] }
+
+        /// `executable arguments` run inside the host.
         func command(_ executable: String, _ arguments: [String]) -> (executable: String, arguments: [String]) {
-            (NetworkHosts.ip, ["netns", "exec", namespace, executable] + arguments)
+            (launcher[0], Array(launcher.dropFirst()) + [executable] + arguments)
         }
     }
 

@@ -12,7 +12,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     public static let executable = ["/usr/bin/redis-server", "/usr/sbin/redis-server"].first {
         FileManager.default.isExecutableFile(atPath: $0)
     }
-    public static let missingReason = "needs Debian's redis-server (apt install redis-server)"
+    /// Why no server can be started here, or nil.
+    public static let missingReason: String? = executable == nil ? "needs Debian's redis-server (apt install redis-server)" : nil
 
     public let port: UInt16
     public let password: String?

@@ -2,7 +2,7 @@ import KilnTestSupport
 import RedisClient
 import Testing
 
-@Suite(.enabled(if: RedisServerProcess.executable != nil, "needs Debian's redis-server (apt install redis-server)"))
+@Suite(.enabled(if: RedisServerProcess.missingReason == nil, Comment(rawValue: RedisServerProcess.missingReason ?? "")))
 struct RedisClientTests {
     static func client(_ redis: RedisServerProcess, password: String? = nil, database: Int = 0) -> RedisClient {
         RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int(redis.port), database: database, password: password))

@@ -8,7 +8,7 @@ import Synchronization
 import Testing
 
 /// Two builders' result caches (each its own directory) sharing one real redis-server.
-@Suite(.enabled(if: RedisServerProcess.executable != nil, "needs Debian's redis-server (apt install redis-server)"))
+@Suite(.enabled(if: RedisServerProcess.missingReason == nil, Comment(rawValue: RedisServerProcess.missingReason ?? "")))
 struct SharedTierTests {
     typealias GatedBuild = ResultCacheCoalescingTests.GatedBuild
 
