@@ -10,10 +10,10 @@ public final class FileWriter {
     public let path: String
     private var descriptor: Int32
 
-    /// Creates (or truncates) the file at `path`.
-    public init(path: String) throws {
+    /// Creates (or truncates) the file at `path`; `mode` is for a new file (less the umask).
+    public init(path: String, mode: mode_t = 0o600) throws {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard descriptor >= 0 else {
             throw ArchiveError(.io, "cannot create '\(path)'; check the directory exists and is writable", cause: Self.errorText())
         }

@@ -13,6 +13,8 @@ import ToolchainStore
 struct JobBuild: Sendable {
     let server: BuildServer
     let timeline: TimelineRecorder
+    /// Called when this job's own compiler has ended (not for a result served without one).
+    var onCompilerEnd: @Sendable () -> Void = {}
 
     /// `inputsDigest` is the ``InputsTarDigest`` of the inputs (nil without a result cache).
     func run(
@@ -74,10 +76,11 @@ struct JobBuild: Sendable {
             timeline.record(.sandboxSetup, from: sandboxStart.withLock { $0 }, to: now)
             sandboxStart.withLock { $0 = now }
         }
-        leased.onCompilerEnd = { [timeline] in
+        leased.onCompilerEnd = { [timeline, onCompilerEnd] in
             let now = ContinuousClock.now
             timeline.record(.compile, from: sandboxStart.withLock { $0 }, to: now)
             compilerEnd.withLock { $0 = now }
+            onCompilerEnd()
         }
         let waiting = ContinuousClock.now
         do {

@@ -13,7 +13,8 @@ import WireStreams
 
 /// run_job (protocol §2.8), from the request to the answer: the one owner of the use case. The body is read
 /// while the scheduler is told the job Started (upstream does these one after the other); the result comes from
-/// the result cache, an identical running job, or the sandbox in a slot; Complete is reported before the answer.
+/// the result cache, an identical running job, or the sandbox in a slot; Complete is reported as the compiler ends
+/// (``CompleteReport``), and always before the answer.
 /// Every phase is timed (``JobTimeline``), exported as histograms and logged per job at debug level.
 struct RunJob: Sendable {
     let server: BuildServer
@@ -57,27 +58,30 @@ struct RunJob: Sendable {
             return WireHTTP.error(.internalServerError, "failed to update the job state")
         }
         guard let toolchain = server.claim(job) else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
+        let complete = CompleteReport(server: server, job: job, timeline: timeline)
         let result: JobComplete
         do {
             result = try await context.cancellingOnDisconnect { [server] in
-                try await JobBuild(server: server, timeline: timeline).run(
+                try await JobBuild(server: server, timeline: timeline, onCompilerEnd: complete.send).run(
                     job, toolchain: toolchain, request: runRequest, inputsTarPath: spool, inputsDigest: inputsDigest)
             }
         } catch {
             server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
             // Reported all the same: the scheduler counts a Started job against this server until it completes.
-            await server.reportComplete(job)
+            _ = await complete.delivered()
             // The client hears why only when its own job caused it; the builder's troubles stay in its log.
             let reason = (error as? SandboxError).flatMap { $0.isTheJobsOwnDoing ? ": \($0.code): \($0.message)" : nil }
             return WireHTTP.error(.internalServerError, "run build failed" + (reason ?? ""))
         }
         server.logger.debug("job complete", metadata: ["job": "\(job)", "code": "\(result.output.code)", "outputs": "\(result.outputs.count)"])
+        // Encoded while the report may still be on its way.
+        let answer = Result { try timeline.measure(.responseEncode) { try WireHTTP.ok(RunJobResult.complete(result), for: request) } }
         // sccache-dist answers a 500 when this report fails, throwing the finished build away; the report is
         // retried in the background instead and the client gets its result.
-        if !(await timeline.measure(.completeReport) { await server.reportComplete(job) }) {
+        if !(await complete.delivered()) {
             server.logger.warning("job_state Complete failed; retrying in the background", metadata: ["job": "\(job)"])
         }
-        return try timeline.measure(.responseEncode) { try WireHTTP.ok(RunJobResult.complete(result), for: request) }
+        return try answer.get()
     }
 
     /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to `path`

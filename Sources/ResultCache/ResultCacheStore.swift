@@ -151,13 +151,21 @@ public final class ResultCacheStore: Sendable {
         try await BlockingWork.run {
             defer { unlink(temporary) }
             do {
-                try Data(bytes).write(to: URL(fileURLWithPath: temporary))
-                try FileManager.default.createDirectory(
-                    atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                // Not synced to disk: an entry a crash tore fails its digest on read and is a miss, and an fsync
+                // per job costs more than the compile of a small file.
+                let writer = try FileWriter(path: temporary, mode: 0o644)  // what other readers of the directory expect
+                try bytes.withUnsafeBytes { try writer.write($0) }
+                try writer.close()
             } catch {
                 throw ResultCacheError(.io, "cannot write a result cache entry in '\(temporary)'", underlying: error)
             }
-            guard rename(temporary, destination) == 0 else {
+            // The key's prefix directory is made by the first entry that needs it.
+            var renamed = rename(temporary, destination) == 0
+            if !renamed && errno == ENOENT {
+                mkdir((destination as NSString).deletingLastPathComponent, 0o755)
+                renamed = rename(temporary, destination) == 0
+            }
+            guard renamed else {
                 throw ResultCacheError(.io, "cannot publish a result cache entry as '\(destination)'", cause: String(cString: strerror(errno)))
             }
         }

@@ -6,8 +6,10 @@ import Synchronization
 
 /// A sandbox that runs nothing: it records each job and answers with the job's command in stdout and every
 /// declared output holding `out`. While ``hold`` is set, jobs wait until ``release()`` (or their cancellation).
+/// Its "compiler" ends after the hold; ``afterCompiler`` then stands for reading the outputs.
 final class FakeSandbox: BuildSandbox {
     let jobs = Mutex<[SandboxJob]>([])
+    let afterCompiler = Mutex<@Sendable () async throws -> Void>({})
     let running = Mutex(0)
     let hold = Mutex(false)
     let changed = ChangeSignal()
@@ -30,6 +32,8 @@ final class FakeSandbox: BuildSandbox {
         }
         await changed.wait { !hold.withLock { $0 } }
         try Task.checkCancellation()
+        job.onCompilerEnd?()
+        try await afterCompiler.withLock { $0 }()
         let contents = Array("out".utf8)
         return JobComplete(
             output: ProcessOutput(code: 0, stdout: Array("ran \(job.command.executable)".utf8), stderr: []),

@@ -37,6 +37,33 @@ import WireStreams
         #expect(second == AssignJobResult(state: .ready, needToolchain: false))
     }
 
+    @Test(.timeLimit(.minutes(1))) func completeTravelsWhileTheOutputsAreReadAndIsReportedOnce() async throws {
+        let harness = try await BuilderHarness()
+        let job = JobID(43)
+        // The outputs are read only once the scheduler has heard Complete: the report does not wait for them.
+        harness.sandbox.afterCompiler.withLock { $0 = { await harness.scheduler.wait { harness.scheduler.states(of: job).contains(.complete) } } }
+        try await harness.test { client in
+            _ = try await harness.assign(client, job)
+            _ = try await harness.submitToolchain(client, job)
+            let (status, result) = try await harness.run(client, job)
+            #expect(status == .ok && result != .jobNotFound)
+        }
+        #expect(harness.scheduler.states(of: job) == [.ready, .started, .complete])
+    }
+
+    @Test func aBuildThatFailsAfterItsCompilerIsReportedCompleteOnce() async throws {
+        struct OutputsUnreadable: Error {}
+        let harness = try await BuilderHarness()
+        let job = JobID(44)
+        harness.sandbox.afterCompiler.withLock { $0 = { throw OutputsUnreadable() } }
+        try await harness.test { client in
+            _ = try await harness.assign(client, job)
+            _ = try await harness.submitToolchain(client, job)
+            #expect(try await harness.run(client, job).0 == .internalServerError)
+        }
+        #expect(harness.scheduler.states(of: job) == [.ready, .started, .complete])
+    }
+
     @Test func aJobRunsOnceAndAnUnknownJobIsNotFound() async throws {
         let harness = try await BuilderHarness()
         try await harness.test { client in
