@@ -50,6 +50,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShims", dependencies: ["CCurl"]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         // A job's first process started with vfork+exec, joining its cgroups and rlimits before exec.
         .target(name: "CJobSpawn"),
         // The program a job's first process runs while it waits for the job (static: it starts in 0.3 ms).
@@ -87,7 +88,7 @@ let package = Package(
             name: "BlockingPool",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: kilnSettings),
-        .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib", "KilnErrors"], swiftSettings: kilnSettings),
+        .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib", "CDeflate", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "RedisClient", dependencies: ["CHiredis", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit", "KilnErrors"], swiftSettings: kilnSettings),

@@ -23,10 +23,16 @@ public struct SafeExtractor: Sendable {
         self.owner = owner
     }
 
+    /// The most a gzip archive may inflate to in memory (``WholeGzip``); a larger one is read as a stream.
+    static let wholeGzipLimit = 512 << 20
+
     /// Unpacks the archive file at `path` into the existing directory `root`.
     @discardableResult
     public func extract(file path: String, into root: String) throws -> ExtractionSummary {
-        try withReader { reader in
+        if let tar = WholeGzip.inflate(file: path, maxOutput: min(Self.wholeGzipLimit, Int(clamping: limits.maxTotalBytes))) {
+            return try extract(bytes: tar, into: root)
+        }
+        return try withReader { reader in
             guard archive_read_open_filename(reader, path, 1 << 16) == ARCHIVE_OK else {
                 throw ArchiveError(.corrupt, "'\(path)' is not a readable archive", cause: Self.message(reader))
             }

