@@ -181,6 +181,13 @@ let multiHostPrerequisiteMissing: String? =
                 statuses.withLock { $0["c\(client + 1) \(file)"] = status }
             }
         }
+        // A runner packages its toolchain before its first job (seconds on a loaded machine): c2 and c3 do it now,
+        // so that in the race below only b1's compile is slow.
+        _ = try Sources.writeHeavy("warm", in: folder, salt: 10, functions: 1)
+        for client in [1, 2] {
+            let warm = try clients[client].gcc(["-c", "warm.c", "-o", "warm\(client).o"], in: folder)
+            try #require(warm.status == 0, "c\(client + 1)'s warm-up compile failed: \(warm.output)")
+        }
         // c1's job leads on b1 (its lease in Redis names b1); c3's unrelated job fills b1's second place at the
         // scheduler, so that c2's identical job goes to b2, started only now.
         compile(0, "slow")
@@ -203,7 +210,7 @@ let multiHostPrerequisiteMissing: String? =
         #expect(statuses.withLock { $0 } == ["c1 slow": 0, "c2 slow": 0, "c3 filler": 0], "every compile succeeded (c1 and c3 locally)")
         let b2Results = spread.jobResults.filter { $0.builder == "b2" }
         #expect(b2Results.map(\.source) == ["built"], "b2 took over the lapsed lease and built the job: \(b2Results)\n\(farm.logs)")
-        try Self.expectDistributed(clients[1...1])
+        try Self.expectDistributed(clients[1...1], count: 2)  // the warm-up and the slow job
         let local = try runToCompletion("/usr/bin/gcc", ["-c", "-O2", "slow.c", "-o", "local.o"], directory: folder)
         #expect(
             local.status == 0 && FileManager.default.contents(atPath: folder + "/slow.o") == FileManager.default.contents(atPath: folder + "/local.o")
