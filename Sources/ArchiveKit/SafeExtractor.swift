@@ -26,11 +26,16 @@ public struct SafeExtractor: Sendable {
     /// The most a gzip archive may inflate to in memory (``WholeGzip``); a larger one is read as a stream.
     static let wholeGzipLimit = 512 << 20
 
-    /// Unpacks the archive file at `path` into the existing directory `root`.
+    /// Unpacks the archive file at `path` into the existing directory `root`. `inflatingWhole`: a gzip archive is
+    /// first inflated whole in memory (``WholeGzip``, for toolchains: megabytes, unpacked by every builder); small
+    /// archives (job inputs) are streamed, where the look at the file would cost more than it saves.
     @discardableResult
-    public func extract(file path: String, into root: String) throws -> ExtractionSummary {
-        if let tar = WholeGzip.inflate(file: path, maxOutput: min(Self.wholeGzipLimit, Int(clamping: limits.maxTotalBytes))) {
-            return try extract(bytes: tar, into: root)
+    public func extract(file path: String, into root: String, inflatingWhole: Bool = false) throws -> ExtractionSummary {
+        if inflatingWhole,
+            let summary = try WholeGzip.withInflated(
+                file: path, maxOutput: min(Self.wholeGzipLimit, Int(clamping: limits.maxTotalBytes)), { try extract(buffer: $0, into: root) })
+        {
+            return summary
         }
         return try withReader { reader in
             guard archive_read_open_filename(reader, path, 1 << 16) == ARCHIVE_OK else {
@@ -43,13 +48,15 @@ public struct SafeExtractor: Sendable {
     /// Unpacks an archive held in memory into the existing directory `root`.
     @discardableResult
     public func extract(bytes: [UInt8], into root: String) throws -> ExtractionSummary {
-        try bytes.withUnsafeBytes { raw in
-            try withReader { reader in
-                guard archive_read_open_memory(reader, raw.baseAddress, raw.count) == ARCHIVE_OK else {
-                    throw ArchiveError(.corrupt, "the bytes are not a readable archive", cause: Self.message(reader))
-                }
-                return try extractEntries(from: reader, into: root)
+        try bytes.withUnsafeBytes { try extract(buffer: $0, into: root) }
+    }
+
+    private func extract(buffer: UnsafeRawBufferPointer, into root: String) throws -> ExtractionSummary {
+        try withReader { reader in
+            guard archive_read_open_memory(reader, buffer.baseAddress, buffer.count) == ARCHIVE_OK else {
+                throw ArchiveError(.corrupt, "the bytes are not a readable archive", cause: Self.message(reader))
             }
+            return try extractEntries(from: reader, into: root)
         }
     }
 

@@ -10,8 +10,9 @@ import CDeflate
 /// anything else (not gzip, several members, larger, damaged) is left to libarchive's streaming read, which
 /// reports what is wrong with it.
 enum WholeGzip {
-    /// The tar inside the gzip file at `path`, or nil when it is not one this inflates whole.
-    static func inflate(file path: String, maxOutput: Int) -> [UInt8]? {
+    /// Calls `body` with the tar inside the gzip file at `path` and returns its result; nil, without calling it,
+    /// when the file is not one this inflates whole.
+    static func withInflated<R>(file path: String, maxOutput: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
@@ -24,33 +25,43 @@ enum WholeGzip {
         }
         // ISIZE: the inflated length modulo 2^32, as the writer claims it; checked against what inflates.
         let announced = trailer.reversed().reduce(0) { $0 << 8 | Int($1) }
-        guard announced > 0, announced <= maxOutput, let compressed = readAll(descriptor, size: size) else { return nil }
-        guard let decompressor = libdeflate_alloc_decompressor() else { return nil }
+        guard announced > 0, announced <= maxOutput, let compressed = LargeBuffer(count: size), let output = LargeBuffer(count: announced),
+            compressed.fill(from: descriptor), let decompressor = libdeflate_alloc_decompressor()
+        else { return nil }
         defer { libdeflate_free_decompressor(decompressor) }
         var consumed = 0
         var produced = 0
-        let output = [UInt8](unsafeUninitializedCapacity: announced) { buffer, count in
-            let result = compressed.withUnsafeBytes { input in
-                libdeflate_gzip_decompress_ex(decompressor, input.baseAddress, size, buffer.baseAddress, announced, &consumed, &produced)
-            }
-            count = result == LIBDEFLATE_SUCCESS ? produced : 0
-        }
-        return consumed == size && produced == announced && output.count == announced ? output : nil
+        let result = libdeflate_gzip_decompress_ex(
+            decompressor, compressed.bytes.baseAddress, size, output.bytes.baseAddress, announced, &consumed, &produced)
+        guard result == LIBDEFLATE_SUCCESS, consumed == size, produced == announced else { return nil }
+        return try body(UnsafeRawBufferPointer(output.bytes))
+    }
+}
+
+/// Anonymous memory for a whole archive, in huge pages where the kernel gives them (transparent huge pages in
+/// `madvise` mode, Debian's default): tens of megabytes in 4 KiB pages cost a page fault each. Measured on gcc's
+/// toolchain (31 MB of gzip), the unpack's CPU fell by about a tenth (0.21–0.27 s to 0.20–0.22 s).
+private final class LargeBuffer {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init?(count: Int) {
+        let address = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let address, address != MAP_FAILED else { return nil }
+        _ = madvise(address, count, MADV_HUGEPAGE)  // advice only: without it, ordinary pages
+        bytes = UnsafeMutableRawBufferPointer(start: address, count: count)
     }
 
-    private static func readAll(_ descriptor: Int32, size: Int) -> [UInt8]? {
-        var complete = true
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var offset = 0
-            while offset < size {
-                let read = pread(descriptor, buffer.baseAddress! + offset, size - offset, off_t(offset))
-                if read < 0 && errno == EINTR { continue }
-                guard read > 0 else { break }
-                offset += read
-            }
-            complete = offset == size
-            count = complete ? size : 0
+    deinit { munmap(bytes.baseAddress, bytes.count) }
+
+    /// Reads the file at `descriptor` from its start into the whole buffer; false when it holds fewer bytes.
+    func fill(from descriptor: Int32) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let read = pread(descriptor, bytes.baseAddress! + offset, bytes.count - offset, off_t(offset))
+            if read < 0 && errno == EINTR { continue }
+            guard read > 0 else { return false }
+            offset += read
         }
-        return complete ? bytes : nil
+        return true
     }
 }

@@ -46,7 +46,9 @@ struct PotJails: ContainerBackend {
         try await pot(PotCommandLine.clone(image, from: settings.cloneFrom, settings.cloneArguments))
         do {
             let root = settings.root(of: image)
-            do { _ = try await BlockingWork.run { try SafeExtractor(limits: .toolchain).extract(file: archivePath, into: root) } } catch let error
+            do {
+                _ = try await BlockingWork.run { try SafeExtractor(limits: .toolchain).extract(file: archivePath, into: root, inflatingWhole: true) }
+            } catch let error
                 as ArchiveError
             {
                 throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", underlying: error)

@@ -97,7 +97,7 @@ public actor UnpackedToolchains {
         try? files.removeItem(atPath: staging)
         do {
             try files.createDirectory(atPath: staging, withIntermediateDirectories: true)
-            let summary = try SafeExtractor(limits: .toolchain).extract(file: archive, into: staging)
+            let summary = try SafeExtractor(limits: .toolchain).extract(file: archive, into: staging, inflatingWhole: true)
             try? files.removeItem(atPath: destination)
             guard rename(staging, destination) == 0 else {
                 throw SandboxError(.setup, "cannot move the unpacked toolchain into '\(destination)'", cause: SandboxPaths.errorText())

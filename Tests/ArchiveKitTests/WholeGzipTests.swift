@@ -23,11 +23,15 @@ import Testing
     @Test func aGzipTarInflatesToWhatGzipMakesOfItAndUnpacks() throws {
         let directory = try TemporaryDirectory()
         let (gzip, tar) = try Self.archive(in: directory)
-        #expect(WholeGzip.inflate(file: gzip, maxOutput: 1 << 30) == tar)
+        #expect(WholeGzip.withInflated(file: gzip, maxOutput: 1 << 30, { Array($0) }) == tar)
         let root = directory.path + "/root"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        #expect(try SafeExtractor(limits: .toolchain).extract(file: gzip, into: root).entries == 2)
+        #expect(try SafeExtractor(limits: .toolchain).extract(file: gzip, into: root, inflatingWhole: true).entries == 2)
         #expect(FileManager.default.contents(atPath: root + "/usr/bin/gcc")?.count == 300_000)
+        let streamed = directory.path + "/streamed"
+        try FileManager.default.createDirectory(atPath: streamed, withIntermediateDirectories: true)
+        #expect(try SafeExtractor(limits: .toolchain).extract(file: gzip, into: streamed).entries == 2, "unless asked, it is streamed")
+        #expect(FileManager.default.contents(atPath: streamed + "/usr/bin/gcc") == FileManager.default.contents(atPath: root + "/usr/bin/gcc"))
     }
 
     @Test func anythingElseIsLeftToTheStream() throws {
@@ -39,18 +43,18 @@ import Testing
             try Data(contents).write(to: URL(fileURLWithPath: path))
             return path
         }
-        #expect(WholeGzip.inflate(file: try file("plain.tar", tar), maxOutput: 1 << 30) == nil, "not gzip")
-        #expect(WholeGzip.inflate(file: gzip, maxOutput: tar.count - 1) == nil, "larger than allowed")
-        #expect(WholeGzip.inflate(file: try file("two.tar.gz", bytes + bytes), maxOutput: 1 << 30) == nil, "two members")
+        #expect(WholeGzip.withInflated(file: try file("plain.tar", tar), maxOutput: 1 << 30, { Array($0) }) == nil, "not gzip")
+        #expect(WholeGzip.withInflated(file: gzip, maxOutput: tar.count - 1, { Array($0) }) == nil, "larger than allowed")
+        #expect(WholeGzip.withInflated(file: try file("two.tar.gz", bytes + bytes), maxOutput: 1 << 30, { Array($0) }) == nil, "two members")
         var understated = bytes
         understated[bytes.count - 4] &-= 1  // the trailer claims one byte less than inflates
-        #expect(WholeGzip.inflate(file: try file("short.tar.gz", understated), maxOutput: 1 << 30) == nil)
+        #expect(WholeGzip.withInflated(file: try file("short.tar.gz", understated), maxOutput: 1 << 30, { Array($0) }) == nil)
         let truncated = try file("truncated.tar.gz", Array(bytes.prefix(bytes.count / 2)) + Array(bytes.suffix(8)))
-        #expect(WholeGzip.inflate(file: truncated, maxOutput: 1 << 30) == nil)
+        #expect(WholeGzip.withInflated(file: truncated, maxOutput: 1 << 30, { Array($0) }) == nil)
         let root = directory.path + "/root"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         #expect(throws: ArchiveError.self, "the stream refuses the damaged archive") {
-            try SafeExtractor(limits: .toolchain).extract(file: truncated, into: root)
+            try SafeExtractor(limits: .toolchain).extract(file: truncated, into: root, inflatingWhole: true)
         }
     }
 }
