@@ -9,7 +9,7 @@ process they start (compilers, bubblewrap, tar, in whatever other cgroups Kiln p
 `cpuacct` hierarchy where there is one (Kiln never moves jobs there), otherwise cgroup v2 `cpu.stat` (Kiln's job
 cgroups are then made below the server's own).
 """
-import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from compare_sccache_dist import Farm, write
 
@@ -88,6 +88,28 @@ def run_fleet(farm, options, source):
     return {"cpu": cpu, "wall": wall, "distributed": distributed, "compiles": objects * options.clients}
 
 
+def run_farm(name, port, extra, kiln_arguments, root, options, redis_port, shared):
+    """One fleet through one farm started for it (and stopped after): its CPU, wall time and, for Kiln, how its
+    builders served the jobs."""
+    farm = Farm(name, root, options.kiln, options.sccache, port, server_extra=extra, kiln_arguments=kiln_arguments,
+                servers=options.builders)
+    farm.account = CPUAccount(name)
+    farm.cgroup_procs = farm.account.procs
+    try:
+        if name == "kiln" and shared:
+            farm.spawn("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        farm.start(client=False)
+        result = run_fleet(farm, options, options.source)
+    finally:
+        farm.stop()
+        farm.account.remove()
+    if name == "kiln":
+        log = "".join(open(f"{farm.root}/{file}").read() for file in os.listdir(farm.root) if re.fullmatch(r"server\d*\.log", file))
+        result["sources"] = {source: len(re.findall(f"source={source}\\b", log)) for source in ("built", "shared", "coalesced", "hit")}
+    shutil.rmtree(farm.root, ignore_errors=True)
+    return result
+
+
 def main():
     arguments = argparse.ArgumentParser()
     arguments.add_argument("--kiln", required=True)
@@ -96,52 +118,48 @@ def main():
     arguments.add_argument("--clients", type=int, default=4)
     arguments.add_argument("--jobs", type=int, default=2)
     arguments.add_argument("--builders", type=int, default=1)
+    arguments.add_argument("--rounds", type=int, default=1, help="interleaved rounds (sccache-dist, then Kiln, in each); medians are printed")
     options = arguments.parse_args()
     os.makedirs(SHARED_PATH, exist_ok=True)
     root = tempfile.mkdtemp(prefix="kiln-fleet-")
     os.chmod(root, 0o711)  # a root builder's jobs run as uid 65532, which must reach build_dir
-    results = {}
     # max_jobs: Kiln's scheduler never gives a server more than its slots (+1), sccache-dist's gives up to ten
     # jobs per core; with room for the whole fleet every compile reaches the farm in both.
     # With several builders, Kiln's share one Redis (started in the farm's cgroup: its CPU is the farm's).
     redis_port = 10799
     shared = f'[result_cache]\nshared_url = "redis://127.0.0.1:{redis_port}"\n' if options.builders > 1 else ""
     farms = [("sccache-dist", 10760, "", ()), ("kiln", 10780, "max_jobs = 24\n" + shared, ("--log-level", "debug"))]
+    rounds = []
     try:
-        for name, port, extra, kiln_arguments in farms:
-            farm = Farm(name, root, options.kiln, options.sccache, port, server_extra=extra, kiln_arguments=kiln_arguments,
-                        servers=options.builders)
-            farm.account = CPUAccount(name)
-            farm.cgroup_procs = farm.account.procs
-            try:
-                if name == "kiln" and shared:
-                    farm.spawn("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                farm.start(client=False)
-                results[name] = run_fleet(farm, options, options.source)
-            finally:
-                farm.stop()
-                farm.account.remove()
-            if name == "kiln":
-                log = "".join(open(f"{farm.root}/{file}").read() for file in os.listdir(farm.root) if re.fullmatch(r"server\d*\.log", file))
-                results[name]["sources"] = {source: len(re.findall(f"source={source}\\b", log)) for source in ("built", "shared", "coalesced", "hit")}
+        for _ in range(options.rounds):
+            rounds.append({name: run_farm(name, port, extra, kiln_arguments, root, options, redis_port, shared)
+                           for name, port, extra, kiln_arguments in farms})
     finally:
         shutil.rmtree(root, ignore_errors=True)
         try:
             os.rmdir(SHARED_PATH)
         except OSError:
             pass
-    base, kiln = results["sccache-dist"], results["kiln"]
     project = os.path.basename(options.source.rstrip("/"))
     servers = "one build server" if options.builders == 1 else f"{options.builders} build servers (Kiln's sharing one Redis)"
     print(f"fleet: {options.clients} sccache 0.4.0 clients with empty caches build {project} at once (make -j{options.jobs}), {servers}")
+    if len(rounds) > 1:
+        print(f"{len(rounds)} interleaved rounds; farm CPU seconds sccache-dist / kiln (ratio) per round: " + ", ".join(
+            f"{r['sccache-dist']['cpu']:.2f} / {r['kiln']['cpu']:.2f} ({r['kiln']['cpu'] / r['sccache-dist']['cpu']:.2f})" for r in rounds))
+        print("medians:")
+    median = lambda name, key: statistics.median(r[name][key] for r in rounds)
+    ratio = lambda key: statistics.median(r["kiln"][key] / r["sccache-dist"][key] for r in rounds)
     print(f"{'':28}{'sccache-dist 0.4.0':>20}{'kiln':>12}{'kiln / sccache-dist':>22}")
-    print(f"{'farm CPU seconds':28}{base['cpu']:>19.2f}s{kiln['cpu']:>11.2f}s{kiln['cpu'] / base['cpu']:>22.2f}")
-    print(f"{'wall time':28}{base['wall']:>19.2f}s{kiln['wall']:>11.2f}s{kiln['wall'] / base['wall']:>22.2f}")
-    print(f"{'compiles distributed':28}{base['distributed']:>15}/{base['compiles']:<4}{kiln['distributed']:>7}/{kiln['compiles']:<4}")
-    sources = kiln["sources"]
-    print(f"kiln builders: {sources['built']} compiled, {sources['coalesced']} shared a running identical job on the same builder, "
-          f"{sources['shared']} served from Redis (another builder's result or build), {sources['hit']} served from their own result cache")
-    if base["distributed"] != base["compiles"] or kiln["distributed"] != kiln["compiles"]:
+    for label, key in (("farm CPU seconds", "cpu"), ("wall time", "wall")):
+        print(f"{label:28}{median('sccache-dist', key):>19.2f}s{median('kiln', key):>11.2f}s{ratio(key):>22.2f}")
+    distributed = {name: (sum(r[name]["distributed"] for r in rounds), sum(r[name]["compiles"] for r in rounds)) for name, *_ in farms}
+    print(f"{'compiles distributed':28}{distributed['sccache-dist'][0]:>15}/{distributed['sccache-dist'][1]:<4}"
+          f"{distributed['kiln'][0]:>7}/{distributed['kiln'][1]:<4}")
+    sources = {source: sum(r["kiln"]["sources"][source] for r in rounds) for source in ("built", "shared", "coalesced", "hit")}
+    print(f"kiln builders{' (all rounds)' if len(rounds) > 1 else ''}: {sources['built']} compiled, {sources['coalesced']} shared a running "
+          f"identical job on the same builder, {sources['shared']} served from Redis (another builder's result or build), "
+          f"{sources['hit']} served from their own result cache")
+    if any(count != total for count, total in distributed.values()):
         print("WARNING: not every compile was distributed; the CPU seconds do not cover the same work")
 
 
