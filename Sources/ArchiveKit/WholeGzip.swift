@@ -25,16 +25,22 @@ enum WholeGzip {
         }
         // ISIZE: the inflated length modulo 2^32, as the writer claims it; checked against what inflates.
         let announced = trailer.reversed().reduce(0) { $0 << 8 | Int($1) }
-        guard announced > 0, announced <= maxOutput, let compressed = LargeBuffer(count: size), let output = LargeBuffer(count: announced),
-            compressed.fill(from: descriptor), let decompressor = libdeflate_alloc_decompressor()
+        guard announced > 0, announced <= maxOutput, let tar = inflate(descriptor, size: size, announced: announced) else { return nil }
+        return try body(UnsafeRawBufferPointer(tar.bytes))
+    }
+
+    /// The inflated file, exactly `announced` bytes of it, or nil. The compressed bytes are freed before the
+    /// caller unpacks the tar.
+    private static func inflate(_ descriptor: Int32, size: Int, announced: Int) -> LargeBuffer? {
+        guard let compressed = LargeBuffer(count: size), compressed.fill(from: descriptor), let output = LargeBuffer(count: announced),
+            let decompressor = libdeflate_alloc_decompressor()
         else { return nil }
         defer { libdeflate_free_decompressor(decompressor) }
         var consumed = 0
         var produced = 0
         let result = libdeflate_gzip_decompress_ex(
             decompressor, compressed.bytes.baseAddress, size, output.bytes.baseAddress, announced, &consumed, &produced)
-        guard result == LIBDEFLATE_SUCCESS, consumed == size, produced == announced else { return nil }
-        return try body(UnsafeRawBufferPointer(output.bytes))
+        return result == LIBDEFLATE_SUCCESS && consumed == size && produced == announced ? output : nil
     }
 }
 
