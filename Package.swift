@@ -53,6 +53,8 @@ let package = Package(
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         // A job's first process started with vfork+exec, joining its cgroups and rlimits before exec.
         .target(name: "CJobSpawn"),
+        // A connection to the Docker engine kept open in both directions (an exec's streams handed over).
+        .target(name: "CEngineStream"),
         // The program a job's first process runs while it waits for the job (static: it starts in 0.3 ms).
         .executableTarget(
             name: "kiln-job-parker", dependencies: ["CJobSpawn"], path: "Sources/JobParker",
@@ -92,7 +94,7 @@ let package = Package(
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "RedisClient", dependencies: ["CHiredis", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit", "KilnErrors"], swiftSettings: kilnSettings),
-        .target(name: "DockerEngine", dependencies: ["CurlClient", "KilnErrors"], swiftSettings: kilnSettings),
+        .target(name: "DockerEngine", dependencies: ["CurlClient", "CEngineStream", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "JobSpawn", dependencies: ["CJobSpawn"], swiftSettings: kilnSettings),
 
         // MARK: build-server side effects: sandboxes (one file per backend) and the toolchain cache

@@ -93,8 +93,8 @@ static size_t append_string(char *message, size_t offset, const char *string) {
     return offset + length;
 }
 
-int kiln_send_command(kiln_parked *parked, const kiln_spawn_request *request, const char *cwd, int flags) {
-    if (parked->control_fd < 0) return -EPIPE;
+int kiln_encode_command(const kiln_spawn_request *request, const char *cwd, int flags, kiln_buffer *message) {
+    memset(message, 0, sizeof *message);
     int argc = 0, envc = 0;
     while (request->argv[argc]) argc++;
     while (request->envp[envc]) envc++;
@@ -103,27 +103,36 @@ int kiln_send_command(kiln_parked *parked, const kiln_spawn_request *request, co
     size_t length = 24 + 12 * (size_t)request->limit_count + strlen(cwd) + 1 + strlen(request->path) + 1 + strlen(filter) + 1;
     for (int i = 0; i < argc; i++) length += strlen(request->argv[i]) + 1;
     for (int i = 0; i < envc; i++) length += strlen(request->envp[i]) + 1;
-    char *message = malloc(8 + length);
-    if (!message) return -ENOMEM;
+    char *bytes = malloc(8 + length);
+    if (!bytes) return -ENOMEM;
     uint64_t size = length;
     int32_t counts[6] = {argc, envc, request->limit_count, flags, request->uid, request->gid};
     size_t offset = 0;
-    memcpy(message, &size, 8), offset += 8;
-    memcpy(message + offset, counts, 24), offset += 24;
+    memcpy(bytes, &size, 8), offset += 8;
+    memcpy(bytes + offset, counts, 24), offset += 24;
     for (int i = 0; i < request->limit_count; i++) {
         int32_t resource = request->limits[i].resource;
         uint64_t value = request->limits[i].value;
-        memcpy(message + offset, &resource, 4), memcpy(message + offset + 4, &value, 8), offset += 12;
+        memcpy(bytes + offset, &resource, 4), memcpy(bytes + offset + 4, &value, 8), offset += 12;
     }
-    offset = append_string(message, offset, cwd);
-    offset = append_string(message, offset, request->path);
-    offset = append_string(message, offset, filter);
-    for (int i = 0; i < argc; i++) offset = append_string(message, offset, request->argv[i]);
-    for (int i = 0; i < envc; i++) offset = append_string(message, offset, request->envp[i]);
+    offset = append_string(bytes, offset, cwd);
+    offset = append_string(bytes, offset, request->path);
+    offset = append_string(bytes, offset, filter);
+    for (int i = 0; i < argc; i++) offset = append_string(bytes, offset, request->argv[i]);
+    for (int i = 0; i < envc; i++) offset = append_string(bytes, offset, request->envp[i]);
+    *message = (kiln_buffer){(unsigned char *)bytes, offset};
+    return 0;
+}
+
+int kiln_send_command(kiln_parked *parked, const kiln_spawn_request *request, const char *cwd, int flags) {
+    if (parked->control_fd < 0) return -EPIPE;
+    kiln_buffer message;
+    int encoded = kiln_encode_command(request, cwd, flags, &message);
+    if (encoded < 0) return encoded;
     size_t sent = 0;
     int error = 0;
-    while (sent < offset) {
-        ssize_t n = send(parked->control_fd, message + sent, offset - sent, MSG_NOSIGNAL);
+    while (sent < message.count) {
+        ssize_t n = send(parked->control_fd, message.bytes + sent, message.count - sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             error = n < 0 ? errno : EPIPE;
@@ -131,7 +140,7 @@ int kiln_send_command(kiln_parked *parked, const kiln_spawn_request *request, co
         }
         sent += (size_t)n;
     }
-    free(message);
+    kiln_buffer_free(&message);
     return -error;
 }
 

@@ -100,31 +100,66 @@ static int read_command(int fd, command *c, child_report *report) {
     return 1;
 }
 
-/* Inside a sandbox made ready ahead (bubblewrap's command): the job's command arrives on the control socket; it
- * enters the job's directory and becomes the compiler. It fails as bubblewrap would: a message and status 1. */
-static int stub_main(void) {
-    close(KILN_PARKER_SELF);
+/* The job's variables, then those of `inherited` whose names the job does not set: what the engine's exec gives
+ * a command (the container's variables under the exec's own). NULL when out of memory. */
+static char **merged_environment(char **job, char **inherited) {
+    size_t count = 0, extra = 0;
+    while (job[count]) count++;
+    while (inherited && inherited[extra]) extra++;
+    char **merged = calloc(count + extra + 1, sizeof(char *));
+    if (!merged) return NULL;
+    memcpy(merged, job, count * sizeof(char *));
+    size_t used = count;
+    for (size_t i = 0; i < extra; i++) {
+        size_t name = strcspn(inherited[i], "=");
+        int set = 0;
+        for (size_t j = 0; j < count && !set; j++) set = strncmp(job[j], inherited[i], name) == 0 && job[j][name] == '=';
+        if (!set) merged[used++] = inherited[i];
+    }
+    return merged;
+}
+
+/* Inside a sandbox made ready ahead: the job's command arrives on `control`, and the stub enters the job's
+ * directory and becomes the compiler. Under bubblewrap (`stub`) the control socket is descriptor 3 and a
+ * failure is reported as bubblewrap's own (a message and status 1). In a docker container (`stub-stdin`, an exec
+ * started ahead of its job) it is stdin: the stub first writes "K" to stdout (so the builder knows the exec runs
+ * before any job depends on it), takes the container's variables under the job's, as the engine would, and fails
+ * as the engine's exec would (127: not found, 126: not runnable). */
+static int stub_main(int control, int in_container) {
+    if (!in_container) close(KILN_PARKER_SELF);
+    if (in_container && write(1, "K", 1) != 1) _exit(1);
     command c;
     child_report report = {0, STAGE_COMMAND};
-    int got = read_command(KILN_PARKER_CONTROL, &c, &report);
+    int got = read_command(control, &c, &report);
     if (got == 0) _exit(0);
     if (got < 0) {
         dprintf(2, "kiln-job-parker: reading the command: %s\n", strerror(errno));
         _exit(1);
     }
-    close(KILN_PARKER_CONTROL);
+    if (in_container) {
+        int null = open("/dev/null", O_RDONLY);
+        if (null < 0 || dup2(null, 0) < 0) _exit(1);
+        if (null != 0) close(null);
+        char **merged = merged_environment(c.envp, environ);
+        if (!merged) _exit(1);
+        c.envp = merged;
+    } else {
+        close(control);
+    }
     if (c.cwd && chdir(c.cwd) < 0) {
         dprintf(2, "kiln-job-parker: cannot enter %s: %s\n", c.cwd, strerror(errno));
-        _exit(1);
+        _exit(in_container ? 126 : 1);
     }
     environ = c.envp; /* execvp searches the job's PATH, as bubblewrap's execvp did */
     execvp(c.path, c.argv);
-    dprintf(2, "kiln-job-parker: execvp %s: %s\n", c.path, strerror(errno));
-    _exit(1);
+    int error = errno;
+    dprintf(2, "kiln-job-parker: execvp %s: %s\n", c.path, strerror(error));
+    _exit(in_container ? (error == ENOENT ? 127 : 126) : 1);
 }
 
 int kiln_parker_main(int argc, char **argv) {
-    if (argc == 2 && strcmp(argv[1], "stub") == 0) return stub_main();
+    if (argc == 2 && strcmp(argv[1], "stub") == 0) return stub_main(KILN_PARKER_CONTROL, 0);
+    if (argc == 2 && strcmp(argv[1], "stub-stdin") == 0) return stub_main(0, 1);
     child_report report = {0, STAGE_CGROUP};
     int cgroup_fd_count = argc == 2 ? atoi(argv[1]) : -1;
     if (cgroup_fd_count < 0 || cgroup_fd_count > KILN_MAX_KEPT_FDS - KILN_PARKER_CGROUPS) {

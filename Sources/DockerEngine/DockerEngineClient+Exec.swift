@@ -21,10 +21,15 @@ extension DockerEngineClient {
         let raw = try await call(
             .post, "/exec/\(id)/start", json: start, limit: 3 * streamLimit + (1 << 20), timeout: timeout, reusesConnection: false)
         let streams = try ExecStreamDemultiplexer.split(raw, limit: streamLimit)
-        // The engine records the exit code just after the stream closes; wait for it briefly.
+        return ExecResult(exitCode: try await exitCode(ofExec: id), streams: streams)
+    }
+
+    /// The exit code of an exec whose output ended: the engine records it just after the stream closes, so it is
+    /// waited for briefly.
+    func exitCode(ofExec id: String) async throws -> Int {
         for attempt in 0..<50 {
             let inspection = try decode(ExecInspection.self, from: try await call(.get, "/exec/\(id)/json", timeout: 30))
-            if !inspection.running, let code = inspection.exitCode { return ExecResult(exitCode: code, streams: streams) }
+            if !inspection.running, let code = inspection.exitCode { return code }
             try await Task.sleep(for: .milliseconds(attempt < 10 ? 2 : 20))
         }
         throw DockerEngineError(.malformed, "exec \(id) still runs after its output ended")

@@ -71,6 +71,8 @@ public struct Ulimit: Encodable, Sendable, Hashable {
 
 /// `POST /containers/{id}/exec` body.
 public struct ExecConfig: Encodable, Sendable {
+    /// Set by ``DockerEngineClient/startAttached(container:_:greeting:timeout:)``, whose process reads its input.
+    public var attachStdin = false
     public var attachStdout = true
     public var attachStderr = true
     public var user: String
@@ -87,7 +89,7 @@ public struct ExecConfig: Encodable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case attachStdout = "AttachStdout", attachStderr = "AttachStderr", user = "User", workingDirectory = "WorkingDir"
+        case attachStdin = "AttachStdin", attachStdout = "AttachStdout", attachStderr = "AttachStderr", user = "User", workingDirectory = "WorkingDir"
         case environment = "Env", command = "Cmd"
     }
 }

@@ -1,3 +1,4 @@
+import CJobSpawn
 import Foundation
 
 /// Where `kiln-job-parker` is: the small static program a ``ParkedProcess`` runs while it waits for its job. It is
@@ -16,4 +17,22 @@ public enum JobParker {
     }()
 
     private static func executable(_ path: String) -> String? { FileManager.default.isExecutableFile(atPath: path) ? path : nil }
+}
+
+extension JobParker {
+    /// The arguments of a stub that reads its command on stdin (a docker sandbox's exec started ahead): it writes
+    /// ``stdinStubGreeting`` to stdout once it runs, then waits for ``stubMessage(for:cwd:)``.
+    public static let stdinStubArguments = ["stub-stdin"]
+    public static let stdinStubGreeting = Array("K".utf8)
+
+    /// The message that makes a stub enter `cwd` and become `process` (its cgroups and user are not used: the stub
+    /// is where it runs already, as whom it runs); nil when out of memory.
+    public static func stubMessage(for process: JobProcess, cwd: String) -> [UInt8]? {
+        process.withRequest(cgroupFDs: []) { request in
+            var message = kiln_buffer(bytes: nil, count: 0)
+            guard kiln_encode_command(&request, cwd, 0, &message) == 0, let bytes = message.bytes else { return nil }
+            defer { kiln_buffer_free(&message) }
+            return Array(UnsafeBufferPointer(start: bytes, count: message.count))
+        }
+    }
 }

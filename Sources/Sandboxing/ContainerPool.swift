@@ -63,7 +63,8 @@ actor ContainerPool<Backend: ContainerBackend> {
         guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
         try await pinImage(id, archivePath: archivePath, onBuilt: onUnpacked)
         defer { startSpares(of: id) }
-        if let container = idle[id]?.popLast() { return Lease(archiveID: id, container: container) }
+        // The longest idle first: what is made ready after a reset (the docker sandbox's stub) has had the most time.
+        if idle[id]?.isEmpty == false, let container = idle[id]?.removeFirst() { return Lease(archiveID: id, container: container) }
         if resetting[id, default: 0] + starting[id, default: 0] > waiters[id]?.count ?? 0 {
             // A container being reset or started ahead comes back sooner than a new one starts.
             let handed: String?

@@ -4,10 +4,12 @@ import DockerEngine
 import Foundation
 
 /// The docker sandbox's images and containers, through the Engine API: an image is the base image with the
-/// toolchain archive (checked and re-packed first) unpacked by the engine and committed; a container runs the image's idle command.
+/// toolchain archive (checked and re-packed first) and the job stub's program unpacked by the engine and committed;
+/// a container runs the image's idle command, and a stub waits in it for the first job.
 struct DockerContainerBackend: ContainerBackend {
     let engine: DockerEngineClient
     let settings: DockerSandboxSettings
+    let stubs: DockerStubs
 
     func buildImage(_ archiveID: String, archivePath: String) async throws {
         let checked = archivePath + ".checked-\(UInt32.random(in: 0...UInt32.max)).tar"
@@ -20,6 +22,7 @@ struct DockerContainerBackend: ContainerBackend {
                     hostConfig: settings.hostConfiguration))
             do {
                 try await engine.putArchive(container: builder, directory: "/", tarFile: checked, copyOwners: false, timeout: 600)
+                if let program = stubs.program { try await placeStub(program, in: builder, scratch: checked + ".stub") }
                 try await engine.commit(
                     container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: archiveID),
                     labels: settings.labels(forToolchain: archiveID), command: DockerSandboxSettings.idleCommand)
@@ -45,6 +48,18 @@ struct DockerContainerBackend: ContainerBackend {
         }
     }
 
+    /// The stub's program at ``DockerStubs/path``, root's and not writable by jobs.
+    private func placeStub(_ program: String, in container: String, scratch: String) async throws {
+        defer { unlink(scratch) }
+        try await BlockingWork.run {
+            let writer = try TarArchiveWriter(path: scratch)
+            try writer.addFile(
+                String(DockerStubs.path.dropFirst()), contents: Array(try Data(contentsOf: URL(fileURLWithPath: program))), mode: 0o755)
+            try writer.finish()
+        }
+        try await engine.putArchive(container: container, directory: "/", tarFile: scratch, copyOwners: false, timeout: 60)
+    }
+
     func startContainer(fromImageOf archiveID: String) async throws -> String {
         let container = try await engine.createContainer(
             ContainerConfig(
@@ -54,10 +69,14 @@ struct DockerContainerBackend: ContainerBackend {
             try? await engine.removeContainer(container)
             throw error
         }
+        await stubs.start(in: container)
         return container
     }
 
-    func removeContainer(_ container: String) async { try? await engine.removeContainer(container) }
+    func removeContainer(_ container: String) async {
+        await stubs.discard(container)
+        try? await engine.removeContainer(container)
+    }
 
     func removeImage(of archiveID: String) async { try? await engine.removeImage(image(of: archiveID)) }
 

@@ -2,6 +2,7 @@ import ArchiveKit
 import BlockingPool
 import DockerEngine
 import Foundation
+import JobSpawn
 import KilnProtocol
 import WireStreams
 
@@ -16,6 +17,7 @@ public struct DockerSandbox: BuildSandbox {
     let settings: DockerSandboxSettings
     let limits: SandboxLimits
     let pool: ContainerPool<DockerContainerBackend>
+    let stubs: DockerStubs
     let filesystems = ContainerFilesystems()
 
     /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
@@ -23,8 +25,9 @@ public struct DockerSandbox: BuildSandbox {
         engine = DockerEngineClient(socketPath: settings.socketPath)
         self.settings = settings
         self.limits = limits
+        stubs = DockerStubs(engine: engine, jobUser: "\(settings.uid):\(settings.gid)")
         pool = ContainerPool(
-            backend: DockerContainerBackend(engine: engine, settings: settings), idleLimit: settings.idleContainersPerToolchain,
+            backend: DockerContainerBackend(engine: engine, settings: settings, stubs: stubs), idleLimit: settings.idleContainersPerToolchain,
             budget: toolchainBudget, resetWorkers: settings.resetWorkers, spares: settings.spareContainersPerToolchain)
     }
 
@@ -66,11 +69,14 @@ public struct DockerSandbox: BuildSandbox {
         }
     }
 
-    /// Makes a container given back as good as new (``DockerContainerReset``), from the host where it can.
+    /// Makes a container given back as good as new (``DockerContainerReset``), from the host where it can, and
+    /// starts the stub of its next job.
     private var reset: @Sendable (String) async -> Bool {
-        { [engine, jobUser, filesystems] container in
+        { [engine, jobUser, filesystems, stubs] container in
             let host = try? await filesystems.filesystem(of: container) { try await engine.filesystem(container: container) }
-            return await DockerContainerReset.reset(container, engine: engine, jobUser: jobUser, host: host)
+            let clean = await DockerContainerReset.reset(container, engine: engine, jobUser: jobUser, host: host)
+            if clean { await stubs.start(in: container) }
+            return clean
         }
     }
 
@@ -87,11 +93,17 @@ public struct DockerSandbox: BuildSandbox {
             let config = ExecConfig(
                 user: jobUser, workingDirectory: job.command.cwd, environment: environment,
                 command: [job.command.executable] + job.command.arguments)
+            let stub = await stubs.take(container)
+            defer { stub?.close() }
+            let message = stub.flatMap { _ in JobParker.stubMessage(for: Self.process(of: job.command), cwd: job.command.cwd) }
             // Cancelling the call alone would leave the job running in the container: its processes are killed.
             let exec = { @Sendable [engine, limits] in
                 try await withTaskCancellationHandler {
-                    try await engine.exec(
-                        container: container, config, timeout: Int(limits.timeout.components.seconds), streamLimit: limits.maxStreamBytes)
+                    let timeout = Int(limits.timeout.components.seconds)
+                    if let stub, let message {
+                        return try await engine.finish(stub, input: message, timeout: timeout, streamLimit: limits.maxStreamBytes)
+                    }
+                    return try await engine.exec(container: container, config, timeout: timeout, streamLimit: limits.maxStreamBytes)
                 } onCancel: {
                     Task { [jobUser] in await DockerContainerReset.killJobs(in: container, engine: engine, jobUser: jobUser) }
                 }
@@ -116,6 +128,14 @@ public struct DockerSandbox: BuildSandbox {
         }
     }
 
+    /// The job's command for a stub, with the variables the engine's exec would pass (names without `=`).
+    private static func process(of command: CompileCommand) -> JobProcess {
+        let variables = command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }
+        return JobProcess(
+            executable: command.executable, arguments: command.arguments,
+            environment: Dictionary(variables.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }))
+    }
+
     public var enforcementReport: String {
         "docker sandbox; job limits: timeout \(limits.timeout) (exec killed); \(settings.report); disk "
             + (limits.diskBytes.map { "\($0) bytes by a watch of the container's writable layer where readable" } ?? "unlimited")
@@ -127,6 +147,9 @@ public struct DockerSandbox: BuildSandbox {
 
     /// Waits until every container given back has been reset, or removed (tests look at the pool afterwards).
     public func waitForResets() async { await pool.settle() }
+
+    /// Jobs run by a stub started ahead in their container (see ``DockerStubs``), since the start.
+    public var jobsStartedAhead: Int { get async { await stubs.taken } }
 
     /// Idle containers per toolchain archive id.
     public var idleContainers: [String: Int] { get async { await pool.idleCounts } }

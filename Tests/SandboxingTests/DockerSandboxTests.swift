@@ -193,8 +193,21 @@ struct DockerSandboxTests {
             }
             await fixture.sandbox.waitForResets()
             #expect(await fixture.sandbox.idleContainers == [fixture.jobs.toolchain.archiveID: 1], "one container served all five jobs")
+            #expect(await fixture.sandbox.jobsStartedAhead == 5, "each job ran in the exec started ahead, at the start or after a reset")
             let label = (DockerSandboxSettings.instanceLabel, fixture.settings.instance)
             #expect(try await Self.engine.containers(labeled: label.0, label.1).count == 1)
+        }
+    }
+
+    @Test func theStubStartedAheadIsRootsAndAJobCannotReplaceIt() async throws {
+        try await Self.withFixture { fixture in
+            let tamper = try await fixture.run(
+                "ls -ln /.kiln/job-stub > owner.txt; echo '#!/bin/sh' > /.kiln/job-stub && exit 0; exit 7", outputs: ["owner.txt"])
+            #expect(tamper.output.code == 7, "the job user may not write the stub's program")
+            #expect(try fixture.jobs.output(tamper, "owner.txt")?.contains(" 0 ") == true, "owned by root")
+            let next = try await fixture.run("echo still > o.txt", outputs: ["o.txt"])
+            #expect(try fixture.jobs.output(next, "o.txt") == "still\n")
+            #expect(await fixture.sandbox.jobsStartedAhead == 2)
         }
     }
 

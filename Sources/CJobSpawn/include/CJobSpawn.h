@@ -93,6 +93,11 @@ enum { KILN_COMMAND_AHEAD = 1 };
 int kiln_send_command(kiln_parked *_Nonnull parked, const kiln_spawn_request *_Nonnull request,
                       const char *_Nullable cwd, int flags);
 
+/* The message kiln_send_command sends, in `message` (free it with kiln_buffer_free): for a stub that reads its
+ * command elsewhere (`kiln-job-parker stub-stdin`, a docker sandbox's exec started ahead). 0, or -errno. */
+int kiln_encode_command(const kiln_spawn_request *_Nonnull request, const char *_Nullable cwd, int flags,
+                        kiln_buffer *_Nonnull message);
+
 /* Sends the request's program (and `cwd`, for a stub) to the parked process, which sets the rlimits and execs
  * it, then waits as kiln_run does. The parked process is used up either way. */
 void kiln_launch(kiln_parked *_Nonnull parked, const kiln_spawn_request *_Nonnull request, const char *_Nullable cwd,
