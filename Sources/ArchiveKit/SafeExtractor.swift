@@ -45,12 +45,6 @@ public struct SafeExtractor: Sendable {
         }
     }
 
-    /// Unpacks an archive held in memory into the existing directory `root`.
-    @discardableResult
-    public func extract(bytes: [UInt8], into root: String) throws -> ExtractionSummary {
-        try bytes.withUnsafeBytes { try extract(buffer: $0, into: root) }
-    }
-
     private func extract(buffer: UnsafeRawBufferPointer, into root: String) throws -> ExtractionSummary {
         try withReader { reader in
             guard archive_read_open_memory(reader, buffer.baseAddress, buffer.count) == ARCHIVE_OK else {

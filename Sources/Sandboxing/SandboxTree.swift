@@ -43,39 +43,45 @@ enum SandboxTree {
         return true
     }
 
-    /// Depth-first with one directory open at a time (a descendant is left for its parent through `..`, and its
-    /// name is kept): a tree of any depth costs neither a path longer than `PATH_MAX` nor a descriptor per level.
-    /// Nothing else may change the tree meanwhile (the job's processes are gone).
+    /// Depth-first with one directory open at a time (a descendant is left for its parent through `..`, and the
+    /// names still to empty at each level are kept): a tree of any depth costs neither a path longer than
+    /// `PATH_MAX` nor a descriptor per level, and each directory is listed once. Nothing else may change the tree
+    /// meanwhile (the job's processes are gone).
     private static func removeEntry(_ name: String, in parent: Int32) -> Bool {
         if unlinkat(parent, name, 0) == 0 || errno == ENOENT { return true }
         guard errno == EISDIR || errno == EPERM else { return false }
         var current = openDirectory(name, in: parent)
         guard current >= 0 else { return false }
-        var names: [String] = []  // below `name`, the path of `current`
+        // Per level below `name`: the directory's own name and its subdirectories still to empty.
+        var levels: [(name: String, pending: [String])] = []
+        guard var pending = emptyOfFiles(current) else {
+            close(current)
+            return false
+        }
         while true {
-            guard let child = emptyOfFiles(current) else {
-                close(current)
-                return false
-            }
-            if let child {
+            if let child = pending.popLast() {
                 let next = openDirectory(child, in: current)
+                guard next >= 0, let below = emptyOfFiles(next) else {
+                    if next >= 0 { close(next) }
+                    close(current)
+                    return false
+                }
                 close(current)
-                guard next >= 0 else { return false }
-                current = next
-                names.append(child)
+                levels.append((child, pending))
+                (current, pending) = (next, below)
                 continue
             }
-            guard let emptied = names.popLast() else {
+            guard let level = levels.popLast() else {
                 close(current)
                 return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT
             }
             let up = openat(current, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             close(current)
-            guard up >= 0, unlinkat(up, emptied, AT_REMOVEDIR) == 0 else {
+            guard up >= 0, unlinkat(up, level.name, AT_REMOVEDIR) == 0 else {
                 if up >= 0 { close(up) }
                 return false
             }
-            current = up
+            (current, pending) = (up, level.pending)
         }
     }
 
@@ -90,17 +96,19 @@ enum SandboxTree {
         return directory
     }
 
-    /// Unlinks every non-directory in `directory` up to its first subdirectory: `.some(name)` of that
-    /// subdirectory, `.some(nil)` when the directory is now empty, nil when something could not be removed.
-    private static func emptyOfFiles(_ directory: Int32) -> String?? {
-        var subdirectory: String?
-        let listed = forEachEntry(of: directory) { child in
-            if unlinkat(directory, child, 0) == 0 || errno == ENOENT { return true }
-            guard errno == EISDIR || errno == EPERM else { return false }
-            subdirectory = child
-            return false
+    /// Unlinks every non-directory in `directory`: the names of its subdirectories, nil when something could not
+    /// be removed.
+    private static func emptyOfFiles(_ directory: Int32) -> [String]? {
+        var subdirectories: [String] = []
+        let listed = forEachEntry(of: directory) { child, isDirectory in
+            if isDirectory != true {
+                if unlinkat(directory, child, 0) == 0 || errno == ENOENT { return true }
+                guard errno == EISDIR || errno == EPERM else { return false }
+            }
+            subdirectories.append(child)
+            return true
         }
-        return listed || subdirectory != nil ? .some(subdirectory) : nil
+        return listed ? subdirectories : nil
     }
 
     /// The bytes allocated to everything below `root` (every file, directory and link, by `st_blocks`), walked
@@ -116,7 +124,7 @@ enum SandboxTree {
             if descend {
                 var pending: [String] = []
                 let identity = FileIdentity(descriptor: current)
-                _ = forEachEntry(of: current) { child in
+                _ = forEachEntry(of: current) { child, _ in
                     var info = stat()
                     guard fstatat(current, child, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return true }
                     total += UInt64(max(0, info.st_blocks)) * 512
@@ -148,9 +156,9 @@ enum SandboxTree {
         }
     }
 
-    /// Calls `body` with each entry's name (not `.` or `..`) until it returns false; false when it stopped early or
-    /// the directory could not be read.
-    private static func forEachEntry(of directory: Int32, _ body: (String) -> Bool) -> Bool {
+    /// Calls `body` with each entry's name (not `.` or `..`) and whether it is a directory (nil: the file system
+    /// does not say) until it returns false; false when it stopped early or the directory could not be read.
+    private static func forEachEntry(of directory: Int32, _ body: (String, Bool?) -> Bool) -> Bool {
         // A duplicate has its own position, and closedir closes only it.
         let copy = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard copy >= 0, let stream = fdopendir(copy) else {
@@ -161,7 +169,8 @@ enum SandboxTree {
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
             if name == "." || name == ".." { continue }
-            if !body(name) { return false }
+            let type = entry.pointee.d_type
+            if !body(name, type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR)) { return false }
         }
         return true
     }

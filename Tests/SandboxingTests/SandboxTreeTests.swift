@@ -36,6 +36,28 @@ import Testing
         #expect(SandboxTree.remove(["tmp", "job"], under: root.path), "what is gone already is removed")
     }
 
+    @Test func removesABranchingTreeWithLockedDirectories() throws {
+        let root = try TemporaryDirectory(prefix: "kiln-tree")
+        // Three levels of four subdirectories each, files and a symlink beside them at every level; some
+        // directories locked by their owner (a rootless job can do that to what it wrote).
+        var directories = ["job"]
+        for _ in 0..<3 {
+            directories = directories.flatMap { parent in (0..<4).map { "\(parent)/d\($0)" } }
+            for directory in directories {
+                try FileManager.default.createDirectory(atPath: "\(root.path)/\(directory)", withIntermediateDirectories: true)
+                _ = FileManager.default.createFile(atPath: "\(root.path)/\(directory)/f.o", contents: Data("o".utf8))
+                try FileManager.default.createSymbolicLink(atPath: "\(root.path)/\(directory)/l", withDestinationPath: "/etc")
+            }
+        }
+        for directory in directories where directory.hasSuffix("d1") { #expect(chmod("\(root.path)/\(directory)", 0) == 0) }
+        #expect(chmod("\(root.path)/job/d2", 0o500) == 0)
+        _ = FileManager.default.createFile(atPath: root.path + "/keep", contents: Data("keep".utf8))
+        #expect(SandboxTree.remove(["job"], under: root.path))
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/job"))
+        #expect(FileManager.default.fileExists(atPath: root.path + "/keep"))
+        #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "the links went, not what they point to")
+    }
+
     @Test func neverFollowsASymlinkOnTheWayOrInTheTree() throws {
         let root = try TemporaryDirectory(prefix: "kiln-tree")
         let outside = try TemporaryDirectory(prefix: "kiln-tree-outside")
