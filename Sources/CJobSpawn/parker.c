@@ -123,7 +123,7 @@ static char **merged_environment(char **job, char **inherited) {
  * directory and becomes the compiler. Under bubblewrap (`stub`) the control socket is descriptor 3 and a
  * failure is reported as bubblewrap's own (a message and status 1). In a docker container (`stub-stdin`, an exec
  * started ahead of its job) it is stdin: the stub first writes "K" to stdout (so the builder knows the exec runs
- * before any job depends on it), takes the container's variables under the job's, as the engine would, and fails
+ * before any job depends on it), "G" once it has the command (so a stub that ended first is told from a job), takes the container's variables under the job's, as the engine would, and fails
  * as the engine's exec would (127: not found, 126: not runnable). */
 static int stub_main(int control, int in_container) {
     if (!in_container) close(KILN_PARKER_SELF);
@@ -137,6 +137,8 @@ static int stub_main(int control, int in_container) {
         _exit(1);
     }
     if (in_container) {
+        /* Taken: what the builder reads next is the job's (a stream without this never ran the job). */
+        if (write(1, "G", 1) != 1) _exit(1);
         int null = open("/dev/null", O_RDONLY);
         if (null < 0 || dup2(null, 0) < 0) _exit(1);
         if (null != 0) close(null);

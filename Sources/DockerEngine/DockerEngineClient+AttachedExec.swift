@@ -35,9 +35,15 @@ extension DockerEngineClient {
     }
 
     /// Sends `input` to an exec started ahead, reads its output until it ends, and inspects its exit code, as
-    /// ``exec(container:_:timeout:streamLimit:)`` does for an exec started now. A ``DockerEngineError/Code/timeout``
-    /// leaves the process running; the caller kills it.
-    public func finish(_ exec: AttachedExec, input: [UInt8], timeout: Int, streamLimit: Int) async throws -> ExecResult {
+    /// ``exec(container:_:timeout:streamLimit:)`` does for an exec started now. The process writes
+    /// `acknowledgement` to stdout once it has its input (it is not part of the result): a stream without it is a
+    /// ``DockerEngineError/Code/notStarted``. A ``DockerEngineError/Code/timeout`` leaves the process running; the
+    /// caller kills it.
+    public func finish(
+        _ exec: AttachedExec, input: [UInt8], acknowledgement: UInt8, timeout: Int, streamLimit: Int
+    ) async throws
+        -> ExecResult
+    {
         guard let fd = exec.take() else { throw DockerEngineError(.malformed, "exec \(exec.id) was used already") }
         let limit = 3 * streamLimit + (1 << 20)
         let raw = try await BlockingWork.run { [id = exec.id] in
@@ -53,7 +59,17 @@ extension DockerEngineClient {
             default: throw Self.streamError(end.error, "exec \(id)")
             }
         }
-        return ExecResult(exitCode: try await exitCode(ofExec: exec.id), streams: try ExecStreamDemultiplexer.split(raw, limit: streamLimit))
+        // Cut one byte further on stdout, for the acknowledgement; stderr is cut to the limit again.
+        var streams = try ExecStreamDemultiplexer.split(raw, limit: streamLimit + 1)
+        guard streams.stdout.first == acknowledgement else {
+            throw DockerEngineError(.notStarted, "exec \(exec.id) had ended before it took its input")
+        }
+        streams.stdout.removeFirst()
+        if streams.stderr.count > streamLimit {
+            streams.stderr.removeLast(streams.stderr.count - streamLimit)
+            streams.truncated = true
+        }
+        return ExecResult(exitCode: try await exitCode(ofExec: exec.id), streams: streams)
     }
 
     private static func streamError(_ errno: Int32, _ doing: String) -> DockerEngineError {

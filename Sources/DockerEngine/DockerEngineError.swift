@@ -14,6 +14,8 @@ public struct DockerEngineError: KilnError, Hashable, Sendable {
         public static let refused = Code(name: "refused")
         /// The answer was larger than allowed.
         public static let tooLarge = Code(name: "tooLarge")
+        /// An exec started ahead had ended before it took its input: nothing of the job ran, so it may run again.
+        public static let notStarted = Code(name: "notStarted")
         /// The answer could not be understood.
         public static let malformed = Code(name: "malformed")
         public var description: String { name }

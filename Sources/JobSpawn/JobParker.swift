@@ -21,9 +21,11 @@ public enum JobParker {
 
 extension JobParker {
     /// The arguments of a stub that reads its command on stdin (a docker sandbox's exec started ahead): it writes
-    /// ``stdinStubGreeting`` to stdout once it runs, then waits for ``stubMessage(for:cwd:)``.
+    /// ``stdinStubGreeting`` to stdout once it runs, waits for ``stubMessage(for:cwd:)``, and writes
+    /// ``stdinStubAcknowledgement`` once it has it, before the command's own output.
     public static let stdinStubArguments = ["stub-stdin"]
     public static let stdinStubGreeting = Array("K".utf8)
+    public static let stdinStubAcknowledgement: UInt8 = UInt8(ascii: "G")
 
     /// The message that makes a stub enter `cwd` and become `process` (its cgroups and user are not used: the stub
     /// is where it runs already, as whom it runs); nil when out of memory.

@@ -97,11 +97,19 @@ public struct DockerSandbox: BuildSandbox {
             defer { stub?.close() }
             let message = stub.flatMap { _ in JobParker.stubMessage(for: Self.process(of: job.command), cwd: job.command.cwd) }
             // Cancelling the call alone would leave the job running in the container: its processes are killed.
-            let exec = { @Sendable [engine, limits] in
+            let exec = { @Sendable [engine, limits, stubs] in
                 try await withTaskCancellationHandler {
                     let timeout = Int(limits.timeout.components.seconds)
                     if let stub, let message {
-                        return try await engine.finish(stub, input: message, timeout: timeout, streamLimit: limits.maxStreamBytes)
+                        do {
+                            let result = try await engine.finish(
+                                stub, input: message, acknowledgement: JobParker.stdinStubAcknowledgement, timeout: timeout,
+                                streamLimit: limits.maxStreamBytes)
+                            await stubs.countServed()
+                            return result
+                        } catch let error as DockerEngineError where error.code == .notStarted {
+                            // The stub had ended (nothing of the job ran): the job runs through an exec of its own.
+                        }
                     }
                     return try await engine.exec(container: container, config, timeout: timeout, streamLimit: limits.maxStreamBytes)
                 } onCancel: {
@@ -149,7 +157,7 @@ public struct DockerSandbox: BuildSandbox {
     public func waitForResets() async { await pool.settle() }
 
     /// Jobs run by a stub started ahead in their container (see ``DockerStubs``), since the start.
-    public var jobsStartedAhead: Int { get async { await stubs.taken } }
+    public var jobsStartedAhead: Int { get async { await stubs.served } }
 
     /// Idle containers per toolchain archive id.
     public var idleContainers: [String: Int] { get async { await pool.idleCounts } }

@@ -16,8 +16,8 @@ actor DockerStubs {
     /// The stub's program on the host, nil when there is none (no stubs are started then).
     nonisolated let program: String?
     private var started: [String: Task<AttachedExec?, Never>] = [:]
-    /// Jobs that found their container's stub running.
-    private(set) var taken = 0
+    /// Jobs run by their container's stub.
+    private(set) var served = 0
 
     init(engine: DockerEngineClient, jobUser: String, program: String? = JobParker.path) {
         self.engine = engine
@@ -38,10 +38,14 @@ actor DockerStubs {
     /// The stub of `container`, once it runs; nil when it has none or it failed to start.
     func take(_ container: String) async -> AttachedExec? {
         guard let task = started.removeValue(forKey: container) else { return nil }
-        let stub = await task.value
-        if stub != nil { taken += 1 }
-        return stub
+        return await task.value
     }
+
+    /// Counts a job its stub ran.
+    func countServed() { served += 1 }
+
+    /// True once the stub of `container` runs (for tests: without taking it).
+    func isRunning(in container: String) async -> Bool { await started[container]?.value != nil }
 
     /// Ends the stub of a container not used again (its stdin closes, and it exits).
     func discard(_ container: String) {

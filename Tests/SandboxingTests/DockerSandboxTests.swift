@@ -211,6 +211,27 @@ struct DockerSandboxTests {
         }
     }
 
+    @Test func aStubThatEndedBeforeItsJobLeavesTheJobToAnExecOfItsOwn() async throws {
+        try await Self.withFixture { fixture in
+            _ = try await fixture.run("exit 0")
+            await fixture.sandbox.waitForResets()
+            let label = (DockerSandboxSettings.instanceLabel, fixture.settings.instance)
+            let container = try #require(try await Self.engine.containers(labeled: label.0, label.1).first)
+            #expect(await fixture.sandbox.stubs.isRunning(in: container))
+            let kill = ExecConfig(
+                user: "\(fixture.settings.uid):\(fixture.settings.gid)", workingDirectory: "/", environment: [],
+                command: [DockerSandboxSettings.busybox, "sh", "-c", "kill -9 -1; exit 0"])
+            _ = try await Self.engine.exec(container: container, kill, timeout: 30, streamLimit: 4096)
+            let result = try await fixture.run("echo ran > o.txt; echo out; exit 4", outputs: ["o.txt"])
+            #expect(result.output.code == 4, "the job's own exit code, not the dead stub's")
+            #expect(String(decoding: result.output.stdout, as: UTF8.self) == "out\n")
+            #expect(try fixture.jobs.output(result, "o.txt") == "ran\n")
+            #expect(await fixture.sandbox.jobsStartedAhead == 1, "the first job only")
+            _ = try await fixture.run("exit 0")
+            #expect(await fixture.sandbox.jobsStartedAhead == 2, "the reset started a stub again")
+        }
+    }
+
     @Test func withASpareJobsInARowAlternateBetweenTwoContainers() async throws {
         try await Self.withFixture(configure: { $0.spareContainersPerToolchain = 1 }) { fixture in
             for index in 0..<5 {
