@@ -80,7 +80,8 @@ def run_fleet(farm, options, source):
     distributed = local = 0
     for (root, _), result in zip(runners, results):
         if result.returncode != 0:
-            raise SystemExit(f"{farm.name}: a runner's build failed: {result.stderr}\n{open(root + '/make.log').read()[-3000:]}")
+            log = open(root + "/make.log").read()[-3000:] if os.path.exists(root + "/make.log") else "(make did not start)"
+            raise SystemExit(f"{farm.name}: a runner's build failed: {result.stderr}\n{log}")
         stats = json.load(open(f"{root}/stats.json"))["stats"]
         distributed += sum(stats["dist_compiles"].values())
         local += stats.get("dist_errors", 0) + sum(stats.get("not_cached", {}).values())
