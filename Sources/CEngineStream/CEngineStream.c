@@ -57,27 +57,17 @@ int kiln_stream_open(const char *socket_path, const void *request, size_t length
     int error = 0;
     if (connect(fd, (struct sockaddr *)&address, sizeof address) < 0) error = -errno;
     if (!error) error = send_all(fd, request, length, deadline);
-    /* The head is peeked, and only its own bytes taken: what follows belongs to the process's streams. */
+    /* The head is read a byte at a time (once per exec, ahead of its job), so that nothing of the process's
+     * streams after it is taken. */
     char head[4096];
     size_t head_length = 0;
-    while (!error) {
-        ssize_t n = recv(fd, head, sizeof head - 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 0) error = -EPIPE;
-        else if (n < 0 && errno == EAGAIN) error = wait_for(fd, POLLIN, deadline);
-        else if (n < 0 && errno != EINTR) error = -errno;
-        if (error || n <= 0) continue;
-        head[n] = 0;
-        char *end = strstr(head, "\r\n\r\n");
-        if (end) {
-            head_length = (size_t)(end - head) + 4;
-            break;
-        }
-        if ((size_t)n == sizeof head - 1) error = -EPROTO;
-        else error = wait_for(fd, POLLIN, deadline); /* more of the head is coming */
-        /* poll returns at once while the peeked bytes are unread: wait a little for the rest. */
-        if (!error) usleep(200);
+    while (!error && (head_length < 4 || memcmp(head + head_length - 4, "\r\n\r\n", 4) != 0)) {
+        long long left = deadline - now_ms();
+        if (head_length == sizeof head - 1) error = -EPROTO;
+        else if (left <= 0) error = -ETIMEDOUT;
+        else error = kiln_stream_read_exact(fd, head + head_length++, 1, (int)left);
     }
-    if (!error && kiln_stream_read_exact(fd, head, head_length, timeout_ms) < 0) error = -EIO;
+    if (!error) head[head_length] = 0;
     int code = 0;
     if (!error && (sscanf(head, "HTTP/1.%*d %d", &code) != 1 || code < 100)) error = -EPROTO;
     if (error) {

@@ -123,8 +123,9 @@ static char **merged_environment(char **job, char **inherited) {
  * directory and becomes the compiler. Under bubblewrap (`stub`) the control socket is descriptor 3 and a
  * failure is reported as bubblewrap's own (a message and status 1). In a docker container (`stub-stdin`, an exec
  * started ahead of its job) it is stdin: the stub first writes "K" to stdout (so the builder knows the exec runs
- * before any job depends on it), "G" once it has the command (so a stub that ended first is told from a job), takes the container's variables under the job's, as the engine would, and fails
- * as the engine's exec would (127: not found, 126: not runnable). */
+ * before any job depends on it), then "G" once it has the command (so a stub that ended first is told from a
+ * job); it takes the container's variables under the job's, as the engine would, and fails as the engine's exec
+ * would (127: not found, 126: not runnable). */
 static int stub_main(int control, int in_container) {
     if (!in_container) close(KILN_PARKER_SELF);
     if (in_container && write(1, "K", 1) != 1) _exit(1);

@@ -1,10 +1,10 @@
 import CEngineStream
 import Synchronization
 
-/// An exec started ahead of its job (``DockerEngineClient/startAttached(container:_:)``): its process runs in the
+/// An exec started ahead of its job (``DockerEngineClient/startAttached(container:_:greeting:timeout:)``): its process runs in the
 /// container and waits for its input on stdin, over a connection the engine handed over to the process's streams.
 /// The engine's start of a process (40–55 ms here, most of a docker job's cost) is then paid before the job comes.
-/// Used once (``DockerEngineClient/finish(_:input:timeout:streamLimit:)``); closing it unused ends the process's
+/// Used once (``DockerEngineClient/finish(_:input:acknowledgement:timeout:streamLimit:)``); closing it unused ends the process's
 /// stdin.
 public final class AttachedExec: Sendable {
     public let id: String

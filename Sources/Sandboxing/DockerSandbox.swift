@@ -89,13 +89,20 @@ public struct DockerSandbox: BuildSandbox {
             let container = lease.container
             let filesystem = try await filesystems.filesystem(of: container) { try await engine.filesystem(container: container) }
             try await placeInputs(inputs, in: container, root: filesystem.root)
-            let environment = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }.map { "\($0.name)=\($0.value)" }
+            // What the engine's exec passes: variables whose names hold no `=`.
+            let variables = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }
             let config = ExecConfig(
-                user: jobUser, workingDirectory: job.command.cwd, environment: environment,
+                user: jobUser, workingDirectory: job.command.cwd, environment: variables.map { "\($0.name)=\($0.value)" },
                 command: [job.command.executable] + job.command.arguments)
             let stub = await stubs.take(container)
             defer { stub?.close() }
-            let message = stub.flatMap { _ in JobParker.stubMessage(for: Self.process(of: job.command), cwd: job.command.cwd) }
+            let message = stub.flatMap { _ in
+                JobParker.stubMessage(
+                    for: JobProcess(
+                        executable: job.command.executable, arguments: job.command.arguments,
+                        environment: Dictionary(variables.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })),
+                    cwd: job.command.cwd)
+            }
             // Cancelling the call alone would leave the job running in the container: its processes are killed.
             let exec = { @Sendable [engine, limits, stubs] in
                 try await withTaskCancellationHandler {
@@ -134,14 +141,6 @@ public struct DockerSandbox: BuildSandbox {
         } catch let error as DockerEngineError {
             throw SandboxError(.setup, "the Docker engine failed the job: \(error.message)", underlying: error)
         }
-    }
-
-    /// The job's command for a stub, with the variables the engine's exec would pass (names without `=`).
-    private static func process(of command: CompileCommand) -> JobProcess {
-        let variables = command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }
-        return JobProcess(
-            executable: command.executable, arguments: command.arguments,
-            environment: Dictionary(variables.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last }))
     }
 
     public var enforcementReport: String {
