@@ -233,7 +233,7 @@ def main():
         print(f"farm CPU per cold job, Kiln / sccache-dist: {ratio(farm_cpu['kiln'], farm_cpu['sccache-dist'])}")
     if docker is not None:
         print(f"\nKiln docker sandbox: farm-added time per trivial job {docker * 1000:.1f}ms "
-              f"(sccache-dist 0.4.0's docker builder does not run here: see scripts/bench/compare-sccache-dist --sandbox docker)")
+              f"(sccache-dist 0.4.0's docker builder against Kiln's: scripts/bench/compare-sccache-dist --sandbox docker)")
 
 
 if __name__ == "__main__":
