@@ -94,7 +94,14 @@ public struct OverlaySandbox: BuildSandbox {
     /// Empties `build_dir`. What cannot be deleted (a tree an earlier run could not delete either) is moved aside
     /// and named in the start-up log, never a reason not to start; the next start tries again.
     private func clearBuildDirectory() async -> String? {
-        if (try? await RootlessOverlay.removeTree(buildDirectory)) != nil { return nil }
+        var failure: (any Error)?
+        // A second pass lists again what the first found changing under it.
+        for _ in 0..<2 {
+            do {
+                try await RootlessOverlay.removeTree(buildDirectory)
+                return nil
+            } catch { failure = error }
+        }
         let directory = buildDirectory
         let moveAside = { @Sendable in
             ["builds", "toolchains"].compactMap { child -> String? in
@@ -105,7 +112,7 @@ public struct OverlaySandbox: BuildSandbox {
             }
         }
         let moved = (try? await BlockingWork.run(moveAside)) ?? []
-        return "could not delete everything under \(buildDirectory) (moved aside: \(moved.joined(separator: ", "))); delete it by hand"
+        return "could not delete everything under \(buildDirectory) (\(failure.map { "\($0)" } ?? ""); moved aside: \(moved.joined(separator: ", "))); delete it by hand"
     }
 
     /// Waits for the clean-up of finished jobs and discards the prepared launches and sandboxes.

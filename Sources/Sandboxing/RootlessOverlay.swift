@@ -82,8 +82,8 @@ struct RootlessOverlay: Sendable {
     /// as its unprivileged owner, directories the job made unreadable, and overlayfs's mode-000 `work/work`, are
     /// opened up on the way.
     static func removeTree(_ path: String) async throws {
-        guard try await BlockingWork.run({ SandboxTree.removeTree(path) }) else {
-            throw SandboxError(.setup, "cannot delete '\(path)' completely", cause: String(cString: strerror(errno)))
-        }
+        // errno is the blocking thread's: it is read there.
+        let failure = try await BlockingWork.run { SandboxTree.removeTree(path) ? nil : String(cString: strerror(errno)) }
+        if let failure { throw SandboxError(.setup, "cannot delete '\(path)' completely", cause: failure) }
     }
 }

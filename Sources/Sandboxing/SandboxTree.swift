@@ -86,13 +86,15 @@ enum SandboxTree {
     }
 
     /// Opens a subdirectory to empty it. A job may have taken away its own permissions (rootless, the server owns
-    /// what the job wrote): they are given back first, as only the owner or root can.
+    /// what the job wrote): they are given back first, as only the owner or root can. A directory that has them
+    /// keeps its mode: a removal that stops half way must not leave `build_dir` closed to the job user.
     private static func openDirectory(_ name: String, in parent: Int32) -> Int32 {
         var directory = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if directory < 0 && errno == EACCES && fchmodat(parent, name, 0o700, 0) == 0 {
             directory = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         }
-        if directory >= 0 { _ = fchmod(directory, 0o700) }
+        var info = stat()
+        if directory >= 0, fstat(directory, &info) == 0, info.st_mode & 0o700 != 0o700 { _ = fchmod(directory, 0o700) }
         return directory
     }
 

@@ -58,6 +58,24 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "the links went, not what they point to")
     }
 
+    /// A removal that cannot finish (here a mount point, busy in this namespace) leaves the directories it did not
+    /// remove with the modes they had: a root builder's `build_dir` stays open to the job user.
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
+    func aRemovalThatStopsHalfWayKeepsTheModesItFound() throws {
+        let root = try TemporaryDirectory(prefix: "kiln-tree")
+        let job = root.path + "/job"
+        try FileManager.default.createDirectory(atPath: job + "/busy", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: job + "/locked", withIntermediateDirectories: true)
+        #expect(chmod(job, 0o755) == 0 && chmod(job + "/locked", 0o500) == 0)
+        let mount = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", job + "/busy"])
+        try #require(mount.status == 0, "\(mount.output)")
+        defer { _ = try? runCommand("/bin/umount", [job + "/busy"]) }
+        #expect(!SandboxTree.remove(["job"], under: root.path), "a mount point cannot be removed")
+        var info = stat()
+        #expect(stat(job, &info) == 0 && info.st_mode & 0o777 == 0o755, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        #expect(FileManager.default.fileExists(atPath: job + "/busy"))
+    }
+
     @Test func neverFollowsASymlinkOnTheWayOrInTheTree() throws {
         let root = try TemporaryDirectory(prefix: "kiln-tree")
         let outside = try TemporaryDirectory(prefix: "kiln-tree-outside")
