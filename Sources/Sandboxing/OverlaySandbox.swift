@@ -112,7 +112,8 @@ public struct OverlaySandbox: BuildSandbox {
             }
         }
         let moved = (try? await BlockingWork.run(moveAside)) ?? []
-        return "could not delete everything under \(buildDirectory) (\(failure.map { "\($0)" } ?? ""); moved aside: \(moved.joined(separator: ", "))); delete it by hand"
+        let cause = failure.map { "\($0); " } ?? ""
+        return "could not delete everything under \(buildDirectory) (\(cause)moved aside: \(moved.joined(separator: ", "))); delete it by hand"
     }
 
     /// Waits for the clean-up of finished jobs and discards the prepared launches and sandboxes.
