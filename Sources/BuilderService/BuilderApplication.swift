@@ -61,7 +61,7 @@ public func buildBuilderApplication(
         configuration: .init(address: .hostname(bind.ipText, port: Int(bind.port)), serverName: KilnServerName.value),
         services: [
             HeartbeatService(server: server, schedule: .init(), clock: ContinuousClock(), listening: listening),
-            SandboxShutdownService(sandbox: sandbox),
+            SandboxShutdownService(sandbox: sandbox, results: server.results),
         ]
             + (server.results.map { [ResultCacheSweepService(store: $0.store, logger: logger)] } ?? [])
             + (metricsListener.map { [$0] } ?? []),

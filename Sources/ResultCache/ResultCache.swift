@@ -53,6 +53,10 @@ public actor ResultCache {
     /// Decisions made before their waiter got to suspend.
     private var early: [UInt64: Decision] = [:]
     private var nextWaiter: UInt64 = 0
+    /// Results whose entries are still being written after their job's answer went out: an identical job that
+    /// arrives meanwhile is served from here, as it would be from the entry.
+    private var storing: [ResultCacheKey: (store: UInt64, result: JobComplete)] = [:]
+    private var stores: [UInt64: Task<Void, Never>] = [:]
 
     /// `shared`: the farm-wide tier behind `store` (nil: this builder's disk only).
     public init(
@@ -72,8 +76,12 @@ public actor ResultCache {
     public nonisolated func result(
         for key: ResultCacheKey, build: @Sendable () async throws -> JobComplete
     ) async throws -> (result: JobComplete, source: Source) {
-        let waiter = await arrive(key)
-        if let waiter {
+        switch await arrive(key) {
+        case .lead: break
+        case .stored(let result):
+            onEvent(.lookup(key, .hit(result)))
+            return (result, .hit)
+        case .wait(let waiter):
             switch await decision(for: key, waiter) {
             case .share(let result): return (result, .coalesced)
             case .cancelled: throw CancellationError()
@@ -117,15 +125,36 @@ public actor ResultCache {
             if let shared, let owner { Task { await shared.finish(key, owner: owner, entry: nil, expiresIn: .zero) } }
             throw error
         }
-        // Waiters are released first; storing can take a moment for large outputs.
-        await finish(key, with: result)
-        // Encoded once for both tiers, and not at all when neither keeps it.
-        let entry = owner != nil || store.fitsLocally(result) ? store.entryBytes(for: result, key: key) : nil
-        if let entry { await keep(entry, for: key) }
-        if let shared, let owner {
-            await shared.finish(key, owner: owner, entry: entry, expiresIn: store.lifetime(of: result))
-        }
+        // Waiters are released, and the entry written after the answer (``settle()`` waits for it).
+        await finish(key, with: result, storing: owner)
         return (result, .built)
+    }
+
+    /// Returns once every entry of a finished build is written (to disk, and published to the shared tier).
+    public func settle() async {
+        while let task = stores.values.first { await task.value }
+    }
+
+    /// Releases the waiters and starts writing the entry; until it is written, identical jobs are served `result`.
+    private func finish(_ key: ResultCacheKey, with result: JobComplete, storing owner: String?) {
+        finish(key, with: result)
+        let (kept, fits) = (store.keeps(result), store.fitsLocally(result))
+        guard kept && fits || owner != nil else { return }
+        nextWaiter += 1
+        let number = nextWaiter
+        if kept { storing[key] = (number, result) }
+        stores[number] = Task {
+            // Encoded once for both tiers; a shared lease is released even when nothing is kept.
+            let entry = kept ? store.entryBytes(for: result, key: key) : nil
+            if let entry, fits { await keep(entry, for: key) }
+            if let shared, let owner { await shared.finish(key, owner: owner, entry: entry, expiresIn: store.lifetime(of: result)) }
+            stored(key, number)
+        }
+    }
+
+    private func stored(_ key: ResultCacheKey, _ number: UInt64) {
+        if storing[key]?.store == number { storing[key] = nil }
+        stores[number] = nil
     }
 
     /// Writes an entry to the local tier; a failure is reported, never the job's.
@@ -137,10 +166,16 @@ public actor ResultCache {
         }
     }
 
-    /// nil: this job leads; otherwise its waiter number.
-    private func arrive(_ key: ResultCacheKey) -> UInt64? {
+    private enum Arrival {
+        case lead
+        case wait(UInt64)
+        case stored(JobComplete)
+    }
+
+    private func arrive(_ key: ResultCacheKey) -> Arrival {
+        if let (_, result) = storing[key] { return .stored(result) }
         nextWaiter += 1
-        return table.arrive(key, nextWaiter) == .lead ? nil : nextWaiter
+        return table.arrive(key, nextWaiter) == .lead ? .lead : .wait(nextWaiter)
     }
 
     private func decision(for key: ResultCacheKey, _ waiter: UInt64) async -> Decision {

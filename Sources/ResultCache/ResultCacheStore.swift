@@ -123,10 +123,15 @@ public final class ResultCacheStore: Sendable {
         .seconds(result.output.code == 0 ? settings.ttlSeconds : settings.failureTTLSeconds)
     }
 
+    /// Whether `result` is kept at all (not a failure without a failure TTL, not larger than `maxEntryBytes`).
+    public func keeps(_ result: JobComplete) -> Bool {
+        isKept(result) && UInt64(ResultCacheEntry.length(of: result)) <= settings.maxEntryBytes
+    }
+
     /// The entry bytes for `result`, created now, or nil when such a result is not kept (a failure without a
     /// failure TTL, or larger than `maxEntryBytes`; checked before encoding, so an answer too large costs no copy).
     public func entryBytes(for result: JobComplete, key: ResultCacheKey) -> [UInt8]? {
-        guard isKept(result), UInt64(ResultCacheEntry.length(of: result)) <= settings.maxEntryBytes else { return nil }
+        guard keeps(result) else { return nil }
         return try? ResultCacheEntry(createdAt: UInt64(max(0, now().timeIntervalSince1970)), result: result).encoded(key: key.hex)
     }
 

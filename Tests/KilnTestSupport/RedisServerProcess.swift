@@ -53,6 +53,16 @@ public final class RedisServerProcess: @unchecked Sendable {
         throw TestFailure("redis-server did not start:\n\(log)")
     }
 
+    /// Freezes the server (SIGSTOP): its connections stay open and every call waits until ``resume()``.
+    public func pause() {
+        if let pid = process?.pid { kill(pid, SIGSTOP) }
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    public func resume() {
+        if let pid = process?.pid { kill(pid, SIGCONT) }
+    }
+
     /// Stops the server by its PID and waits for it to exit.
     public func stop() {
         process?.stop()

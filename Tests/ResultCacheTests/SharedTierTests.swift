@@ -31,9 +31,12 @@ struct SharedTierTests {
         let log = EventLog()
         let directory: TemporaryDirectory
 
-        init(port: UInt16, settings: SharedTierSettings = .fast, clock: ErasedClock = ErasedClock(ContinuousClock())) throws {
+        init(
+            port: UInt16, settings: SharedTierSettings = .fast, clock: ErasedClock = ErasedClock(ContinuousClock()),
+            timeout: Duration = .milliseconds(500)
+        ) throws {
             directory = try TemporaryDirectory(prefix: "kiln-rc-shared")
-            let client = RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int(port)), timeout: .milliseconds(500))
+            let client = RedisClient(endpoint: RedisEndpoint(host: "127.0.0.1", port: Int(port)), timeout: timeout)
             cache = ResultCache(
                 store: try ResultCacheStore(settings: ResultCacheStoreTests.settings(directory)), shared: RedisResultTier(client: client),
                 sharedSettings: settings, clock: clock, onEvent: log.record)
@@ -58,6 +61,7 @@ struct SharedTierTests {
         let build = GatedBuild()
         build.release()
         #expect(try await first.cache.result(for: key, build: build.run).source == .built)
+        await first.cache.settle()  // the entry is published after the answer
         #expect(first.saw(.miss) && first.saw(.published))
         let served = try await second.cache.result(for: key, build: build.run)
         #expect(served.source == .shared && served.result == ResultCacheStoreTests.result(code: 1))
@@ -65,6 +69,29 @@ struct SharedTierTests {
         // Written to the second builder's disk: served from there even with Redis gone.
         redis.stop()
         #expect(try await second.cache.result(for: key, build: build.run).source == .hit)
+    }
+
+    /// The entry is published after the job's answer: a Redis that hangs then delays no answer, and an identical
+    /// job that arrives before the entry is written is served the result, not built again.
+    @Test func theEntryIsPublishedAfterTheAnswerAndServedMeanwhile() async throws {
+        let redis = try RedisServerProcess()
+        defer { redis.resume() }
+        // A deadline far beyond the test: a publish on the job's path would make the job wait for it.
+        let builder = try Builder(port: redis.port, timeout: .seconds(60))
+        let key = ResultCacheStoreTests.key("after")
+        let build = GatedBuild()
+        let lead = try await ResultCacheCoalescingTests.startLead(on: builder.cache, key: key, build: build)
+        redis.pause()
+        build.release()
+        #expect(try await lead.value.source == .built)
+        #expect(!builder.saw(.published) && builder.failures.calls == 0, "the answer did not wait for the publish")
+        let again = try await builder.cache.result(for: key, build: build.run)
+        #expect(again.source == .hit && again.result == ResultCacheStoreTests.result(code: 1))
+        #expect(build.runs.withLock { $0 } == 1)
+        redis.resume()
+        await builder.cache.settle()
+        #expect(builder.saw(.published) && builder.failures.calls == 0)
+        #expect(try await Self.stored(key, redis) != nil)
     }
 
     @Test func identicalJobsOnTwoBuildersCompileOnce() async throws {
@@ -111,6 +138,7 @@ struct SharedTierTests {
         // Redis's own expiry ends the lease (brought forward: the test does not wait 600 s).
         #expect(try await Self.client(redis).command(["PEXPIRE", "kiln:lease:\(key.hex)", "1"]) == .integer(1))
         #expect(try await waiter.value.source == .built)
+        await second.cache.settle()
         #expect(try await dead.claim(key, owner: "third", lease: .seconds(1)) == .entry(try #require(await Self.stored(key, redis))))
     }
 
@@ -155,6 +183,7 @@ struct SharedTierTests {
         build.release()
         let served = try await builder.cache.result(for: key, build: build.run)
         #expect(served.source == .built && served.result == ResultCacheStoreTests.result(code: 1) && builder.saw(.damaged))
+        await builder.cache.settle()
         let replaced = try #require(await Self.stored(key, redis))
         #expect(try ResultCacheEntry.decode(replaced, key: key.hex).result == ResultCacheStoreTests.result(code: 1))
     }
@@ -184,11 +213,13 @@ struct SharedTierTests {
         build.release()
         #expect(try await builder.cache.result(for: ResultCacheStoreTests.key("a"), build: build.run).source == .built)
         #expect(try await builder.cache.result(for: ResultCacheStoreTests.key("b"), build: build.run).source == .built)
+        await builder.cache.settle()
         // One failed call: the second job did not ask a Redis known to be down.
         #expect(builder.failures == (1, 1))
         try redis.start()
         clock.advance(by: .seconds(5))
         #expect(try await builder.cache.result(for: ResultCacheStoreTests.key("c"), build: build.run).source == .built)
+        await builder.cache.settle()
         #expect(builder.saw(.recovered) && builder.saw(.published) && builder.failures == (1, 1))
         #expect(try await Self.stored(ResultCacheStoreTests.key("c"), redis) != nil)
     }
@@ -203,6 +234,7 @@ struct SharedTierTests {
         build.release()
         let served = try await lead.value
         #expect(served.source == .built && served.result == ResultCacheStoreTests.result(code: 1))
+        await builder.cache.settle()
         #expect(builder.failures.calls >= 1)
         #expect(try await builder.cache.result(for: key, build: build.run).source == .hit)
     }
