@@ -95,8 +95,10 @@ public struct OverlaySandbox: BuildSandbox {
     /// and named in the start-up log, never a reason not to start; the next start tries again.
     private func clearBuildDirectory() async -> String? {
         var failure: (any Error)?
-        // A second pass lists again what the first found changing under it.
-        for _ in 0..<2 {
+        // Another pass lists the tree again, and the mounts: a read of mountinfo can miss an entry while other
+        // mounts on the host come and go, and a mount point is not deleted (EBUSY).
+        for pass in 0..<3 {
+            if pass > 0 && !rootless { _ = OverlayMount.unmountAll(under: buildDirectory) }
             do {
                 try await RootlessOverlay.removeTree(buildDirectory)
                 return nil

@@ -54,7 +54,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public var url: URL { URL(fileURLWithPath: path) }
 
     public init(prefix: String = "kiln-test") throws {
-        var template = Array((NSTemporaryDirectory() + "/\(prefix).XXXXXX").utf8CString)
+        // Without a doubled slash ("/tmp/" + "/name"): paths are compared with the kernel's (mountinfo).
+        let base = NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
+        var template = Array((base + "/\(prefix).XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
             throw CocoaError(.fileWriteUnknown)
         }
