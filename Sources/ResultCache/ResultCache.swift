@@ -39,23 +39,17 @@ public actor ResultCache {
         case recovered
     }
 
-    private enum Decision: Sendable {
-        case share(JobComplete)
-        case lead
-        case cancelled
-    }
-
     public nonisolated let store: ResultCacheStore
     private nonisolated let shared: SharedTier?
     private let onEvent: @Sendable (Event) -> Void
-    private var table = CoalescingTable<ResultCacheKey, UInt64>()
-    private var waiting: [UInt64: CheckedContinuation<Decision, Never>] = [:]
+    var table = CoalescingTable<ResultCacheKey, UInt64>()
+    var waiting: [UInt64: CheckedContinuation<Decision, Never>] = [:]
     /// Decisions made before their waiter got to suspend.
-    private var early: [UInt64: Decision] = [:]
-    private var nextWaiter: UInt64 = 0
+    var early: [UInt64: Decision] = [:]
+    var nextWaiter: UInt64 = 0
     /// Results whose entries are still being written after their job's answer went out: an identical job that
     /// arrives meanwhile is served from here, as it would be from the entry.
-    private var storing: [ResultCacheKey: (store: UInt64, result: JobComplete)] = [:]
+    var storing: [ResultCacheKey: (store: UInt64, result: JobComplete)] = [:]
     private var stores: [UInt64: Task<Void, Never>] = [:]
 
     /// `shared`: the farm-wide tier behind `store` (nil: this builder's disk only).
@@ -144,12 +138,17 @@ public actor ResultCache {
         let number = nextWaiter
         if kept { storing[key] = (number, result) }
         stores[number] = Task {
-            // Encoded once for both tiers; a shared lease is released even when nothing is kept.
-            let entry = kept ? store.entryBytes(for: result, key: key) : nil
-            if let entry, fits { await keep(entry, for: key) }
-            if let shared, let owner { await shared.finish(key, owner: owner, entry: entry, expiresIn: store.lifetime(of: result)) }
+            await persist(result, for: key, kept: kept, fits: fits, owner: owner)
             stored(key, number)
         }
+    }
+
+    /// Off the actor: encoding a large result must not hold up other jobs' lookups. Encoded once for both tiers; a
+    /// shared lease is released even when nothing is kept.
+    private nonisolated func persist(_ result: JobComplete, for key: ResultCacheKey, kept: Bool, fits: Bool, owner: String?) async {
+        let entry = kept ? store.entryBytes(for: result, key: key) : nil
+        if let entry, fits { await keep(entry, for: key) }
+        if let shared, let owner { await shared.finish(key, owner: owner, entry: entry, expiresIn: store.lifetime(of: result)) }
     }
 
     private func stored(_ key: ResultCacheKey, _ number: UInt64) {
@@ -163,58 +162,6 @@ public actor ResultCache {
             try await store.write(entry, for: key)
         } catch {
             onEvent(.storeFailed(key, "\(error)"))
-        }
-    }
-
-    private enum Arrival {
-        case lead
-        case wait(UInt64)
-        case stored(JobComplete)
-    }
-
-    private func arrive(_ key: ResultCacheKey) -> Arrival {
-        if let (_, result) = storing[key] { return .stored(result) }
-        nextWaiter += 1
-        return table.arrive(key, nextWaiter) == .lead ? .lead : .wait(nextWaiter)
-    }
-
-    private func decision(for key: ResultCacheKey, _ waiter: UInt64) async -> Decision {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                register(continuation, for: waiter, key: key)
-            }
-        } onCancel: {
-            Task { await self.cancel(waiter, key: key) }
-        }
-    }
-
-    private func register(_ continuation: CheckedContinuation<Decision, Never>, for waiter: UInt64, key: ResultCacheKey) {
-        if let decision = early.removeValue(forKey: waiter) {
-            continuation.resume(returning: decision)
-        } else {
-            waiting[waiter] = continuation
-        }
-    }
-
-    private func cancel(_ waiter: UInt64, key: ResultCacheKey) {
-        guard table.leave(key, waiter) else { return }
-        decide(.cancelled, for: waiter)
-    }
-
-    private func finish(_ key: ResultCacheKey, with result: JobComplete?) {
-        switch table.finish(key, succeeded: result != nil) {
-        case .share(let waiters):
-            for waiter in waiters { decide(result.map(Decision.share) ?? .lead, for: waiter) }
-        case .promote(let next):
-            if let next { decide(.lead, for: next) }
-        }
-    }
-
-    private func decide(_ decision: Decision, for waiter: UInt64) {
-        if let continuation = waiting.removeValue(forKey: waiter) {
-            continuation.resume(returning: decision)
-        } else {
-            early[waiter] = decision
         }
     }
 }
