@@ -13,7 +13,7 @@ import KilnProtocol
 enum BubblewrapCommand {
     static func arguments(root: String, filtered: Bool, command: CompileCommand) -> [String] {
         var arguments = namespacesAndMounts(root: root, filtered: filtered) + ["--chdir", command.cwd, "--clearenv"]
-        for variable in command.environment where passes(variable) {
+        for variable in command.passableEnvironment {
             arguments += ["--setenv", variable.name, variable.value]
         }
         arguments += ["--", command.executable]
@@ -26,15 +26,6 @@ enum BubblewrapCommand {
     static func arguments(root: String, filtered: Bool, then command: [String]) -> [String] {
         namespacesAndMounts(root: root, filtered: filtered) + ["--clearenv", "--"] + command
     }
-
-    /// The job's environment as bubblewrap's `--setenv`s would leave it (a later duplicate wins).
-    static func environment(of command: CompileCommand) -> [String: String] {
-        var environment: [String: String] = [:]
-        for variable in command.environment where passes(variable) { environment[variable.name] = variable.value }
-        return environment
-    }
-
-    private static func passes(_ variable: EnvironmentVariable) -> Bool { !variable.name.contains("=") && !variable.name.isEmpty }
 
     static func namespacesAndMounts(root: String, filtered: Bool) -> [String] {
         [

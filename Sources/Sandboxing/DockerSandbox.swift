@@ -89,10 +89,9 @@ public struct DockerSandbox: BuildSandbox {
             let container = lease.container
             let filesystem = try await filesystems.filesystem(of: container) { try await engine.filesystem(container: container) }
             try await placeInputs(inputs, in: container, root: filesystem.root)
-            // What the engine's exec passes: variables whose names hold no `=`.
-            let variables = job.command.environment.filter { !$0.name.contains("=") && !$0.name.isEmpty }
             let config = ExecConfig(
-                user: jobUser, workingDirectory: job.command.cwd, environment: variables.map { "\($0.name)=\($0.value)" },
+                user: jobUser, workingDirectory: job.command.cwd,
+                environment: job.command.passableEnvironment.map { "\($0.name)=\($0.value)" },
                 command: [job.command.executable] + job.command.arguments)
             let stub = await stubs.take(container)
             defer { stub?.close() }
@@ -100,7 +99,7 @@ public struct DockerSandbox: BuildSandbox {
                 JobParker.stubMessage(
                     for: JobProcess(
                         executable: job.command.executable, arguments: job.command.arguments,
-                        environment: Dictionary(variables.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })),
+                        environment: job.command.environmentByName),
                     cwd: job.command.cwd)
             }
             // Cancelling the call alone would leave the job running in the container: its processes are killed.

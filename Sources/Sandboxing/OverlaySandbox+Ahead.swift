@@ -63,7 +63,7 @@ extension OverlaySandbox {
             let root = sandbox.jobDirectory + "/root"
             try await SandboxRoot.placeInputs(job.inputsTarPath, into: root, layout: layout, user: jobUser)
             let command = JobProcess(
-                executable: job.command.executable, arguments: job.command.arguments, environment: BubblewrapCommand.environment(of: job.command))
+                executable: job.command.executable, arguments: job.command.arguments, environment: job.command.environmentByName)
             let (limits, cwd) = (limits, job.command.cwd)
             let result = try await execute(job, layout: layout, files: root, upper: sandbox.jobDirectory + "/upper", cgroup: sandbox.cgroup) {
                 await sandbox.process.launch(command, cwd: cwd, timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
