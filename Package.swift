@@ -63,7 +63,9 @@ let package = Package(
         // MARK: I/O-free vocabulary
         .target(name: "KilnErrors", swiftSettings: kilnSettings),
         .target(name: "KilnProtocol", dependencies: ["KilnErrors"], swiftSettings: kilnSettings),
-        .target(name: "BLAKE3", swiftSettings: kilnSettings),
+        // Optimized in debug builds too: the tests and end-to-end suites run debug servers, and the four-lane
+        // hashing is six times slower there unoptimized than the scalar code was (toolchain uploads are hashed).
+        .target(name: "BLAKE3", swiftSettings: kilnSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "KilnAuth",
             dependencies: [

@@ -35,6 +35,16 @@ public struct BLAKE3Hasher: Sendable {
                 addChunkChainingValue(cv, totalChunks: totalChunks)
                 chunk = ChunkState(chunkCounter: totalChunks)
             }
+            // Whole chunks four at a time, as long as more input follows them (the last chunk may be the root).
+            while chunk.length == 0 && remaining > ChunkBatch.byteCount {
+                let first = chunk.chunkCounter
+                for (offset, cv) in ChunkBatch.chainingValues(of: UnsafeRawPointer(pointer), counter: first).enumerated() {
+                    addChunkChainingValue(cv, totalChunks: first + UInt64(offset) + 1)
+                }
+                chunk = ChunkState(chunkCounter: first + UInt64(ChunkBatch.width))
+                pointer += ChunkBatch.byteCount
+                remaining -= ChunkBatch.byteCount
+            }
             let take = min(BLAKE3Compression.chunkLength - chunk.length, remaining)
             chunk.update(UnsafeRawBufferPointer(start: pointer, count: take))
             pointer += take

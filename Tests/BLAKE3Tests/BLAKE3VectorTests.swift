@@ -44,7 +44,8 @@ import Testing
     }
 
     /// Streaming must not depend on how the input is cut.
-    @Test(arguments: [1, 7, 63, 64, 65, 1000, 1024, 1025, 4096])
+    /// Pieces above 4096 bytes take the four-chunk path, from chunk boundaries at every position of a batch.
+    @Test(arguments: [1, 7, 63, 64, 65, 1000, 1024, 1025, 4096, 4097, 5120, 9000, 31_744])
     func streamingInPieces(_ piece: Int) {
         let input = Self.input(31_744)
         var hasher = BLAKE3Hasher()

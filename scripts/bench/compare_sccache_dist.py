@@ -27,9 +27,12 @@ def source(salt, index):
 
 
 class Farm:
-    def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=(), servers=1):
+    def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=(), servers=1,
+                 metrics_port=None):
         self.name, self.root, self.kiln, self.sccache, self.sandbox = name, f"{root}/{name}", kiln, sccache, sandbox
         self.server_extra, self.kiln_arguments, self.servers = server_extra, list(kiln_arguments), servers
+        # Kiln's builders only: builder i serves /metrics on metrics_port + i.
+        self.metrics_port = metrics_port if name == "kiln" else None
         self.cgroup_procs = None  # a cgroup.procs file every farm process starts in (fleet's CPU accounting)
         self.scheduler_port, self.server_port, self.client_port = port, port + 1, port + 2
         self.processes = []
@@ -58,7 +61,8 @@ class Farm:
             port, suffix = (self.server_port, "") if index == 0 else (self.server_port + 9 + index, str(index))
             builder = ('type = "docker"\n' if self.sandbox == "docker" else
                        f'type = "overlay"\nbuild_dir = "{self.root}/build/overlay{suffix}"\nbwrap_path = "/usr/bin/bwrap"\n')
-            server = write(f"{self.root}/server{suffix}.toml", f'cache_dir = "{self.root}/cache{suffix}"\npublic_addr = "127.0.0.1:{port}"\n'
+            metrics = f'metrics_addr = "127.0.0.1:{self.metrics_port + index}"\n' if self.metrics_port else ""
+            server = write(f"{self.root}/server{suffix}.toml", f'cache_dir = "{self.root}/cache{suffix}"\npublic_addr = "127.0.0.1:{port}"\n{metrics}'
                            f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n{self.server_extra}[builder]\n{builder}'
                            f'[scheduler_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
             if self.name == "sccache-dist":

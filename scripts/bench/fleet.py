@@ -9,7 +9,7 @@ process they start (compilers, bubblewrap, tar, in whatever other cgroups Kiln p
 `cpuacct` hierarchy where there is one (Kiln never moves jobs there), otherwise cgroup v2 `cpu.stat` (Kiln's job
 cgroups are then made below the server's own).
 """
-import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from compare_sccache_dist import Farm, write
 
@@ -89,11 +89,20 @@ def run_fleet(farm, options, source):
     return {"cpu": cpu, "wall": wall, "distributed": distributed, "compiles": objects * options.clients}
 
 
-def run_farm(name, port, extra, kiln_arguments, root, options, redis_port, shared):
+def served_by_source(farm):
+    """How Kiln's builders served their jobs, summed over their /metrics (kiln_builder_results_total by source)."""
+    sources = dict.fromkeys(("built", "shared", "coalesced", "hit"), 0)
+    for index in range(farm.servers):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{farm.metrics_port + index}/metrics", timeout=5).read().decode()
+        for source, count in re.findall(r'kiln_builder_results_total\{source="([a-z]+)"\} ([0-9.e+]+)', text):
+            sources[source] = sources.get(source, 0) + int(float(count))
+    return sources
+
+
+def run_farm(name, port, extra, root, options, redis_port, shared):
     """One fleet through one farm started for it (and stopped after): its CPU, wall time and, for Kiln, how its
-    builders served the jobs."""
-    farm = Farm(name, root, options.kiln, options.sccache, port, server_extra=extra, kiln_arguments=kiln_arguments,
-                servers=options.builders)
+    builders served the jobs. Both farms run as their users run them, at their default log levels."""
+    farm = Farm(name, root, options.kiln, options.sccache, port, server_extra=extra, servers=options.builders, metrics_port=port + 40)
     farm.account = CPUAccount(name)
     farm.cgroup_procs = farm.account.procs
     try:
@@ -101,12 +110,11 @@ def run_farm(name, port, extra, kiln_arguments, root, options, redis_port, share
             farm.spawn("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         farm.start(client=False)
         result = run_fleet(farm, options, options.source)
+        if name == "kiln":
+            result["sources"] = served_by_source(farm)
     finally:
         farm.stop()
         farm.account.remove()
-    if name == "kiln":
-        log = "".join(open(f"{farm.root}/{file}").read() for file in os.listdir(farm.root) if re.fullmatch(r"server\d*\.log", file))
-        result["sources"] = {source: len(re.findall(f"source={source}\\b", log)) for source in ("built", "shared", "coalesced", "hit")}
     shutil.rmtree(farm.root, ignore_errors=True)
     return result
 
@@ -129,12 +137,11 @@ def main():
     # With several builders, Kiln's share one Redis (started in the farm's cgroup: its CPU is the farm's).
     redis_port = 10799
     shared = f'[result_cache]\nshared_url = "redis://127.0.0.1:{redis_port}"\n' if options.builders > 1 else ""
-    farms = [("sccache-dist", 10760, "", ()), ("kiln", 10780, "max_jobs = 24\n" + shared, ("--log-level", "debug"))]
+    farms = [("sccache-dist", 10760, ""), ("kiln", 10780, "max_jobs = 24\n" + shared)]
     rounds = []
     try:
         for _ in range(options.rounds):
-            rounds.append({name: run_farm(name, port, extra, kiln_arguments, root, options, redis_port, shared)
-                           for name, port, extra, kiln_arguments in farms})
+            rounds.append({name: run_farm(name, port, extra, root, options, redis_port, shared) for name, port, extra in farms})
     finally:
         shutil.rmtree(root, ignore_errors=True)
         try:
