@@ -3,8 +3,10 @@ import KilnProtocol
 /// Every scheduling decision, with no I/O: the service feeds it events with the current instant of its clock
 /// and carries out what it returns. Generic over the clock so tests drive time with a mock clock.
 ///
-/// Housekeeping (dead-server pruning, stale-job expiry) runs on **every** event, `alloc_job` included;
+/// Housekeeping (dead-server pruning, stale-job expiry) is checked on **every** event, `alloc_job` included;
 /// upstream prunes only on heartbeats and status requests, so it could hand jobs to a server dead for minutes.
+/// The tables are swept only once the earliest of their deadlines has passed (every change that can bring a
+/// deadline closer moves that instant), so an event costs no walk over every job.
 public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Duration, C.Instant: Sendable {
     public typealias Instant = C.Instant
 
@@ -13,6 +15,8 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     /// Jobs dropped unfinished so far (their server died or restarted, or they never started in time).
     public private(set) var droppedJobCount = 0
     public let policy: SchedulingPolicy
+    /// No server, job or quarantine expires up to this instant; nil: sweep at the next event.
+    private var quietUntil: Instant?
 
     public init(policy: SchedulingPolicy = SchedulingPolicy()) {
         self.policy = policy
@@ -24,6 +28,8 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     /// in time or whose lease ran out, and quarantines that are over. Returns the servers removed.
     @discardableResult
     public mutating func housekeep(now: Instant) -> [ServerID] {
+        if let quietUntil, now <= quietUntil { return [] }
+        defer { quietUntil = earliestDeadline() }
         let dead = servers.values.filter { $0.lastSeen.duration(to: now) > policy.heartbeatTimeout }.map(\.id)
         for id in dead { servers[id] = nil }
         let before = jobs.count
@@ -46,6 +52,34 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         return dead.sorted()
     }
 
+    /// The instant after which a job is dropped (the conditions of ``housekeep(now:)``).
+    private func deadline(of job: JobRecord<Instant>) -> Instant {
+        switch job.state {
+        case nil, .pending: job.created.advanced(by: policy.unstartedJobTimeout)
+        case .ready: job.created.advanced(by: min(policy.readyJobExpiry, policy.unstartedJobTimeout))
+        case .started, .complete: (job.started ?? job.created).advanced(by: policy.jobLease)
+        }
+    }
+
+    /// The earliest instant after which ``housekeep(now:)`` would change something; nil when nothing can expire.
+    private func earliestDeadline() -> Instant? {
+        let servers = servers.values.flatMap { server in
+            [server.lastSeen.advanced(by: policy.heartbeatTimeout)] + (server.lastError.map { [$0.advanced(by: policy.errorQuarantine)] } ?? [])
+        }
+        return (servers + jobs.values.map(deadline(of:))).min()
+    }
+
+    /// Records a deadline that may come before the next sweep.
+    private mutating func expect(_ deadline: Instant) {
+        if let quietUntil, deadline < quietUntil { self.quietUntil = deadline }
+    }
+
+    /// Stores `job` and notes its deadline.
+    private mutating func store(_ job: JobRecord<Instant>) {
+        jobs[job.id] = job
+        expect(deadline(of: job))
+    }
+
     // MARK: events
 
     /// A heartbeat from `id`, already authenticated.
@@ -64,6 +98,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
             servers[id] = ServerRecord(
                 id: id, nonce: request.serverNonce, numCPUs: SchedulingPolicy.clampedCPUs(request.numCPUs), jwtKey: request.jwtKey,
                 certDigest: request.certDigest, certPEM: request.certPEM, lastSeen: now)
+            expect(now.advanced(by: policy.heartbeatTimeout))
             return HeartbeatOutcome(isNew: true, certificateChanged: previous?.certDigest != request.certDigest, droppedJobs: dropped)
         }
         let changed = server.certDigest != request.certDigest
@@ -105,7 +140,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         guard let server = best else {
             return .noCapacity(message: "Insufficient capacity across \(servers.count) available servers")
         }
-        jobs[jobID] = JobRecord(id: jobID, server: server.id, toolchain: toolchain, state: nil, created: now)
+        store(JobRecord(id: jobID, server: server.id, toolchain: toolchain, state: nil, created: now))
         return .assign(job: jobID, server: server.id, jwtKey: server.jwtKey, certPEM: server.certPEM, certDigest: server.certDigest)
     }
 
@@ -113,8 +148,9 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     public mutating func assignSucceeded(job: JobID, result: AssignJobResult, now: Instant) {
         guard var record = jobs[job] else { return }
         record.state = result.state
-        jobs[job] = record
-        if !result.needToolchain { servers[record.server]?.learn(record.toolchain, limit: policy.maxToolchainsPerServer) }
+        store(record)
+        let limit = policy.maxToolchainsPerServer
+        if !result.needToolchain { servers[record.server]?.learn(record.toolchain, limit: limit) }
     }
 
     /// `assign_job` failed: drop the job and quarantine the server (no job until its next heartbeat, then a last
@@ -123,6 +159,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         guard let record = jobs.removeValue(forKey: job) else { return }
         servers[record.server]?.lastError = now
         servers[record.server]?.unreachable = true
+        expect(now.advanced(by: policy.errorQuarantine))
     }
 
     /// A `job_state` report from `server`. Only Pending→Ready, Ready→Started and Started→Complete are allowed;
@@ -140,8 +177,9 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         case (.pending, .ready), (.ready, .started):
             record.state = state
             if state == .started { record.started = now }
-            jobs[job] = record
-            if state == .ready { servers[server]?.learn(record.toolchain, limit: policy.maxToolchainsPerServer) }
+            store(record)
+            let limit = policy.maxToolchainsPerServer
+            if state == .ready { servers[server]?.learn(record.toolchain, limit: limit) }
         case (.started, .complete):
             jobs[job] = nil
         default:

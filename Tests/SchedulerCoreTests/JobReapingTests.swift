@@ -53,6 +53,24 @@ import Testing
         #expect(machine.jobs.isEmpty)
     }
 
+    /// The tables are swept only once their earliest deadline has passed: a change that brings a deadline closer
+    /// (a Pending job turning Ready expires after 60 s, not 300 s) must be seen by the next sweep all the same.
+    @Test func aDeadlineBroughtCloserIsKeptBetweenSweeps() throws {
+        var machine = machine()
+        _ = machine.allocate(jobID: JobID(1), toolchain: "t", now: clock.now)
+        machine.assignSucceeded(job: JobID(1), result: .forToolchain(cached: false), now: clock.now)  // Pending: 300 s
+        clock.advance(by: .seconds(10))
+        machine.housekeep(now: clock.now)
+        try machine.updateJobState(job: JobID(1), to: .ready, from: server, now: clock.now)  // Ready: 60 s from alloc_job
+        clock.advance(by: .seconds(50))
+        machine.housekeep(now: clock.now)
+        #expect(machine.jobs.count == 1, "kept up to its expiry")
+        clock.advance(by: .milliseconds(1))
+        machine.housekeep(now: clock.now)
+        #expect(machine.jobs.isEmpty)
+        #expect(machine.droppedJobCount == 1)
+    }
+
     /// A Started job whose Complete was lost holds its slot until its lease ends, counted from Started.
     @Test func aStartedJobWithoutCompleteLosesItsSlotWhenItsLeaseEnds() throws {
         var machine = machine { $0.jobLease = .seconds(100) }
