@@ -14,6 +14,10 @@ import ToolchainStore
 /// The build server's decisions for the three client-facing endpoints (protocol §2.6–2.8), apart from HTTP:
 /// the job table, the toolchain cache, the job slots, the sandbox and the scheduler link.
 final class BuildServer: Sendable {
+    /// How long a build waits for another client's upload of its toolchain (its own client was told not to send
+    /// it): 150 MB over a 20 Mbit/s link. sccache's clients wait 600 s for run_job.
+    static let toolchainArrivalPatience: Duration = .seconds(60)
+
     let identity: BuilderIdentity
     let link: any SchedulerReporting
     let archives: ToolchainArchiveCache
@@ -94,7 +98,7 @@ final class BuildServer: Sendable {
             return table.assign(job, toolchain: toolchain, now: now)
         }
         if replaced { logger.warning("job id assigned twice; the newer assignment wins", metadata: ["job": "\(job)"]) }
-        let cached = await archives.contains(toolchain.archiveID)
+        let cached = await archives.holdsOrAwaits(toolchain.archiveID)
         metrics.countToolchainLookup(hit: cached)
         return .forToolchain(cached: cached)
     }

@@ -72,20 +72,32 @@ struct BuilderController: Sendable {
             await drain(request)
             return try WireHTTP.ok(SubmitToolchainResult.success, for: request)
         }
-        var bodyRead = false
+        let upload: ToolchainUpload
         do {
-            let upload = try await server.archives.beginUpload()
-            bodyRead = true
+            upload = try await server.archives.beginUpload(of: toolchain.archiveID)
+        } catch {
+            server.logger.error("toolchain upload refused", metadata: ["job": "\(job)", "error": "\(error)"])
+            await drain(request)
+            return try WireHTTP.ok(SubmitToolchainResult.cannotCache, for: request)
+        }
+        let stored = await store(upload, from: request, as: toolchain.archiveID, job: job)
+        // Stored or not: the builds that waited for this upload go on (without the archive they fail over locally).
+        await server.archives.uploadEnded(toolchain.archiveID)
+        return try WireHTTP.ok(stored ? SubmitToolchainResult.success : .cannotCache, for: request)
+    }
+
+    /// Reads the body into `upload` and commits it as `archiveID`; false (logged) when that fails.
+    private func store(_ upload: ToolchainUpload, from request: Request, as archiveID: String, job: JobID) async -> Bool {
+        do {
             for try await buffer in request.body {
                 buffer.withUnsafeReadableBytes { upload.write($0) }
             }
-            try await server.archives.commit(try upload.finish(), as: toolchain.archiveID)
-            server.logger.debug("toolchain stored", metadata: ["job": "\(job)", "toolchain": "\(toolchain.archiveID)"])
-            return try WireHTTP.ok(SubmitToolchainResult.success, for: request)
+            try await server.archives.commit(try upload.finish(), as: archiveID)
+            server.logger.debug("toolchain stored", metadata: ["job": "\(job)", "toolchain": "\(archiveID)"])
+            return true
         } catch {
             server.logger.error("toolchain upload refused", metadata: ["job": "\(job)", "error": "\(error)"])
-            if !bodyRead { await drain(request) }
-            return try WireHTTP.ok(SubmitToolchainResult.cannotCache, for: request)
+            return false
         }
     }
 

@@ -64,7 +64,7 @@ struct JobBuild: Sendable {
     /// Runs a job in a slot, with its toolchain archive pinned in the cache for the whole run.
     private func buildInSlot(_ job: SandboxJob) async throws -> JobComplete {
         let archiveID = job.toolchain.archiveID
-        guard let archivePath = await server.archives.lease(archiveID) else {
+        guard let archivePath = await server.archives.lease(archiveID, patience: BuildServer.toolchainArrivalPatience) else {
             throw BuilderError(.toolchainMissing, "toolchain \(archiveID) is not in the cache; it was never uploaded or was evicted")
         }
         var leased = job

@@ -21,6 +21,9 @@ public actor ToolchainArchiveCache {
     private var verifying: [String: Task<Bool, Never>] = [:]
     /// Archives to evict once no job uses them.
     private var doomed: Set<String> = []
+    /// Uploads under way (``ToolchainArchiveCache/holdsOrAwaits(_:)``), and the signal of their ends.
+    var arrivals = ToolchainArrivals()
+    let arrivalSignal = ChangeSignal()
 
     /// Opens (creating if needed) the cache under `cacheDirectory/tc` and takes in what an earlier run left.
     public init(cacheDirectory: String, capacity: UInt64) throws {
@@ -89,9 +92,11 @@ public actor ToolchainArchiveCache {
         evict(index.insert(archiveID, size: upload.size))
     }
 
-    /// Pins a cached archive for a job and returns its path; nil when it is not cached, or when an archive of an
-    /// earlier run no longer hashes to its id (it is then evicted). Call ``release(_:)``.
-    public func lease(_ archiveID: String) async -> String? {
+    /// Pins a cached archive for a job and returns its path; nil when it is not cached (after waiting up to
+    /// `patience` for an upload of it under way), or when an archive of an earlier run no longer hashes to its id
+    /// (it is then evicted). Call ``release(_:)``.
+    public func lease(_ archiveID: String, patience: Duration = .zero) async -> String? {
+        await awaitArrival(of: archiveID, patience: patience)
         guard index.contains(archiveID) else { return nil }
         if unverified.contains(archiveID), await !verify(archiveID) { return nil }
         guard index.pin(archiveID) else { return nil }
