@@ -27,6 +27,16 @@ import Testing
         #expect(SchedulerStateMachineTests.assignedServer(machine.allocate(jobID: JobID(9), toolchain: "t", now: clock.now)) == nil)
     }
 
+    /// Housekeeping `duration` from now keeps the machine's `count` jobs; a millisecond later drops them all.
+    func expectExpiry(of machine: inout Machine, in duration: Duration, keeping count: Int) {
+        clock.advance(by: duration)
+        machine.housekeep(now: clock.now)
+        #expect(machine.jobs.count == count, "kept up to the deadline")
+        clock.advance(by: .milliseconds(1))
+        machine.housekeep(now: clock.now)
+        #expect(machine.jobs.isEmpty)
+    }
+
     /// The case from the issue: clients that died between alloc_job and run_job. Before, the farm stayed full.
     @Test func readyJobsWhoseClientDiedFreeTheirSlots() {
         var machine = machine()
@@ -45,12 +55,7 @@ import Testing
         machine.assignSucceeded(job: JobID(2), result: .forToolchain(cached: false), now: clock.now)  // Pending
         _ = machine.allocate(jobID: JobID(3), toolchain: "t", now: clock.now)
         machine.assignSucceeded(job: JobID(3), result: .forToolchain(cached: true), now: clock.now)  // Ready
-        clock.advance(by: .seconds(5))
-        machine.housekeep(now: clock.now)
-        #expect(machine.jobs.count == 3, "kept up to the timeout")
-        clock.advance(by: .milliseconds(1))
-        machine.housekeep(now: clock.now)
-        #expect(machine.jobs.isEmpty)
+        expectExpiry(of: &machine, in: .seconds(5), keeping: 3)
     }
 
     /// The tables are swept only once their earliest deadline has passed: a change that brings a deadline closer
@@ -62,12 +67,7 @@ import Testing
         clock.advance(by: .seconds(10))
         machine.housekeep(now: clock.now)
         try machine.updateJobState(job: JobID(1), to: .ready, from: server, now: clock.now)  // Ready: 60 s from alloc_job
-        clock.advance(by: .seconds(50))
-        machine.housekeep(now: clock.now)
-        #expect(machine.jobs.count == 1, "kept up to its expiry")
-        clock.advance(by: .milliseconds(1))
-        machine.housekeep(now: clock.now)
-        #expect(machine.jobs.isEmpty)
+        expectExpiry(of: &machine, in: .seconds(50), keeping: 1)
         #expect(machine.droppedJobCount == 1)
     }
 
