@@ -26,6 +26,15 @@ def source(salt, index):
     return f"#include <stdio.h>\n#include <string.h>\n{functions}\nconst char *tag{index} = \"bench {salt} {index}\";\n"
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds(pid):
+    """A process's own CPU seconds (user and system), its children excluded."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, children excluded
+
+
 class Farm:
     def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=(), servers=1,
                  metrics_port=None):

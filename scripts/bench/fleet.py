@@ -11,7 +11,7 @@ cgroups are then made below the server's own).
 """
 import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from compare_sccache_dist import Farm, write
+from compare_sccache_dist import Farm, own_cpu_seconds, write
 
 SHARED_PATH = "/tmp/kiln-fleet-src"
 
@@ -99,6 +99,17 @@ def served_by_source(farm):
     return sources
 
 
+def cpu_split(farm, total):
+    """The farm's CPU seconds by who spent them: the scheduler's, the build servers' and Redis's own processes, and
+    everything they started (compilers, sandboxes), which is the rest of the farm's cgroup."""
+    split = {"scheduler": 0.0, "build servers": 0.0, "redis": 0.0}
+    for process in farm.processes:
+        role = "redis" if "redis" in process.args[0] else "scheduler" if "scheduler" in process.args else "build servers"
+        split[role] += own_cpu_seconds(process.pid)
+    split["started by them"] = total - sum(split.values())
+    return split
+
+
 def run_farm(name, port, extra, root, options, redis_port, shared):
     """One fleet through one farm started for it (and stopped after): its CPU, wall time and, for Kiln, how its
     builders served the jobs. Both farms run as their users run them, at their default log levels."""
@@ -110,6 +121,7 @@ def run_farm(name, port, extra, root, options, redis_port, shared):
             farm.spawn("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         farm.start(client=False)
         result = run_fleet(farm, options, options.source)
+        result["split"] = cpu_split(farm, result["cpu"])
         if name == "kiln":
             result["sources"] = served_by_source(farm)
     finally:
@@ -160,6 +172,9 @@ def main():
     print(f"{'':28}{'sccache-dist 0.4.0':>20}{'kiln':>12}{'kiln / sccache-dist':>22}")
     for label, key in (("farm CPU seconds", "cpu"), ("wall time", "wall")):
         print(f"{label:28}{median('sccache-dist', key):>19.2f}s{median('kiln', key):>11.2f}s{ratio(key):>22.2f}")
+    for name, *_ in farms:
+        split = {role: statistics.median(r[name]["split"][role] for r in rounds) for role in rounds[0][name]["split"]}
+        print(f"{'  ' + name + ' CPU split':28}" + ", ".join(f"{role} {seconds:.2f}s" for role, seconds in split.items() if seconds or role != "redis"))
     distributed = {name: (sum(r[name]["distributed"] for r in rounds), sum(r[name]["compiles"] for r in rounds)) for name, *_ in farms}
     print(f"{'compiles distributed':28}{distributed['sccache-dist'][0]:>15}/{distributed['sccache-dist'][1]:<4}"
           f"{distributed['kiln'][0]:>7}/{distributed['kiln'][1]:<4}")

@@ -17,21 +17,16 @@ in a rotated order) and the medians are printed with their ratios:
 * Kiln's per-phase budget per job, from its builder's and scheduler's /metrics.
 """
 import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
-from compare_sccache_dist import Farm, write
+from compare_sccache_dist import Farm, own_cpu_seconds, write
 from fleet import CPUAccount
 
 FARMS = ["kiln", "mixed", "sccache-dist"]
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def trivial(tag, index):
     """A distinct, include-free translation unit: the compiler's own work is as small as it gets."""
     return f"int kiln_bench_{tag}_{index}(int x) {{ return x * {index + 3} + {len(tag)}; }}\n"
 
-
-def own_cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, children excluded
 
 
 class Bench:
