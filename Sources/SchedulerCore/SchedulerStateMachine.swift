@@ -33,16 +33,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         let dead = servers.values.filter { $0.lastSeen.duration(to: now) > policy.heartbeatTimeout }.map(\.id)
         for id in dead { servers[id] = nil }
         let before = jobs.count
-        jobs = jobs.filter { _, job in
-            guard servers[job.server] != nil else { return false }
-            let age = job.created.duration(to: now)
-            switch job.state {
-            // nil: assign_job never answered (it has its own deadline, far shorter).
-            case nil, .pending: return age <= policy.unstartedJobTimeout
-            case .ready: return age <= min(policy.readyJobExpiry, policy.unstartedJobTimeout)
-            case .started, .complete: return (job.started ?? job.created).duration(to: now) <= policy.jobLease
-            }
-        }
+        jobs = jobs.filter { _, job in servers[job.server] != nil && now <= deadline(of: job) }
         droppedJobCount += before - jobs.count
         for (id, server) in servers {
             if let error = server.lastError, error.duration(to: now) > policy.errorQuarantine {
@@ -52,9 +43,10 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         return dead.sorted()
     }
 
-    /// The instant after which a job is dropped (the conditions of ``housekeep(now:)``).
+    /// The instant after which ``housekeep(now:)`` drops a job.
     private func deadline(of job: JobRecord<Instant>) -> Instant {
         switch job.state {
+        // nil: assign_job never answered (it has its own deadline, far shorter).
         case nil, .pending: job.created.advanced(by: policy.unstartedJobTimeout)
         case .ready: job.created.advanced(by: min(policy.readyJobExpiry, policy.unstartedJobTimeout))
         case .started, .complete: (job.started ?? job.created).advanced(by: policy.jobLease)
