@@ -128,10 +128,9 @@ import Testing
     @Test func aTruncatedEntryIsAMissAndIsReplaced() throws {
         let bench = try Self.bench()
         let first = try #require(try Self.run(Compile(), on: bench))
-        let results = bench.probe.farm.root + "/kiln-builder-\(bench.probe.server.split(separator: ":").last ?? "")/cache/results"
-        let entries = (FileManager.default.subpaths(atPath: results) ?? []).filter { $0.split(separator: "/").count == 2 && !$0.hasPrefix(".") }
-        try #require(entries.count == 1, "one entry in \(results): \(entries)")
-        let path = results + "/" + entries[0]
+        let entry = try #require(bench.newResultCacheEntry(besides: []), "an entry in \(bench.resultCacheDirectory)")
+        try #require(bench.resultCacheEntries.count == 1, "one entry: \(bench.resultCacheEntries)")
+        let path = bench.resultCacheDirectory + "/" + entry
         let bytes = try #require(FileManager.default.contents(atPath: path))
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
         let second = try #require(try Self.run(Compile(), on: bench))

@@ -160,14 +160,11 @@ struct HostileAttack: Sendable {
             // Each run writes a fresh id from the kernel: an earlier id in an answer means it was served from the cache.
             let (a, b) = ("cat /proc/sys/kernel/random/uuid > r.o # a", "cat /proc/sys/kernel/random/uuid > r.o # b")
             let results = bench.resultCacheDirectory
-            func entries() -> Set<String> {
-                Set((FileManager.default.subpaths(atPath: results) ?? []).filter { $0.split(separator: "/").count == 2 && !$0.hasPrefix(".") })
-            }
-            let before = entries()
+            let before = bench.resultCacheEntries
             let first = try bench.run(a, outputs: ["r.o"])
-            guard let entryA = entries().subtracting(before).first else { throw TestFailure("job a was not stored") }
+            guard let entryA = bench.newResultCacheEntry(besides: before) else { throw TestFailure("job a was not stored") }
             _ = try bench.run(b, outputs: ["r.o"])
-            guard let entryB = entries().subtracting(before).subtracting([entryA]).first else { throw TestFailure("job b was not stored") }
+            guard let entryB = bench.newResultCacheEntry(besides: before.union([entryA])) else { throw TestFailure("job b was not stored") }
             guard rename(results + "/" + entryA, results + "/" + entryB) == 0 else { throw TestFailure("cannot move the entry") }
             let again = try bench.run(b, outputs: ["r.o"])
             let served = again.text == first.text

@@ -43,6 +43,23 @@ final class HostileBench: @unchecked Sendable {
     /// The builder's result cache (its default place under `cache_dir`).
     var resultCacheDirectory: String { probe.farm.root + "/kiln-builder-\(probe.server.split(separator: ":").last ?? "")/cache/results" }
 
+    /// The names of the entries in the result cache, as `shard/entry`.
+    var resultCacheEntries: Set<String> {
+        let names = FileManager.default.subpaths(atPath: resultCacheDirectory) ?? []
+        return Set(names.filter { $0.split(separator: "/").count == 2 && !$0.hasPrefix(".") })
+    }
+
+    /// An entry of the result cache not in `known`. The builder writes an entry after it answers: this waits for
+    /// one, up to 30 seconds, then gives up with nil.
+    func newResultCacheEntry(besides known: Set<String>) -> String? {
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            if let entry = resultCacheEntries.subtracting(known).first { return entry }
+            if Date() > deadline { return nil }
+            usleep(20_000)
+        }
+    }
+
     /// alloc_job, then the toolchain upload when the builder asks for it; returns the job. `other` is another
     /// toolchain than the bench's: its id and archive.
     func allocate(upload: [UInt8]? = nil, other: (toolchain: Toolchain, path: String)? = nil) throws -> JobAlloc {
