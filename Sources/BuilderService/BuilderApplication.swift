@@ -115,13 +115,21 @@ private func jobSlots(_ configuration: BuilderConfiguration) -> Int {
     configuration.maxJobs ?? SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount)
 }
 
+/// Sandboxes made ready before their jobs: one per slot, up to the slots the cores alone would give. Past them,
+/// jobs queue for CPU and a sandbox's set-up hides behind other compiles; and every ready sandbox is one more
+/// overlay mount that each bubblewrap start reads in /proc/self/mountinfo (measured here: 72 more mounts take a
+/// bwrap start from 5.5 to 11 ms).
+private func sandboxesAhead(_ configuration: BuilderConfiguration) -> Int {
+    min(jobSlots(configuration), SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount))
+}
+
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {
     let limits = sandboxLimits(configuration.jobLimits)
     switch configuration.sandbox {
     case .overlay(let buildDirectory, let bubblewrapPath, let rootless, let runAs):
         return OverlaySandbox(
             buildDirectory: buildDirectory, bubblewrapPath: bubblewrapPath, toolchainBudget: configuration.toolchainCacheSize, limits: limits,
-            rootless: rootless, preparedLaunches: jobSlots(configuration),
+            rootless: rootless, preparedLaunches: sandboxesAhead(configuration),
             jobUser: runAs.map { JobProcess.User(uid: UInt32($0.uid), gid: UInt32($0.gid)) } ?? OverlaySandbox.defaultJobUser)
     case .docker(let docker):
         var settings = DockerSandboxSettings(instance: "\(configuration.publicAddress)")

@@ -9,6 +9,10 @@ public final class ToolchainUpload {
     private var hasher = BLAKE3Hasher()
     private let limit: UInt64
     private var committed = false
+    /// Small pieces of the body gathered into one: BLAKE3 hashes four chunks at once only in a long enough run,
+    /// and the file takes one write instead of many.
+    private var pending: [UInt8] = []
+    private static let gathered = 1 << 16
     public private(set) var size: UInt64 = 0
     /// Set when a write failed or the upload outgrew the cache; later chunks are read and dropped.
     public private(set) var failure: ToolchainStoreError?
@@ -32,9 +36,20 @@ public final class ToolchainUpload {
             failure = ToolchainStoreError(.tooLarge, "the toolchain is larger than toolchain_cache_size (\(limit) bytes); raise it")
             return
         }
-        hasher.update(chunk)
+        guard !pending.isEmpty || chunk.count < Self.gathered else { return absorb(chunk) }
+        pending.append(contentsOf: chunk)
+        if pending.count >= Self.gathered { absorbPending() }
+    }
+
+    private func absorbPending() {
+        pending.withUnsafeBytes { absorb($0) }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private func absorb(_ bytes: UnsafeRawBufferPointer) {
+        hasher.update(bytes)
         do {
-            try file.write(chunk)
+            try file.write(bytes)
         } catch {
             failure = ToolchainStoreError(.io, "writing the toolchain to the cache failed", underlying: error)
         }
@@ -43,6 +58,7 @@ public final class ToolchainUpload {
     /// Ends the upload: closes the file and computes the archive id of what arrived. The cache owns the file
     /// from here on.
     public func finish() throws -> FinishedUpload {
+        if failure == nil { absorbPending() }
         if let failure { throw failure }
         do {
             try file.synchronize()

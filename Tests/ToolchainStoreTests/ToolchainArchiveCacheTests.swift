@@ -44,6 +44,28 @@ import ToolchainStore
 
     /// Issue 19, hole 7: an archive torn while the builder was down (a power cut after the rename) no longer hashes
     /// to its id; it is evicted at its first use after the restart, and an intact one is served.
+    /// Pieces small and large, in any order (gathered before they are hashed and written, or taken as they are):
+    /// the archive holds every byte in order, and its id is that of the whole.
+    @Test func piecesOfAnySizeMakeTheSameArchive() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-tc")
+        let cache = try ToolchainArchiveCache(cacheDirectory: directory.path, capacity: 4 << 20)
+        let bytes = Self.payload(3, count: 600_000)
+        let upload = try await cache.beginUpload()
+        var offset = 0
+        for size in [100, 70_000, 3, 65_536, 1, 200_000, 1023, 4097, 65_535] + Array(repeating: 4096, count: 48) {
+            let end = min(bytes.count, offset + size)
+            bytes[offset..<end].withUnsafeBytes { upload.write($0) }
+            offset = end
+        }
+        bytes[offset...].withUnsafeBytes { upload.write($0) }
+        let finished = try upload.finish()
+        #expect(finished.size == UInt64(bytes.count))
+        #expect(finished.archiveID == Self.archiveID(bytes))
+        try await cache.commit(finished, as: Self.archiveID(bytes))
+        let path = try #require(await cache.lease(Self.archiveID(bytes)))
+        #expect(FileManager.default.contents(atPath: path) == Data(bytes), "the archive on disk is the upload, byte for byte")
+    }
+
     @Test func anArchiveTornWhileTheBuilderWasDownIsEvictedAtFirstUse() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-tc")
         let (torn, intact) = (Self.payload(3, count: 300_000), Self.payload(4, count: 300_000))
