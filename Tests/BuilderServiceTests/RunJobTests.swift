@@ -41,7 +41,9 @@ import WireStreams
         let harness = try await BuilderHarness()
         let job = JobID(43)
         // The outputs are read only once the scheduler has heard Complete: the report does not wait for them.
-        harness.sandbox.afterCompiler.withLock { $0 = { await harness.scheduler.wait { harness.scheduler.states(of: job).contains(.complete) } } }
+        // Only the scheduler is captured: the harness itself would hold itself, and its directory would outlive the test.
+        let scheduler = harness.scheduler
+        harness.sandbox.afterCompiler.withLock { $0 = { await scheduler.wait { scheduler.states(of: job).contains(.complete) } } }
         try await harness.test { client in
             _ = try await harness.assign(client, job)
             _ = try await harness.submitToolchain(client, job)
