@@ -15,6 +15,8 @@ struct JobBuild: Sendable {
     let timeline: TimelineRecorder
     /// Called when this job's own compiler has ended (not for a result served without one).
     var onCompilerEnd: @Sendable () -> Void = {}
+    /// Awaited right before this job's own compiler starts; a throw ends the job before it runs.
+    var beforeCompiler: @Sendable () async throws -> Void = {}
 
     /// `inputsDigest` is the ``InputsTarDigest`` of the inputs (nil without a result cache).
     func run(
@@ -71,10 +73,10 @@ struct JobBuild: Sendable {
         leased.toolchainArchivePath = archivePath
         let sandboxStart = Mutex(ContinuousClock.now)
         let compilerEnd = Mutex<ContinuousClock.Instant?>(nil)
-        leased.onCompilerStart = { [timeline] in
-            let now = ContinuousClock.now
-            timeline.record(.sandboxSetup, from: sandboxStart.withLock { $0 }, to: now)
-            sandboxStart.withLock { $0 = now }
+        leased.onCompilerStart = { [timeline, beforeCompiler] in
+            timeline.record(.sandboxSetup, from: sandboxStart.withLock { $0 }, to: .now)
+            try await beforeCompiler()
+            sandboxStart.withLock { $0 = .now }
         }
         leased.onCompilerEnd = { [timeline, onCompilerEnd] in
             let now = ContinuousClock.now

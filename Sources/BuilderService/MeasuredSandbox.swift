@@ -20,10 +20,9 @@ struct MeasuredSandbox: BuildSandbox {
         let compilerStarted = Mutex<ContinuousClock.Instant?>(nil)
         var timed = job
         timed.onCompilerStart = { [metrics] in
-            let now = ContinuousClock.now
-            compilerStarted.withLock { $0 = now }
-            metrics.sandboxSetup.record(duration: started.duration(to: now))
-            job.onCompilerStart?()
+            metrics.sandboxSetup.record(duration: started.duration(to: .now))
+            try await job.onCompilerStart?()
+            compilerStarted.withLock { $0 = .now }
         }
         timed.onToolchainUnpacked = { [metrics] duration in
             metrics.toolchainUnpack.record(duration: duration)

@@ -34,7 +34,8 @@ struct RunJob: Sendable {
         guard server.toolchain(of: job) != nil else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
         let spool = server.spoolPath(for: job)
         defer { unlink(spool) }
-        // The Started report needs nothing from the body: it travels while the inputs arrive.
+        // The Started report needs nothing from the body: it travels while the inputs arrive and the sandbox is set
+        // up. The compiler waits for it: sccache-dist runs nothing when it fails, and answers 500.
         let started = Task { [server] in try await timeline.measure(.startedReport) { try await server.link.reportJobState(job, .started) } }
         let inputs: Result<(RunJobHttpRequest, [UInt8]?), any Error>
         do {
@@ -42,30 +43,26 @@ struct RunJob: Sendable {
         } catch {
             inputs = .failure(error)
         }
-        let startedReported = await started.result
         let (runRequest, inputsDigest): (RunJobHttpRequest, [UInt8]?)
         switch inputs {
         case .success(let read): (runRequest, inputsDigest) = read
         case .failure(let error):
             // A malformed body is the client's own fault, whatever the scheduler said. If Started went through, the
             // scheduler must hear Complete too, or it counts the job against this server forever.
-            if case .success = startedReported { await server.reportComplete(job) }
+            if case .success = await started.result { await server.reportComplete(job) }
             server.logger.debug("run_job body refused", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
             return WireHTTP.error(.badRequest, "error while parsing the run_job body")
-        }
-        if case .failure(let error) = startedReported {
-            server.logger.error("job_state Started failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
-            return WireHTTP.error(.internalServerError, "failed to update the job state")
         }
         guard let toolchain = server.claim(job) else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
         let complete = CompleteReport(server: server, job: job, timeline: timeline)
         let result: JobComplete
         do {
             result = try await context.cancellingOnDisconnect { [server] in
-                try await JobBuild(server: server, timeline: timeline, onCompilerEnd: complete.send).run(
-                    job, toolchain: toolchain, request: runRequest, inputsTarPath: spool, inputsDigest: inputsDigest)
+                try await JobBuild(server: server, timeline: timeline, onCompilerEnd: complete.send, beforeCompiler: { try await started.value })
+                    .run(job, toolchain: toolchain, request: runRequest, inputsTarPath: spool, inputsDigest: inputsDigest)
             }
         } catch {
+            if let refused = await startedFailure(started, job: job) { return refused }
             server.logger.error("build failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
             // Reported all the same: the scheduler counts a Started job against this server until it completes.
             _ = await complete.delivered()
@@ -73,6 +70,8 @@ struct RunJob: Sendable {
             let reason = (error as? SandboxError).flatMap { $0.isTheJobsOwnDoing ? ": \($0.code): \($0.message)" : nil }
             return WireHTTP.error(.internalServerError, "run build failed" + (reason ?? ""))
         }
+        // A result served without a compiler of this job's own (the cache, an identical job) did not wait for it.
+        if let refused = await startedFailure(started, job: job) { return refused }
         server.logger.debug("job complete", metadata: ["job": "\(job)", "code": "\(result.output.code)", "outputs": "\(result.outputs.count)"])
         // Encoded while the report may still be on its way.
         let answer = Result { try timeline.measure(.responseEncode) { try WireHTTP.ok(RunJobResult.complete(result), for: request) } }
@@ -82,6 +81,13 @@ struct RunJob: Sendable {
             server.logger.warning("job_state Complete failed; retrying in the background", metadata: ["job": "\(job)"])
         }
         return try answer.get()
+    }
+
+    /// sccache-dist's answer when the Started report failed: a 500, and no Complete after it. Nil when it went through.
+    private func startedFailure(_ started: Task<Void, any Error>, job: JobID) async -> Response? {
+        guard case .failure(let error) = await started.result else { return nil }
+        server.logger.error("job_state Started failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
+        return WireHTTP.error(.internalServerError, "failed to update the job state")
     }
 
     /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to `path`

@@ -34,8 +34,9 @@ public struct SandboxJob: Sendable {
     public var outputs: [String]
     /// The job's inputs as an uncompressed tar file.
     public var inputsTarPath: String
-    /// Called once the job's root is ready, right before the compiler starts (setup time ends here).
-    public var onCompilerStart: (@Sendable () -> Void)?
+    /// Called once the job's root is ready, right before the compiler starts (setup time ends here). The compiler
+    /// waits for it; when it throws, the job ends with that error and its compiler never runs.
+    public var onCompilerStart: (@Sendable () async throws -> Void)?
     /// Called when the compiler has ended, before the outputs are read back.
     public var onCompilerEnd: (@Sendable () -> Void)?
     /// Called when this job had to unpack its toolchain (into a directory or an image), with how long that took.

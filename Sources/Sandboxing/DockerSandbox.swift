@@ -124,7 +124,7 @@ public struct DockerSandbox: BuildSandbox {
             }
             // The writable layer is on the host; where the builder may read it, the job's disk use is watched there.
             let layer = filesystem.writableLayer
-            job.onCompilerStart?()
+            try await job.onCompilerStart?()
             let result = try await DiskUsageWatch.run(exec, watching: layer, limit: limits.diskBytes)
             job.onCompilerEnd?()
             try Task.checkCancellation()

@@ -228,7 +228,7 @@ public struct OverlaySandbox: BuildSandbox {
         _ job: SandboxJob, layout: JobLayout, files: String, upper: String, cgroup: JobCgroup?,
         run: @escaping @Sendable () async -> JobProcess.Outcome
     ) async throws -> JobComplete {
-        job.onCompilerStart?()
+        try await job.onCompilerStart?()
         let outcome = try await DiskUsageWatch.run(run, watching: upper, limit: limits.diskBytes)
         job.onCompilerEnd?()
         if let exceeded = cgroup?.exceededLimits(), !exceeded.isEmpty {

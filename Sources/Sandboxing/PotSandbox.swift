@@ -83,7 +83,7 @@ public struct PotSandbox: BuildSandbox {
         let root = settings.root(of: container)
         let user = try await BlockingWork.run { [settings] in try PotSandbox.jailUser(settings.jailUser, in: root) }
         try await SandboxRoot.placeInputs(job.inputsTarPath, into: root, layout: layout, user: user)
-        job.onCompilerStart?()
+        try await job.onCompilerStart?()
         let outcome = try await jails.compile(in: container, job.command)
         job.onCompilerEnd?()
         return JobComplete(

@@ -11,6 +11,8 @@ final class FakeSandbox: BuildSandbox {
     let jobs = Mutex<[SandboxJob]>([])
     let afterCompiler = Mutex<@Sendable () async throws -> Void>({})
     let running = Mutex(0)
+    /// Jobs whose "compiler" started (past ``SandboxJob/onCompilerStart``).
+    let compilersRun = Mutex(0)
     let hold = Mutex(false)
     let changed = ChangeSignal()
 
@@ -32,6 +34,8 @@ final class FakeSandbox: BuildSandbox {
         }
         await changed.wait { !hold.withLock { $0 } }
         try Task.checkCancellation()
+        try await job.onCompilerStart?()
+        compilersRun.withLock { $0 += 1 }
         job.onCompilerEnd?()
         try await afterCompiler.withLock { $0 }()
         let contents = Array("out".utf8)

@@ -17,6 +17,8 @@ final class RecordingScheduler: SchedulerReporting {
     let heartbeatAttempts = Mutex(0)
     /// While true, every call throws (a scheduler that is down).
     let failing = Mutex(false)
+    /// job_state reports of these states throw.
+    let refusedStates = Mutex<Set<JobState>>([])
     let changed = ChangeSignal()
 
     func heartbeat(_ request: HeartbeatServerHttpRequest) async throws -> Bool {
@@ -31,7 +33,7 @@ final class RecordingScheduler: SchedulerReporting {
 
     func reportJobState(_ job: JobID, _ state: JobState) async throws {
         defer { changed.notify() }
-        if failing.withLock({ $0 }) { throw Refused() }
+        if failing.withLock({ $0 }) || refusedStates.withLock({ $0.contains(state) }) { throw Refused() }
         reports.withLock { $0.append((job, state)) }
     }
 
