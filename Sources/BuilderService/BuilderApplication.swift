@@ -112,15 +112,18 @@ private func makeMetricsListener(
 
 /// Jobs run at once: `max_jobs`, or as many as the scheduler's policy gives this machine's cores.
 private func jobSlots(_ configuration: BuilderConfiguration) -> Int {
-    configuration.maxJobs ?? SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount)
+    configuration.maxJobs ?? slotsForCores
 }
+
+/// The slots the scheduler's policy gives this machine's cores.
+private var slotsForCores: Int { SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount) }
 
 /// Sandboxes made ready before their jobs: one per slot, up to the slots the cores alone would give. Past them,
 /// jobs queue for CPU and a sandbox's set-up hides behind other compiles; and every ready sandbox is one more
 /// overlay mount that each bubblewrap start reads in /proc/self/mountinfo (measured here: 72 more mounts take a
 /// bwrap start from 5.5 to 11 ms).
 private func sandboxesAhead(_ configuration: BuilderConfiguration) -> Int {
-    min(jobSlots(configuration), SchedulingPolicy.jobCap(cores: ProcessInfo.processInfo.activeProcessorCount))
+    min(jobSlots(configuration), slotsForCores)
 }
 
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {

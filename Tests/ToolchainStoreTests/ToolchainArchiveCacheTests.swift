@@ -42,8 +42,6 @@ import ToolchainStore
         #expect(FileManager.default.contents(atPath: stored) == Data(good), "stored at tc/<c0>/<c1>/<id> like upstream")
     }
 
-    /// Issue 19, hole 7: an archive torn while the builder was down (a power cut after the rename) no longer hashes
-    /// to its id; it is evicted at its first use after the restart, and an intact one is served.
     /// Pieces small and large, in any order (gathered before they are hashed and written, or taken as they are):
     /// the archive holds every byte in order, and its id is that of the whole.
     @Test func piecesOfAnySizeMakeTheSameArchive() async throws {
@@ -66,6 +64,8 @@ import ToolchainStore
         #expect(FileManager.default.contents(atPath: path) == Data(bytes), "the archive on disk is the upload, byte for byte")
     }
 
+    /// Issue 19, hole 7: an archive torn while the builder was down (a power cut after the rename) no longer hashes
+    /// to its id; it is evicted at its first use after the restart, and an intact one is served.
     @Test func anArchiveTornWhileTheBuilderWasDownIsEvictedAtFirstUse() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-tc")
         let (torn, intact) = (Self.payload(3, count: 300_000), Self.payload(4, count: 300_000))
