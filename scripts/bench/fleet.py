@@ -9,7 +9,7 @@ process they start (compilers, bubblewrap, tar, in whatever other cgroups Kiln p
 `cpuacct` hierarchy where there is one (Kiln never moves jobs there), otherwise cgroup v2 `cpu.stat` (Kiln's job
 cgroups are then made below the server's own).
 """
-import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, glob, json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from compare_sccache_dist import Farm, own_cpu_seconds, write
 
@@ -91,12 +91,23 @@ def run_fleet(farm, options, source):
 
 
 def served_by_source(farm):
-    """How Kiln's builders served their jobs, summed over their /metrics (kiln_builder_results_total by source)."""
-    sources = dict.fromkeys(("built", "shared", "coalesced", "hit"), 0)
+    """How Kiln's builders served their jobs, summed over their /metrics (kiln_builder_results_total by source), and
+    how many of their calls to Redis failed (kiln_builder_shared_cache_total{event="error"}), with the first such
+    error their logs name: after one a builder leaves Redis alone for 5 s, and its jobs meanwhile are not shared."""
+    sources = dict.fromkeys(("built", "shared", "coalesced", "hit", "redis errors"), 0)
     for index in range(farm.servers):
         text = urllib.request.urlopen(f"http://127.0.0.1:{farm.metrics_port + index}/metrics", timeout=5).read().decode()
         for source, count in re.findall(r'kiln_builder_results_total\{source="([a-z]+)"\} ([0-9.e+]+)', text):
             sources[source] = sources.get(source, 0) + int(float(count))
+        for count in re.findall(r'kiln_builder_shared_cache_total\{event="error"\} ([0-9.e+]+)', text):
+            sources["redis errors"] += int(float(count))
+    if sources["redis errors"]:
+        for log in sorted(glob.glob(farm.root + "/*.log")):
+            with open(log, errors="replace") as lines:
+                first = next((line.strip() for line in lines if "shared result cache unavailable" in line), None)
+            if first:
+                sources["first redis error"] = first[:300]
+                break
     return sources
 
 
@@ -183,6 +194,14 @@ def main():
     print(f"kiln builders{' (all rounds)' if len(rounds) > 1 else ''}: {sources['built']} compiled, {sources['coalesced']} shared a running "
           f"identical job on the same builder, {sources['shared']} served from Redis (another builder's result or build), "
           f"{sources['hit']} served from their own result cache")
+    compiled = [r["kiln"]["sources"]["built"] for r in rounds]
+    if len(set(compiled)) > 1:
+        print(f"kiln compiles per round: {', '.join(map(str, compiled))} (more than the distinct units: identical jobs built twice)")
+    errors = sum(r["kiln"]["sources"]["redis errors"] for r in rounds)
+    if errors:
+        first = next((r["kiln"]["sources"]["first redis error"] for r in rounds if "first redis error" in r["kiln"]["sources"]),
+                     "(not in the builders' logs)")
+        print(f"kiln builders' Redis calls that failed: {errors} (each pauses that builder's sharing for 5 s); the first: {first}")
     if any(count != total for count, total in distributed.values()):
         print("WARNING: not every compile was distributed; the CPU seconds do not cover the same work")
 
