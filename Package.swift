@@ -92,7 +92,7 @@ let package = Package(
             name: "BlockingPool",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: kilnSettings),
-        .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib", "CDeflate", "KilnErrors"], swiftSettings: kilnSettings),
+        .target(name: "ArchiveKit", dependencies: ["CArchive", "CZlib", "CDeflate", "KilnErrors", "BLAKE3"], swiftSettings: kilnSettings),
         .target(name: "CurlClient", dependencies: ["CCurl", "CCurlShims", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "RedisClient", dependencies: ["CHiredis", "BlockingPool", "KilnErrors"], swiftSettings: kilnSettings),
         .target(name: "WireStreams", dependencies: ["KilnProtocol", "ArchiveKit", "KilnErrors"], swiftSettings: kilnSettings),

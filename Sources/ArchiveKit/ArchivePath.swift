@@ -32,5 +32,7 @@ public struct ExtractionSummary: Sendable, Hashable {
     public var bytes: UInt64 = 0
     /// Members whose setuid, setgid or sticky bits were removed.
     public var strippedSpecialBits = 0
+    /// The ``ArchiveContentDigest`` of what was unpacked, when it was asked for.
+    public var contentDigest: [UInt8]?
     public init() {}
 }

@@ -29,11 +29,24 @@ public struct SafeExtractor: Sendable {
     /// Unpacks the archive file at `path` into the existing directory `root`. `inflatingWhole`: a gzip archive is
     /// first inflated whole in memory (``WholeGzip``, for toolchains: megabytes, unpacked by every builder); small
     /// archives (job inputs) are streamed, where the look at the file would cost more than it saves.
+    /// `digesting`: the summary also holds the ``ArchiveContentDigest`` of what was unpacked.
     @discardableResult
-    public func extract(file path: String, into root: String, inflatingWhole: Bool = false) throws -> ExtractionSummary {
+    public func extract(file path: String, into root: String, inflatingWhole: Bool = false, digesting: Bool = false) throws -> ExtractionSummary {
+        try walk(file: path, into: root, inflatingWhole: inflatingWhole, digesting: digesting)
+    }
+
+    /// The ``ArchiveContentDigest`` of the archive file at `path`, which passes every check of an unpack; nothing
+    /// is written.
+    public func contentDigest(file path: String) throws -> [UInt8] {
+        try walk(file: path, into: nil, inflatingWhole: true, digesting: true).contentDigest ?? []
+    }
+
+    private func walk(file path: String, into root: String?, inflatingWhole: Bool, digesting: Bool) throws -> ExtractionSummary {
+        var digest = digesting ? ArchiveContentDigest() : nil
         if inflatingWhole,
             let summary = try WholeGzip.withInflated(
-                file: path, maxOutput: min(Self.wholeGzipLimit, Int(clamping: limits.maxTotalBytes)), { try extract(buffer: $0, into: root) })
+                file: path, maxOutput: min(Self.wholeGzipLimit, Int(clamping: limits.maxTotalBytes)),
+                { try extract(buffer: $0, into: root, digest: &digest) })
         {
             return summary
         }
@@ -41,16 +54,16 @@ public struct SafeExtractor: Sendable {
             guard archive_read_open_filename(reader, path, 1 << 16) == ARCHIVE_OK else {
                 throw ArchiveError(.corrupt, "'\(path)' is not a readable archive", cause: Self.message(reader))
             }
-            return try extractEntries(from: reader, into: root)
+            return try extractEntries(from: reader, into: root, digest: &digest)
         }
     }
 
-    private func extract(buffer: UnsafeRawBufferPointer, into root: String) throws -> ExtractionSummary {
+    private func extract(buffer: UnsafeRawBufferPointer, into root: String?, digest: inout ArchiveContentDigest?) throws -> ExtractionSummary {
         try withReader { reader in
             guard archive_read_open_memory(reader, buffer.baseAddress, buffer.count) == ARCHIVE_OK else {
                 throw ArchiveError(.corrupt, "the bytes are not a readable archive", cause: Self.message(reader))
             }
-            return try extractEntries(from: reader, into: root)
+            return try extractEntries(from: reader, into: root, digest: &digest)
         }
     }
 
@@ -63,21 +76,10 @@ public struct SafeExtractor: Sendable {
         return try body(reader)
     }
 
-    private func extractEntries(from reader: OpaquePointer, into root: String) throws -> ExtractionSummary {
-        guard let resolved = realpath(root, nil) else {
-            throw ArchiveError(.io, "extraction root '\(root)' does not exist; create it first")
-        }
-        let rootPath = String(cString: resolved)
-        free(resolved)
-        guard let writer = archive_write_disk_new() else { throw ArchiveError(.io, "libarchive could not allocate a writer") }
-        defer { archive_write_free(writer) }
-        // Member paths are rewritten to absolute paths under the (symlink-free) root after our own checks, so
-        // libarchive's NOABSOLUTEPATHS cannot apply; its symlink and `..` checks stay on as a second line.
-        let flags =
-            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | (owner == nil ? 0 : ARCHIVE_EXTRACT_OWNER)
-        archive_write_disk_set_options(writer, flags)
-
+    private func extractEntries(from reader: OpaquePointer, into root: String?, digest: inout ArchiveContentDigest?) throws -> ExtractionSummary {
+        let rootPath = try root.map(Self.resolved)
+        let writer = try rootPath.map { _ in try diskWriter() }
+        defer { if let writer { archive_write_free(writer) } }
         var summary = ExtractionSummary()
         var entry: OpaquePointer?
         while true {
@@ -90,29 +92,34 @@ public struct SafeExtractor: Sendable {
             guard summary.entries <= limits.maxEntries else {
                 throw ArchiveError(.limitExceeded, "the archive has more than \(limits.maxEntries) entries")
             }
-            guard try prepare(entry, root: rootPath, summary: &summary) else { continue }
-            guard archive_write_header(writer, entry) == ARCHIVE_OK else {
+            guard try prepare(entry, root: rootPath, summary: &summary, digest: &digest) else { continue }
+            if let writer, archive_write_header(writer, entry) != ARCHIVE_OK {
                 let name = String(cString: archive_entry_pathname(entry))
                 throw ArchiveError(.io, "could not write '\(name)'", cause: Self.message(writer))
             }
-            try copyData(from: reader, to: writer, summary: &summary)
-            guard archive_write_finish_entry(writer) == ARCHIVE_OK else {
+            try copyData(from: reader, to: writer, summary: &summary, digest: &digest)
+            if let writer, archive_write_finish_entry(writer) != ARCHIVE_OK {
                 throw ArchiveError(.io, "could not finish an entry", cause: Self.message(writer))
             }
         }
+        summary.contentDigest = digest?.finalize()
         return summary
     }
 
-    /// Checks one entry and points it under the root. False means skip it (the root itself).
-    private func prepare(_ entry: OpaquePointer, root: String, summary: inout ExtractionSummary) throws -> Bool {
+    /// Checks one entry and, given a root, points it there. False means skip it (the root itself).
+    private func prepare(_ entry: OpaquePointer, root: String?, summary: inout ExtractionSummary, digest: inout ArchiveContentDigest?) throws -> Bool
+    {
         let member = try ArchiveMember(entry)
         let (rawName, type) = (member.rawName, member.type)
         guard let relative = member.relativePath else { return false }  // "./" names the root itself
-        try refuseSymlinkInPath(relative, root: root, member: rawName)
-        archive_entry_set_pathname(entry, root + "/" + relative)
-        if let safeTarget = try member.hardLinkTarget(entry) {
-            try refuseSymlinkInPath(safeTarget, root: root, member: rawName, includingLast: true)
-            archive_entry_set_hardlink(entry, root + "/" + safeTarget)
+        let hardLinkTarget = try member.hardLinkTarget(entry)
+        if let root {
+            try refuseSymlinkInPath(relative, root: root, member: rawName)
+            archive_entry_set_pathname(entry, root + "/" + relative)
+            if let hardLinkTarget {
+                try refuseSymlinkInPath(hardLinkTarget, root: root, member: rawName, includingLast: true)
+                archive_entry_set_hardlink(entry, root + "/" + hardLinkTarget)
+            }
         }
         if let owner {
             archive_entry_set_uid(entry, la_int64_t(owner.uid))
@@ -125,6 +132,9 @@ public struct SafeExtractor: Sendable {
             summary.strippedSpecialBits += 1
             archive_entry_set_perm(entry, mode_t(permissions & 0o777))
         }
+        digest?.begin(
+            path: relative, type: type, permissions: permissions & 0o777,
+            symlinkTarget: archive_entry_symlink(entry).map { String(cString: $0) }, hardLinkTarget: hardLinkTarget)
         if type == FileTypeBits.regular, archive_entry_size_is_set(entry) != 0 {
             summary.bytes += UInt64(max(archive_entry_size(entry), 0))
             guard summary.bytes <= limits.maxTotalBytes else {
@@ -134,23 +144,9 @@ public struct SafeExtractor: Sendable {
         return true
     }
 
-    /// Refuses a member whose parent directories (or, for hard-link targets, the target itself) are symlinks
-    /// already written under the root: writing there would follow the link.
-    private func refuseSymlinkInPath(_ relative: String, root: String, member: String, includingLast: Bool = false) throws {
-        var components = relative.split(separator: "/")
-        if !includingLast { components.removeLast() }
-        var path = root
-        for component in components {
-            path += "/" + component
-            var info = stat()
-            guard lstat(path, &info) == 0 else { return }  // nothing there yet: nothing to follow
-            if info.st_mode & S_IFMT == S_IFLNK {
-                throw ArchiveError(.symlinkEscape, "member '\(member)' would be written through the symlink '\(path.dropFirst(root.count + 1))'")
-            }
-        }
-    }
-
-    private func copyData(from reader: OpaquePointer, to writer: OpaquePointer, summary: inout ExtractionSummary) throws {
+    private func copyData(
+        from reader: OpaquePointer, to writer: OpaquePointer?, summary: inout ExtractionSummary, digest: inout ArchiveContentDigest?
+    ) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
@@ -163,7 +159,8 @@ public struct SafeExtractor: Sendable {
             guard offset >= 0, UInt64(offset) + UInt64(size) <= limits.maxTotalBytes else {
                 throw ArchiveError(.limitExceeded, "a member unpacks to more than \(limits.maxTotalBytes) bytes")
             }
-            guard archive_write_data_block(writer, buffer, size, offset) == ARCHIVE_OK else {
+            digest?.update(UnsafeRawBufferPointer(start: buffer, count: size), at: UInt64(offset))
+            if let writer, archive_write_data_block(writer, buffer, size, offset) != ARCHIVE_OK {
                 throw ArchiveError(.io, "could not write member data", cause: Self.message(writer))
             }
         }

@@ -3,7 +3,8 @@ import KilnProtocol
 
 /// The key of a finished job in the builder's result cache: BLAKE3 over a version/domain tag and, each length
 /// prefixed, everything that can change what the job produces:
-/// the toolchain's archive id, the executable, the arguments, the environment that reaches the compiler (already
+/// the toolchain's content (its ``ArchiveContentDigest``, not the archive id: sccache stamps each archive it
+/// packages with the time, so one compiler comes under many ids), the executable, the arguments, the environment that reaches the compiler (already
 /// filtered and sorted by ``JobEnvironmentPolicy``), the working directory, the declared outputs (sorted: their
 /// order does not change the files), the inputs (``InputsTarDigest``) and the stream limit, which can cut stdout
 /// and stderr short.
@@ -14,9 +15,9 @@ public struct ResultCacheKey: Hashable, Sendable, CustomStringConvertible {
     /// 64 lowercase hex digits.
     public let hex: String
 
-    public init(archiveID: String, command: CompileCommand, outputs: [String], inputsDigest: [UInt8], streamLimit: Int) {
+    public init(toolchainContent: [UInt8], command: CompileCommand, outputs: [String], inputsDigest: [UInt8], streamLimit: Int) {
         var encoder = FieldEncoder()
-        encoder.field("archive_id", archiveID)
+        encoder.field("toolchain_content", toolchainContent)
         encoder.field("executable", command.executable)
         encoder.list("arguments", command.arguments)
         encoder.list("env", command.environment.flatMap { [$0.name, $0.value] })
@@ -39,7 +40,7 @@ public struct ResultCacheKey: Hashable, Sendable, CustomStringConvertible {
     private struct FieldEncoder {
         var hasher = BLAKE3Hasher()
 
-        init() { hasher.update(Array("kiln.result-cache.v1".utf8)) }
+        init() { hasher.update(Array("kiln.result-cache.v2".utf8)) }
 
         mutating func field(_ name: String, _ bytes: [UInt8]) {
             append(Array(name.utf8))

@@ -29,6 +29,8 @@ final class BuildServer: Sendable {
     let environment: JobEnvironmentPolicy
     /// nil when `[result_cache] enabled = false`.
     let results: ResultCache?
+    /// The content digest of each toolchain, part of every result's key.
+    let toolchainContents = ToolchainContents()
     /// The sandbox's stream limit, part of every result's key.
     let streamLimit: Int
     let metrics: BuilderMetrics

@@ -43,11 +43,12 @@ struct JobBuild: Sendable {
             id: job, toolchain: toolchain, toolchainArchivePath: "", command: server.environment.command(request.command),
             outputs: request.outputs, inputsTarPath: inputsTarPath)
         guard let results = server.results, let inputsDigest else { return (try await buildInSlot(sandboxJob), .built) }
-        let key = ResultCacheKey(
-            archiveID: toolchain.archiveID, command: sandboxJob.command, outputs: request.outputs, inputsDigest: inputsDigest,
-            streamLimit: server.streamLimit)
-        // Lookup (or the wait for an identical job) until the build starts; storing after it ends.
+        // Lookup (the toolchain's content, then the result or the wait for an identical job) until the build
+        // starts; storing after it ends.
         let lookupStart = ContinuousClock.now
+        let key = ResultCacheKey(
+            toolchainContent: try await toolchainContent(sandboxJob), command: sandboxJob.command, outputs: request.outputs,
+            inputsDigest: inputsDigest, streamLimit: server.streamLimit)
         let buildEnd = Mutex<ContinuousClock.Instant?>(nil)
         let served = try await results.result(for: key) {
             timeline.record(.cacheLookup, from: lookupStart)
@@ -63,14 +64,40 @@ struct JobBuild: Sendable {
         return (served.result, BuilderMetrics.ResultSource(rawValue: served.source.rawValue) ?? .built)
     }
 
-    /// Runs a job in a slot, with its toolchain archive pinned in the cache for the whole run.
-    private func buildInSlot(_ job: SandboxJob) async throws -> JobComplete {
+    /// The content digest of the job's toolchain: known from an earlier job, or read from the archive by the sandbox.
+    private func toolchainContent(_ job: SandboxJob) async throws -> [UInt8] {
+        try await server.toolchainContents.digest(of: job.toolchain.archiveID) { [self] in
+            try await withArchive(job) { try await server.sandbox.toolchainContent(of: $0) }
+        }
+    }
+
+    /// Runs `body` with the job's toolchain archive pinned in the cache (waiting for an upload under way). An archive
+    /// that does not unpack leaves the cache, so the next client is asked for it again.
+    private func withArchive<R>(_ job: SandboxJob, _ body: (SandboxJob) async throws -> R) async throws -> R {
         let archiveID = job.toolchain.archiveID
         guard let archivePath = await server.archives.lease(archiveID, patience: BuildServer.toolchainArrivalPatience) else {
             throw BuilderError(.toolchainMissing, "toolchain \(archiveID) is not in the cache; it was never uploaded or was evicted")
         }
         var leased = job
         leased.toolchainArchivePath = archivePath
+        do {
+            let result = try await body(leased)
+            await server.archives.release(archiveID)
+            return result
+        } catch {
+            await server.archives.release(archiveID)
+            if let error = error as? SandboxError, error.code == .badToolchain { await server.archives.discard(archiveID) }
+            throw error
+        }
+    }
+
+    /// Runs a job in a slot, with its toolchain archive pinned in the cache for the whole run.
+    private func buildInSlot(_ job: SandboxJob) async throws -> JobComplete {
+        try await withArchive(job) { try await buildInSlot(leased: $0) }
+    }
+
+    private func buildInSlot(leased job: SandboxJob) async throws -> JobComplete {
+        var leased = job
         let sandboxStart = Mutex(ContinuousClock.now)
         let compilerEnd = Mutex<ContinuousClock.Instant?>(nil)
         leased.onCompilerStart = { [timeline, beforeCompiler] in
@@ -85,32 +112,26 @@ struct JobBuild: Sendable {
             onCompilerEnd()
         }
         let waiting = ContinuousClock.now
-        do {
-            try await server.slots.acquire()
-        } catch {
-            await server.archives.release(archiveID)  // the client left while the job waited for a slot
-            throw error
-        }
+        try await server.slots.acquire()  // throws when the client left while the job waited for a slot
         server.metrics.slotWait.record(duration: waiting.duration(to: .now))
         timeline.record(.slotWait, from: waiting)
         sandboxStart.withLock { $0 = .now }
         defer { if let end = compilerEnd.withLock({ $0 }) { timeline.record(.outputsRead, from: end) } }
+        let result: JobComplete
         do {
-            let result = try await server.sandbox.run(leased)
+            result = try await server.sandbox.run(leased)
             await server.slots.release()
-            await server.archives.release(archiveID)
-            // Never cached nor shared, and the client compiles locally instead of failing its build.
-            if let reason = ResourceFailure.reason(in: result.output) {
-                throw SandboxError(
-                    .resourcesExhausted,
-                    "the compile failed for want of memory, processes or disk (\(reason)); raise [job_limits] if real compiles need more")
-            }
-            return result
         } catch {
             await server.slots.release()
-            await server.archives.release(archiveID)
-            if let error = error as? SandboxError, error.code == .badToolchain { await server.archives.discard(archiveID) }
             throw error
         }
+        // Never cached nor shared, and the client compiles locally instead of failing its build. (Thrown after the
+        // slot went back: given back twice, it would let one job more run than the server has slots.)
+        if let reason = ResourceFailure.reason(in: result.output) {
+            throw SandboxError(
+                .resourcesExhausted,
+                "the compile failed for want of memory, processes or disk (\(reason)); raise [job_limits] if real compiles need more")
+        }
+        return result
     }
 }

@@ -15,6 +15,12 @@ struct MeasuredSandbox: BuildSandbox {
     func stopWorkingAhead() async { await base.stopWorkingAhead() }
     var enforcementReport: String { base.enforcementReport }
 
+    func toolchainContent(of job: SandboxJob) async throws -> [UInt8] {
+        var timed = job
+        timed.onToolchainUnpacked = unpackRecorder(job)
+        return try await base.toolchainContent(of: timed)
+    }
+
     func run(_ job: SandboxJob) async throws -> JobComplete {
         let started = ContinuousClock.now
         let compilerStarted = Mutex<ContinuousClock.Instant?>(nil)
@@ -24,13 +30,17 @@ struct MeasuredSandbox: BuildSandbox {
             try await job.onCompilerStart?()
             compilerStarted.withLock { $0 = .now }
         }
-        timed.onToolchainUnpacked = { [metrics] duration in
-            metrics.toolchainUnpack.record(duration: duration)
-            job.onToolchainUnpacked?(duration)
-        }
+        timed.onToolchainUnpacked = unpackRecorder(job)
         defer {
             if let compileStart = compilerStarted.withLock({ $0 }) { metrics.compile.record(duration: compileStart.duration(to: .now)) }
         }
         return try await base.run(timed)
+    }
+
+    private func unpackRecorder(_ job: SandboxJob) -> @Sendable (Duration) -> Void {
+        { [metrics] duration in
+            metrics.toolchainUnpack.record(duration: duration)
+            job.onToolchainUnpacked?(duration)
+        }
     }
 }

@@ -1,3 +1,5 @@
+import ArchiveKit
+import BlockingPool
 import KilnProtocol
 
 /// Runs one compile in isolation: the toolchain and the job's inputs make up one root, `executable` runs there
@@ -15,11 +17,24 @@ public protocol BuildSandbox: Sendable {
     func stopWorkingAhead() async
     /// Which limits hold for jobs and what enforces them on this host, for the start-up log (after ``prepare()``).
     var enforcementReport: String { get }
+    /// The ``ArchiveContentDigest`` of the job's toolchain (at `toolchainArchivePath`, pinned by the caller): what
+    /// keys its results. A toolchain that does not unpack throws `SandboxError(.badToolchain)`.
+    func toolchainContent(of job: SandboxJob) async throws -> [UInt8]
 }
 
 extension BuildSandbox {
     public func shutdown() async {}
     public func stopWorkingAhead() async {}
+
+    /// Reads the archive through without writing it (the backends that unpack it elsewhere: an image, a jail).
+    public func toolchainContent(of job: SandboxJob) async throws -> [UInt8] {
+        let path = job.toolchainArchivePath
+        do {
+            return try await BlockingWork.run { try SafeExtractor(limits: .toolchain).contentDigest(file: path) }
+        } catch let error as ArchiveError {
+            throw SandboxError(.badToolchain, "the toolchain archive does not unpack: \(error.message)", underlying: error)
+        }
+    }
 }
 
 /// Everything a sandbox needs for one job.

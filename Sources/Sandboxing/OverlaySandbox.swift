@@ -161,6 +161,13 @@ public struct OverlaySandbox: BuildSandbox {
         }
     }
 
+    /// Unpacks the toolchain now when it is not (the digest is made as it unpacks): the job's build needs it next.
+    public func toolchainContent(of job: SandboxJob) async throws -> [UInt8] {
+        let lease = try await toolchains.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
+        await toolchains.release(lease)
+        return lease.contentDigest
+    }
+
     private func runInNewSandbox(_ job: SandboxJob, enforcement: JobLimitEnforcement) async throws -> JobComplete {
         let lease = try await toolchains.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         let number = sequence.next()

@@ -17,10 +17,13 @@ public actor UnpackedToolchains {
     public struct Lease: Sendable {
         public let archiveID: String
         public let directory: String
+        /// The ``ArchiveContentDigest`` of what was unpacked.
+        public let contentDigest: [UInt8]
     }
 
     private let root: String
     private var index: LRUIndex<String>
+    private var contentDigests: [String: [UInt8]] = [:]
     private var unpacking: [String: Task<Void, any Error>] = [:]
     private var sequence = 0
 
@@ -39,7 +42,7 @@ public actor UnpackedToolchains {
         let id = toolchain.archiveID
         guard toolchain.isWellFormed else { throw SandboxError(.setup, "'\(id)' is not a toolchain archive id") }
         while true {
-            if index.pin(id) { return Lease(archiveID: id, directory: directory(of: id)) }
+            if let lease = pinIfUnpacked(id) { return lease }
             if let running = unpacking[id] {
                 try await running.value
                 continue
@@ -49,8 +52,8 @@ public actor UnpackedToolchains {
             let destination = directory(of: id)
             let task = Task {
                 let started = ContinuousClock.now
-                let size = try await BlockingWork.run { try Self.unpack(archivePath, staging: staging, destination: destination) }
-                self.installed(id, size: size)
+                let (size, digest) = try await BlockingWork.run { try Self.unpack(archivePath, staging: staging, destination: destination) }
+                self.installed(id, size: size, contentDigest: digest)
                 onUnpacked?(started.duration(to: .now))
             }
             unpacking[id] = task
@@ -61,7 +64,8 @@ public actor UnpackedToolchains {
 
     /// Pins a toolchain that is unpacked already; nil when it is not.
     public func pinIfUnpacked(_ archiveID: String) -> Lease? {
-        index.pin(archiveID) ? Lease(archiveID: archiveID, directory: directory(of: archiveID)) : nil
+        guard index.pin(archiveID) else { return nil }
+        return Lease(archiveID: archiveID, directory: directory(of: archiveID), contentDigest: contentDigests[archiveID] ?? [])
     }
 
     /// Unpins a toolchain, evicting what no longer fits.
@@ -72,12 +76,14 @@ public actor UnpackedToolchains {
     /// The ids unpacked right now, least recently used first.
     public var unpackedIDs: [String] { index.keysByRecency }
 
-    private func installed(_ id: String, size: UInt64) {
+    private func installed(_ id: String, size: UInt64, contentDigest: [UInt8]) {
+        contentDigests[id] = contentDigest
         evict(index.insert(id, size: size))
     }
 
     private func evict(_ ids: [String]) {
         for id in ids {
+            contentDigests[id] = nil
             sequence += 1
             let doomed = "\(root)/.evicted-\(id)-\(sequence)"
             // Renamed first so a new unpack of the same id never meets the half-deleted directory.
@@ -92,17 +98,18 @@ public actor UnpackedToolchains {
     /// empty files is not free.
     static let bytesPerEntry: UInt64 = 4096
 
-    private static func unpack(_ archive: String, staging: String, destination: String) throws -> UInt64 {
+    /// The unpacked cost (``bytesPerEntry``) and the content digest.
+    private static func unpack(_ archive: String, staging: String, destination: String) throws -> (UInt64, [UInt8]) {
         let files = FileManager.default
         try? files.removeItem(atPath: staging)
         do {
             try files.createDirectory(atPath: staging, withIntermediateDirectories: true)
-            let summary = try SafeExtractor(limits: .toolchain).extract(file: archive, into: staging, inflatingWhole: true)
+            let summary = try SafeExtractor(limits: .toolchain).extract(file: archive, into: staging, inflatingWhole: true, digesting: true)
             try? files.removeItem(atPath: destination)
             guard rename(staging, destination) == 0 else {
                 throw SandboxError(.setup, "cannot move the unpacked toolchain into '\(destination)'", cause: SandboxPaths.errorText())
             }
-            return summary.bytes + UInt64(summary.entries) * bytesPerEntry
+            return (summary.bytes + UInt64(summary.entries) * bytesPerEntry, summary.contentDigest ?? [])
         } catch {
             try? files.removeItem(atPath: staging)
             if let error = error as? ArchiveError {

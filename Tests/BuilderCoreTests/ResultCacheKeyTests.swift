@@ -6,7 +6,7 @@ import Testing
     static let policy = JobEnvironmentPolicy(allowlist: ["GCC_*", "LANG", "LC_*", "SOURCE_DATE_EPOCH", "CPATH"], path: "/usr/bin:/bin")
 
     struct Job {
-        var archiveID = "4c1b0a"
+        var toolchainContent: [UInt8] = Array(repeating: 7, count: 32)
         var command = CompileCommand(
             executable: "/usr/bin/gcc", arguments: ["-x", "cpp-output", "-c", "a.c", "-o", "a.o"],
             environment: [
@@ -20,7 +20,7 @@ import Testing
 
         var key: ResultCacheKey {
             ResultCacheKey(
-                archiveID: archiveID, command: ResultCacheKeyTests.policy.command(command), outputs: outputs, inputsDigest: inputs,
+                toolchainContent: toolchainContent, command: ResultCacheKeyTests.policy.command(command), outputs: outputs, inputsDigest: inputs,
                 streamLimit: streamLimit)
         }
     }
@@ -38,7 +38,7 @@ import Testing
 
     @Test func everyKeyedFieldChangesTheKey() {
         let changes: [(String, (inout Job) -> Void)] = [
-            ("archive id", { $0.archiveID = "4c1b0b" }),
+            ("toolchain content", { $0.toolchainContent[0] = 8 }),
             ("executable", { $0.command.executable = "/usr/bin/g++" }),
             ("argument", { $0.command.arguments[5] = "b.o" }),
             ("argument order", { $0.command.arguments.swapAt(2, 3) }),

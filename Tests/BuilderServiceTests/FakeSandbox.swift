@@ -14,6 +14,8 @@ final class FakeSandbox: BuildSandbox {
     /// Jobs whose "compiler" started (past ``SandboxJob/onCompilerStart``).
     let compilersRun = Mutex(0)
     let hold = Mutex(false)
+    /// The exit code of every "compiler".
+    let exitCode = Mutex<Int32>(0)
     let changed = ChangeSignal()
 
     func prepare() async throws {}
@@ -40,7 +42,7 @@ final class FakeSandbox: BuildSandbox {
         try await afterCompiler.withLock { $0 }()
         let contents = Array("out".utf8)
         return JobComplete(
-            output: ProcessOutput(code: 0, stdout: Array("ran \(job.command.executable)".utf8), stderr: []),
+            output: ProcessOutput(code: exitCode.withLock { $0 }, stdout: Array("ran \(job.command.executable)".utf8), stderr: []),
             outputs: try job.outputs.map {
                 NamedOutput(path: $0, data: OutputData(compressed: try ZlibDeflate.compress(contents), uncompressedLength: UInt64(contents.count)))
             })

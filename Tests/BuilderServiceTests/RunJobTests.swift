@@ -66,6 +66,20 @@ import WireStreams
         #expect(harness.scheduler.states(of: job) == [.ready, .started, .complete])
     }
 
+    /// Killed by the memory limit (137): a 500, so the client compiles locally, and the job's slot back once.
+    @Test func aCompileThatRanOutOfMemoryGivesItsSlotBackOnce() async throws {
+        let harness = try await BuilderHarness()
+        harness.sandbox.exitCode.withLock { $0 = 137 }
+        try await harness.test { client in
+            for job in [JobID(45), JobID(46)] {
+                _ = try await harness.assign(client, job)
+                _ = try await harness.submitToolchain(client, job)
+                #expect(try await harness.run(client, job).0 == .internalServerError)
+            }
+        }
+        #expect(await harness.server.slots.busy == 0, "a slot given back twice would let one job more run than there are slots")
+    }
+
     @Test func aJobRunsOnceAndAnUnknownJobIsNotFound() async throws {
         let harness = try await BuilderHarness()
         try await harness.test { client in

@@ -16,7 +16,8 @@ import Testing
 
     static func key(_ seed: String) -> ResultCacheKey {
         ResultCacheKey(
-            archiveID: seed, command: CompileCommand(executable: "/usr/bin/gcc", arguments: [], environment: [], cwd: "/"), outputs: [],
+            toolchainContent: Array(seed.utf8), command: CompileCommand(executable: "/usr/bin/gcc", arguments: [], environment: [], cwd: "/"),
+            outputs: [],
             inputsDigest: [], streamLimit: 0)
     }
 
