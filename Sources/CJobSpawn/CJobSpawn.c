@@ -139,6 +139,25 @@ void kiln_fail_start(kiln_run_result *result, int error, const char *stage) {
     result->stage = stage;
 }
 
+/* After a kill: waits up to `ms` for the streams to end, discarding what comes. A group's kill does not reach a
+ * sandbox's inner processes (a new session, a pid namespace that dies only after its init): they hold the streams
+ * until they are gone, so their end says the job's processes are. */
+static void await_streams_end(int out_r, int err_r, int open_streams[2], int ms) {
+    int64_t until = now_ms() + ms;
+    kiln_buffer discarded = {0};
+    while (open_streams[0] || open_streams[1]) {
+        int64_t left = until - now_ms();
+        if (left <= 0) return;
+        struct pollfd fds[2] = {{open_streams[0] ? out_r : -1, POLLIN, 0}, {open_streams[1] ? err_r : -1, POLLIN, 0}};
+        int ready = poll(fds, 2, (int)left);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) return;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].revents && drain(i == 0 ? out_r : err_r, &discarded, 0) == 0) open_streams[i] = 0;
+        }
+    }
+}
+
 /* Waits for `pid` (started with its streams on out_r/err_r and `report_r` closing at exec): collects the
  * streams, enforces the deadline, the cancel descriptor and the limit, and reaps it. Closes the descriptors. */
 void kiln_wait_for(pid_t pid, int report_r, int out_r, int err_r, int timeout_ms, int cancel_fd, size_t limit,
@@ -197,7 +216,10 @@ void kiln_wait_for(pid_t pid, int report_r, int out_r, int err_r, int timeout_ms
             }
         }
     }
-    if (kill_reason) kill(-pid, SIGKILL);
+    if (kill_reason) {
+        kill(-pid, SIGKILL);
+        await_streams_end(out_r, err_r, open_streams, 2000);
+    }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (pidfd >= 0) close(pidfd);
