@@ -2,12 +2,12 @@ import BLAKE3
 import KilnProtocol
 
 /// The key of a finished job in the builder's result cache: BLAKE3 over a version/domain tag and, each length
-/// prefixed, everything that can change what the job produces:
-/// the toolchain's content (its ``ArchiveContentDigest``, not the archive id: sccache stamps each archive it
-/// packages with the time, so one compiler comes under many ids), the executable, the arguments, the environment that reaches the compiler (already
-/// filtered and sorted by ``JobEnvironmentPolicy``), the working directory, the declared outputs (sorted: their
-/// order does not change the files), the inputs (``InputsTarDigest``) and the stream limit, which can cut stdout
-/// and stderr short.
+/// prefixed, everything that can change what the job produces: the toolchain's content (its
+/// ``ArchiveContentDigest``, not the archive id: sccache stamps each archive it packages with the time, so one
+/// compiler comes under many ids), the executable, the arguments, the environment that reaches the compiler
+/// (already filtered and sorted by ``JobEnvironmentPolicy``), the working directory, the declared outputs (sorted:
+/// their order does not change the files), the inputs (``InputsTarDigest``) and the stream limit, which can cut
+/// stdout and stderr short.
 ///
 /// Deliberately not covered: the inputs' mtimes and owners, client variables that never reach the compiler, the
 /// job id, and the sandbox backend (every backend runs the same toolchain root).

@@ -67,7 +67,12 @@ struct JobBuild: Sendable {
     /// The content digest of the job's toolchain: known from an earlier job, or read from the archive by the sandbox.
     private func toolchainContent(_ job: SandboxJob) async throws -> [UInt8] {
         try await server.toolchainContents.digest(of: job.toolchain.archiveID) { [self] in
-            try await withArchive(job) { try await server.sandbox.toolchainContent(of: $0) }
+            let digest = try await withArchive(job) { try await server.sandbox.toolchainContent(of: $0) }
+            // Anything but a BLAKE3 digest (an empty one) would key every toolchain alike: never used.
+            guard digest.count == 32 else {
+                throw SandboxError(.setup, "the sandbox gave no content digest for toolchain \(job.toolchain.archiveID)")
+            }
+            return digest
         }
     }
 
