@@ -15,7 +15,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// Why no server can be started here, or nil.
     public static let missingReason: String? = executable == nil ? "needs Debian's redis-server (apt install redis-server)" : nil
 
-    public let port: UInt16
+    public private(set) var port: UInt16
     public let password: String?
     public let address: String
     private let launcher: [String]
@@ -29,7 +29,15 @@ public final class RedisServerProcess: @unchecked Sendable {
         (self.password, self.address, self.launcher) = (password, address, launcher)
         directory = try TemporaryDirectory(prefix: "kiln-redis")
         port = freePort()
-        try start()
+        // A port found free can be taken by a test running alongside before redis-server binds it: then another.
+        for attempt in 1...3 {
+            do {
+                try start()
+                return
+            } catch  where attempt < 3 {
+                port = freePort()
+            }
+        }
     }
 
     /// Starts the server (again) and waits until it accepts connections.
