@@ -5,6 +5,7 @@ import KilnConfiguration
 import KilnMetrics
 import KilnProtocol
 import Logging
+import REAPIService
 import SchedulerService
 import ServiceLifecycle
 import UnixSignals
@@ -70,6 +71,17 @@ struct SchedulerCommand: AsyncParsableCommand {
         ) { port in
             logger.info("scheduler listening", metadata: ["address": "\(configuration.publicAddress.ipText):\(port)"])
         }
-        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        var services: [any Service] = [application]
+        if let reapi = configuration.reapi {
+            do {
+                services.append(try REAPIServer(configuration: reapi, logger: logger))
+            } catch {
+                logger.error("the REAPI endpoint cannot start", metadata: ["error": "\(error)"])
+                throw ExitCode.failure
+            }
+        }
+        try await ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        ).run()
     }
 }

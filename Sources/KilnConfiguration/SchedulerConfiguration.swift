@@ -13,6 +13,7 @@ import KilnProtocol
 /// | `unstarted_job_timeout` | Kiln: seconds an allocated job may go without starting before its slot is freed (default 300) |
 /// | `job_lease` | Kiln: seconds a started job may go without its Complete report before its slot is freed (default 1260) |
 /// | `connection_idle_timeout`, `max_connections` | Kiln: ``ConnectionLimitsConfiguration`` |
+/// | `[reapi]` | Kiln: the Remote Execution API endpoint, ``REAPIConfiguration`` (default: none) |
 public struct SchedulerConfiguration: Sendable, Hashable {
     public var publicAddress: ServerID
     public var clientAuth: ClientAuthConfiguration
@@ -23,6 +24,7 @@ public struct SchedulerConfiguration: Sendable, Hashable {
     public var unstartedJobTimeoutSeconds = 300
     public var jobLeaseSeconds = 1260
     public var connections = ConnectionLimitsConfiguration()
+    public var reapi: REAPIConfiguration?
 
     /// The longest `unstarted_job_timeout` and `job_lease` taken: a week.
     static let maxJobSeconds = 7 * 86_400
@@ -62,6 +64,10 @@ public struct SchedulerConfiguration: Sendable, Hashable {
         unstartedJobTimeoutSeconds = try Self.jobSeconds(&reader, "unstarted_job_timeout") ?? unstartedJobTimeoutSeconds
         jobLeaseSeconds = try Self.jobSeconds(&reader, "job_lease") ?? jobLeaseSeconds
         connections = try ConnectionLimitsConfiguration(reading: &reader)
+        if var table = try reader.table("reapi") {
+            reapi = try REAPIConfiguration(reading: &table, stateDirectory: stateDirectory)
+            try table.finish()
+        }
     }
 
     private static func jobSeconds(_ reader: inout TOMLTableReader, _ key: String) throws -> Int? {

@@ -72,9 +72,9 @@ final class Farm: @unchecked Sendable {
     }
 
     /// Starts Kiln's scheduler; `serverAuth` is its `[server_auth]` table body (token auth by default), `topLevel`
-    /// more top-level keys.
+    /// more top-level keys, `tables` more tables.
     @discardableResult
-    func startKilnScheduler(serverAuth: String? = nil, topLevel: String = "") throws -> ManagedProcess {
+    func startKilnScheduler(serverAuth: String? = nil, topLevel: String = "", tables: String = "") throws -> ManagedProcess {
         let config = try directory.write(
             "scheduler.toml",
             Array(
@@ -87,6 +87,7 @@ final class Farm: @unchecked Sendable {
                 token = "\(clientToken)"
                 [server_auth]
                 \(serverAuth ?? "type = \"token\"\ntoken = \"\(serverToken)\"")
+                \(tables)
                 """.utf8))
         let (executable, arguments) = on(schedulerHost, limited((Binaries.builderServer, ["scheduler", "--config", config])))
         let scheduler = try ManagedProcess("kiln-scheduler", executable: executable, arguments: arguments, logDirectory: root)

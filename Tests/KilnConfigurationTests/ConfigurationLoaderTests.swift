@@ -39,6 +39,33 @@ import Testing
         Self.expectError(.invalidValue, key: "unstarted_job_timeout", head + "unstarted_job_timeout = 99999999\n" + tables, builder: false)
     }
 
+    @Test func reapiEndpointOfTheScheduler() throws {
+        let head = "public_addr = \"127.0.0.1:10600\"\n"
+        let tables = "[client_auth]\ntype = \"token\"\ntoken = \"c\"\n[server_auth]\ntype = \"token\"\ntoken = \"s\"\n"
+        #expect(try ConfigurationLoader.parseScheduler(head + tables).reapi == nil, "no endpoint unless asked for")
+        let fromState = try ConfigurationLoader.parseScheduler(
+            head + "state_dir = \"/var/lib/kiln\"\n" + tables + "[reapi]\nlisten = \"127.0.0.1:8980\"\n")
+        #expect(fromState.reapi?.directory == "/var/lib/kiln/reapi")
+        #expect(fromState.reapi?.listen == ServerID("127.0.0.1:8980"))
+        #expect(fromState.reapi?.casSizeBytes == 10 << 30 && fromState.reapi?.clientUpdates == true && fromState.reapi?.tls == nil)
+        let set = try ConfigurationLoader.parseScheduler(
+            head + tables
+                + "[reapi]\nlisten = \"[::1]:8980\"\ndir = \"/srv/reapi\"\ncas_size = \"2G\"\naction_cache_size = \"64M\"\nclient_updates = false\n"
+                + "tls_cert_file = \"/etc/kiln/r.pem\"\ntls_key_file = \"/etc/kiln/r.key\"\n")
+        #expect(set.reapi?.directory == "/srv/reapi" && set.reapi?.casSizeBytes == 2 << 30 && set.reapi?.actionCacheSizeBytes == 64 << 20)
+        #expect(set.reapi?.clientUpdates == false)
+        #expect(set.reapi?.tls == REAPIConfiguration.TLSFiles(certificateFile: "/etc/kiln/r.pem", keyFile: "/etc/kiln/r.key"))
+        Self.expectError(.missingKey, key: "reapi.dir", head + tables + "[reapi]\nlisten = \"127.0.0.1:8980\"\n", builder: false)
+        Self.expectError(.missingKey, key: "reapi.listen", head + tables + "[reapi]\ndir = \"/x\"\n", builder: false)
+        Self.expectError(
+            .invalidValue, key: "reapi.cas_size", head + tables + "[reapi]\nlisten = \"127.0.0.1:1\"\ndir = \"/x\"\ncas_size = 10\n", builder: false)
+        Self.expectError(
+            .invalidValue, key: "reapi.tls_cert_file", head + tables + "[reapi]\nlisten = \"127.0.0.1:1\"\ndir = \"/x\"\ntls_key_file = \"/k\"\n",
+            builder: false)
+        Self.expectError(
+            .unknownKey, key: "reapi.instance", head + tables + "[reapi]\nlisten = \"127.0.0.1:1\"\ndir = \"/x\"\ninstance = \"a\"\n", builder: false)
+    }
+
     @Test func connectionLimitsOfBothServers() throws {
         #expect(try ConfigurationLoader.parseBuilder(Self.goodBuilder).connections == ConnectionLimitsConfiguration())
         let builder = try ConfigurationLoader.parseBuilder("max_connections = 3000\nconnection_idle_timeout = 20\n" + Self.goodBuilder)

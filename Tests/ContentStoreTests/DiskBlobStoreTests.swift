@@ -1,0 +1,98 @@
+import ContentStore
+import Foundation
+import KilnTestSupport
+import Testing
+
+@Suite struct DiskBlobStoreTests {
+    static func payload(_ seed: UInt8, count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 * 31) ^ seed } }
+
+    /// The SHA-256 of "abc" from FIPS 180-2, and of nothing: the digests REAPI clients compute.
+    @Test func digestsAreLowercaseHexSHA256() throws {
+        #expect(BlobDigest.of(Array("abc".utf8)).hash == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(BlobDigest.empty.hash == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(BlobDigest.empty.sizeBytes == 0)
+        #expect(throws: ContentStoreError.self) { try BlobDigest(hash: String(repeating: "A", count: 64), sizeBytes: 1) }
+        #expect(throws: ContentStoreError.self) { try BlobDigest(hash: "abc", sizeBytes: 1) }
+        #expect(throws: ContentStoreError.self) { try BlobDigest(hash: BlobDigest.empty.hash, sizeBytes: -1) }
+        #expect(throws: ContentStoreError.self) { try BlobDigest(hash: "../" + String(repeating: "a", count: 61), sizeBytes: 1) }
+    }
+
+    @Test func storesOnlyBytesThatMatchTheirDigest() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-cas")
+        let store = try DiskBlobStore(directory: directory.path, capacity: 1 << 20)
+        let bytes = Self.payload(1, count: 70_000)
+        let digest = BlobDigest.of(bytes)
+        #expect(await store.missing([digest, .empty]) == [digest], "the empty blob is always held")
+        await #expect(throws: ContentStoreError.self) { try await store.write(Self.payload(2, count: 70_000), as: digest) }
+        let wrongSize = try BlobDigest(hash: digest.hash, sizeBytes: 69_999)
+        await #expect(throws: ContentStoreError.self) { try await store.write(bytes, as: wrongSize) }
+        #expect(await store.missing([digest]) == [digest])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/.incoming").isEmpty, "nothing left behind")
+
+        try await store.write(bytes, as: digest)
+        #expect(await store.missing([digest]) == [])
+        #expect(try await store.read(digest) == bytes)
+        #expect(try await store.read(.empty) == [])
+        let file = try #require(try await store.open(digest))
+        #expect(file.size == bytes.count)
+        #expect(try file.read(offset: 69_990, count: 100) == Array(bytes[69_990...]))
+    }
+
+    /// A blob altered on disk (torn by a crash, or changed by hand) is never served: it is dropped and reported
+    /// missing, so the client sends it again.
+    @Test func aBlobThatNoLongerMatchesIsDroppedWhenRead() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-cas")
+        let bytes = Self.payload(3, count: 5000)
+        let digest = BlobDigest.of(bytes)
+        do {
+            let store = try DiskBlobStore(directory: directory.path, capacity: 1 << 20)
+            try await store.write(bytes, as: digest)
+        }
+        let path = "\(directory.path)/\(digest.hash.prefix(2))/\(digest.hash)_\(digest.sizeBytes)"
+        var altered = bytes
+        altered[17] ^= 1
+        try Data(altered).write(to: URL(fileURLWithPath: path))
+
+        let reopened = try DiskBlobStore(directory: directory.path, capacity: 1 << 20)
+        #expect(await reopened.missing([digest]) == [], "the size still matches: it counts as held until read")
+        #expect(try await reopened.read(digest) == nil)
+        #expect(await reopened.missing([digest]) == [digest])
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    /// Blobs and their order of use survive a restart; the least recently used go first when the store is full.
+    @Test func survivesARestartAndEvictsTheLeastRecentlyUsed() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-cas")
+        let blobs = (0..<4).map { Self.payload(UInt8($0), count: 40_000) }
+        let digests = blobs.map { BlobDigest.of($0) }
+        do {
+            let store = try DiskBlobStore(directory: directory.path, capacity: 100_000)
+            for (blob, digest) in zip(blobs, digests).prefix(2) { try await store.write(blob, as: digest) }
+        }
+        // mtimes are the recency across restarts; make the first blob the older one beyond doubt.
+        let first = "\(directory.path)/\(digests[0].hash.prefix(2))/\(digests[0].hash)_40000"
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: first)
+
+        let store = try DiskBlobStore(directory: directory.path, capacity: 100_000)
+        #expect(await store.count == 2)
+        try await store.write(blobs[2], as: digests[2])
+        #expect(await store.missing(digests) == [digests[0], digests[3]], "the least recently used went first")
+        #expect(await store.totalSize == 80_000)
+        await #expect(throws: ContentStoreError.self) {
+            try await store.write(Self.payload(9, count: 100_001), as: .of(Self.payload(9, count: 100_001)))
+        }
+    }
+
+    /// The action cache's entries are keyed by an action's digest, not their own: any bytes are taken.
+    @Test func anActionCacheKeysEntriesByTheActionDigest() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-ac")
+        let store = try DiskBlobStore(directory: directory.path, capacity: 1 << 20, verifiesContent: false)
+        let action = BlobDigest.of(Array("an action".utf8))
+        try await store.write(Array("its result".utf8), as: action)
+        try await store.write(Array("its newer result".utf8), as: action)
+        #expect(try await store.read(action) == Array("its newer result".utf8))
+        #expect(await store.totalSize == 16)
+        let reopened = try DiskBlobStore(directory: directory.path, capacity: 1 << 20, verifiesContent: false)
+        #expect(try await reopened.read(action) == Array("its newer result".utf8))
+    }
+}
