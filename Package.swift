@@ -147,7 +147,8 @@ let package = Package(
         .target(
             name: "SchedulerService",
             dependencies: [
-                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerCore", "CurlClient", "ServiceSupport", "KilnMetrics",
+                "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerCore", "CurlClient", "ServiceSupport", "KilnMetrics", "BuilderCore",
+                "ArchiveKit", "KilnErrors",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -168,7 +169,8 @@ let package = Package(
         .target(
             name: "REAPIService",
             dependencies: [
-                "REAPIWire", "ContentStore", "KilnConfiguration", "KilnProtocol", "KilnErrors", "BlockingPool",
+                "REAPIWire", "ContentStore", "KilnConfiguration", "KilnProtocol", "KilnErrors", "BlockingPool", "BuilderCore", "ArchiveKit",
+                "WireStreams",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -232,7 +234,9 @@ let package = Package(
         .testTarget(
             name: "KilnAuthTests", dependencies: ["KilnAuth", "KilnProtocol", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: kilnSettings),
-        .testTarget(name: "BuilderCoreTests", dependencies: ["BuilderCore", "KilnProtocol", "KilnTestSupport"], swiftSettings: kilnSettings),
+        .testTarget(
+            name: "BuilderCoreTests", dependencies: ["BuilderCore", "KilnProtocol", "KilnTestSupport", "ArchiveKit", "BLAKE3"],
+            swiftSettings: kilnSettings),
         .testTarget(
             name: "SandboxingTests",
             dependencies: ["Sandboxing", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnErrors", "KilnProtocol", "WireStreams", "KilnTestSupport"],
@@ -276,7 +280,7 @@ let package = Package(
         .testTarget(
             name: "REAPIServiceTests",
             dependencies: [
-                "REAPIService", "REAPIWire", "ContentStore", "KilnConfiguration", "KilnProtocol", "KilnTestSupport",
+                "REAPIService", "REAPIWire", "ContentStore", "KilnConfiguration", "KilnProtocol", "KilnTestSupport", "ArchiveKit", "WireStreams",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -66,7 +66,7 @@ struct SchedulerCommand: AsyncParsableCommand {
             )
         }
         let exposition = Bootstrap.metrics()
-        let application = try await buildSchedulerApplication(
+        let (application, jobs) = try await buildScheduler(
             configuration: configuration, logger: logger, metrics: SchedulerMetrics(), exposition: exposition
         ) { port in
             logger.info("scheduler listening", metadata: ["address": "\(configuration.publicAddress.ipText):\(port)"])
@@ -74,7 +74,18 @@ struct SchedulerCommand: AsyncParsableCommand {
         var services: [any Service] = [application]
         if let reapi = configuration.reapi {
             do {
-                services.append(try REAPIServer(configuration: reapi, logger: logger))
+                // Actions run on the same builders as sccache's jobs, placed by this scheduler.
+                services.append(
+                    try REAPIServer(configuration: reapi, logger: logger) { command, outputs, inputs in
+                        do {
+                            return try await jobs.run(command: command, outputs: outputs, inputsTar: inputs)
+                        } catch let error as FarmJobError {
+                            let kinds: [FarmJobError.Code: FarmJobFailure.Kind] = [
+                                .noCapacity: .noCapacity, .timedOut: .timedOut, .refused: .refused,
+                            ]
+                            throw FarmJobFailure(kinds[error.code] ?? .builderFailed, message: error.message)
+                        }
+                    })
             } catch {
                 logger.error("the REAPI endpoint cannot start", metadata: ["error": "\(error)"])
                 throw ExitCode.failure

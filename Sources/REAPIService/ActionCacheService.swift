@@ -15,14 +15,16 @@ struct ActionCacheService: Build_Bazel_Remote_Execution_V2_ActionCache.SimpleSer
 
     func getActionResult(request: Build_Bazel_Remote_Execution_V2_GetActionResultRequest, context: ServerContext) async throws -> ActionResult {
         let action = try request.actionDigest.checked()
-        guard let bytes = try await actionCache.read(action), let result = try? ActionResult(serializedBytes: bytes) else {
-            throw RPCError(code: .notFound, message: "no result of the action \(action)")
-        }
-        let named = try await blobs(namedBy: result)
-        guard await cas.missing(named).isEmpty else {
-            throw RPCError(code: .notFound, message: "the result of \(action) names outputs no longer in the CAS")
+        guard let result = try await Self.servable(action, actionCache: actionCache, cas: cas) else {
+            throw RPCError(code: .notFound, message: "no result of the action \(action) with all its outputs in the CAS")
         }
         return result
+    }
+
+    /// The cached result of `action` when every blob it names is in the CAS; nil otherwise.
+    static func servable(_ action: BlobDigest, actionCache: DiskBlobStore, cas: DiskBlobStore) async throws -> ActionResult? {
+        guard let bytes = try await actionCache.read(action), let result = try? ActionResult(serializedBytes: bytes) else { return nil }
+        return await cas.missing(try await blobs(namedBy: result, cas: cas)).isEmpty ? result : nil
     }
 
     func updateActionResult(
@@ -36,14 +38,14 @@ struct ActionCacheService: Build_Bazel_Remote_Execution_V2_ActionCache.SimpleSer
         }
         let action = try request.actionDigest.checked()
         // Every digest it names must at least be well formed: a result that cannot be served is refused now.
-        _ = try await blobs(namedBy: request.actionResult)
+        _ = try await Self.blobs(namedBy: request.actionResult, cas: cas)
         try await actionCache.write(try request.actionResult.serializedBytes(), as: action)
         return request.actionResult
     }
 
     /// The blobs a result needs to be usable: its files, stdout and stderr, and each output directory's tree with
     /// the files in it.
-    private func blobs(namedBy result: ActionResult) async throws -> [BlobDigest] {
+    private static func blobs(namedBy result: ActionResult, cas: DiskBlobStore) async throws -> [BlobDigest] {
         var named = try result.outputFiles.map { try $0.digest.checked() }
         if result.hasStdoutDigest { named.append(try result.stdoutDigest.checked()) }
         if result.hasStderrDigest { named.append(try result.stderrDigest.checked()) }

@@ -12,8 +12,9 @@ public struct REAPIServer: Service {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
 
-    /// Opens the stores (taking in what an earlier run left) and binds nothing yet: ``run()`` listens.
-    public init(configuration: REAPIConfiguration, logger: Logger) throws {
+    /// Opens the stores (taking in what an earlier run left) and binds nothing yet: ``run()`` listens. With
+    /// `runJob`, Execute runs actions on the farm; without, the endpoint is a cache only.
+    public init(configuration: REAPIConfiguration, logger: Logger, runJob: FarmJobRunner? = nil) throws {
         let cas = try DiskBlobStore(directory: configuration.directory + "/cas", capacity: configuration.casSizeBytes)
         let actionCache = try DiskBlobStore(
             directory: configuration.directory + "/ac", capacity: configuration.actionCacheSizeBytes, verifiesContent: false)
@@ -26,14 +27,14 @@ public struct REAPIServer: Service {
             address: address.isIPv6 ? .ipv6(host: address.ipText, port: Int(address.port)) : .ipv4(host: address.ipText, port: Int(address.port)),
             transportSecurity: security,
             config: .defaults { $0.rpc.maxRequestPayloadSize = REAPILimits.maxRequestBytes })
-        server = GRPCServer(
-            transport: transport,
-            services: [
-                CapabilitiesService(clientUpdates: configuration.clientUpdates, executionEnabled: false),
-                ContentStorageService(cas: cas),
-                ByteStreamService(cas: cas),
-                ActionCacheService(actionCache: actionCache, cas: cas, clientUpdates: configuration.clientUpdates),
-            ])
+        var services: [any RegistrableRPCService] = [
+            CapabilitiesService(clientUpdates: configuration.clientUpdates, executionEnabled: runJob != nil),
+            ContentStorageService(cas: cas),
+            ByteStreamService(cas: cas),
+            ActionCacheService(actionCache: actionCache, cas: cas, clientUpdates: configuration.clientUpdates),
+        ]
+        if let runJob { services.append(ExecutionService(cas: cas, actionCache: actionCache, runJob: runJob, logger: logger)) }
+        server = GRPCServer(transport: transport, services: services)
         self.logger = logger
     }
 

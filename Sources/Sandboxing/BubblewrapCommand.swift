@@ -11,8 +11,8 @@ import KilnProtocol
 /// The root must hold the mount points (``SandboxRoot/makeMountPoints(in:user:)``): an unprivileged bubblewrap
 /// cannot create them.
 enum BubblewrapCommand {
-    static func arguments(root: String, filtered: Bool, command: CompileCommand) -> [String] {
-        var arguments = namespacesAndMounts(root: root, filtered: filtered) + ["--chdir", command.cwd, "--clearenv"]
+    static func arguments(root: String, filtered: Bool, hostPaths: [String] = [], command: CompileCommand) -> [String] {
+        var arguments = namespacesAndMounts(root: root, filtered: filtered, hostPaths: hostPaths) + ["--chdir", command.cwd, "--clearenv"]
         for variable in command.passableEnvironment {
             arguments += ["--setenv", variable.name, variable.value]
         }
@@ -23,15 +23,18 @@ enum BubblewrapCommand {
 
     /// The same sandbox for a command known before the job's (the stub of a sandbox made ahead, which takes the
     /// job's cwd, environment and command itself).
-    static func arguments(root: String, filtered: Bool, then command: [String]) -> [String] {
-        namespacesAndMounts(root: root, filtered: filtered) + ["--clearenv", "--"] + command
+    static func arguments(root: String, filtered: Bool, hostPaths: [String] = [], then command: [String]) -> [String] {
+        namespacesAndMounts(root: root, filtered: filtered, hostPaths: hostPaths) + ["--clearenv", "--"] + command
     }
 
-    static func namespacesAndMounts(root: String, filtered: Bool) -> [String] {
+    /// `hostPaths`: directories of the host bound read-only at the same place (REAPI actions' `/usr`).
+    static func namespacesAndMounts(root: String, filtered: Bool, hostPaths: [String] = []) -> [String] {
         [
             "--die-with-parent", "--cap-drop", "ALL",
             "--unshare-user", "--disable-userns", "--unshare-cgroup", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--bind", root + "/dev/shm", "/dev/shm", "--remount-ro", "/dev",
-        ] + (filtered ? ["--seccomp", "\(JobProcess.filterDescriptor)"] : [])
+            "--bind", root, "/",
+        ] + hostPaths.flatMap { ["--ro-bind", $0, $0] }
+            + ["--proc", "/proc", "--dev", "/dev", "--bind", root + "/dev/shm", "/dev/shm", "--remount-ro", "/dev"]
+            + (filtered ? ["--seccomp", "\(JobProcess.filterDescriptor)"] : [])
     }
 }

@@ -46,7 +46,9 @@ extension OverlaySandbox {
             return nil
         }
         let bubblewrap = sandboxProcess(
-            [bubblewrapPath] + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, then: JobParker.stubCommand), cgroup: nil,
+            [bubblewrapPath]
+                + BubblewrapCommand.arguments(
+                    root: root, filtered: filterPath != nil, hostPaths: hostPaths(of: toolchain), then: JobParker.stubCommand), cgroup: nil,
             enforcement: enforcement)
         guard let process, process.startSandboxAhead(bubblewrap) else {
             await finish(jobDirectory: jobDirectory, launch: (launch.cgroup, process), lease: lease)

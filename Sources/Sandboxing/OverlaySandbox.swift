@@ -1,5 +1,6 @@
 import ArchiveKit
 import BlockingPool
+import BuilderCore
 import Foundation
 import JobSpawn
 import KilnErrors
@@ -32,6 +33,8 @@ public struct OverlaySandbox: BuildSandbox {
     /// Whom jobs run as: a root server's jobs as an unprivileged user of their own (rootless too: the user then
     /// owns the job's layers and mounts them); nil, a server that is not root: its own user.
     let jobUser: JobProcess.User?
+    /// Host directories bound read-only into the jobs of ``HostRootToolchain`` (REAPI actions): their root.
+    let actionHostPaths: [String]
     /// The ``SyscallFilter`` of this machine's architecture, written at start; nil where there is none.
     var filterPath: String? { SyscallFilter.Architecture.native == nil ? nil : buildDirectory + "/syscall-filter.bpf" }
 
@@ -42,9 +45,10 @@ public struct OverlaySandbox: BuildSandbox {
     /// - Parameter jobUser: whom jobs run as when the server is root (otherwise they run as the server's user).
     public init(
         buildDirectory: String, bubblewrapPath: String, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits(), rootless: Bool? = nil,
-        preparedLaunches: Int = 3, jobUser: JobProcess.User = OverlaySandbox.defaultJobUser
+        preparedLaunches: Int = 3, jobUser: JobProcess.User = OverlaySandbox.defaultJobUser, actionHostPaths: [String] = ["/usr"]
     ) {
         self.preparedLaunches = preparedLaunches
+        self.actionHostPaths = actionHostPaths
         // Normalized because it is compared with the mount points of /proc/self/mountinfo.
         self.buildDirectory = "/" + buildDirectory.split(separator: "/").joined(separator: "/")
         self.bubblewrapPath = bubblewrapPath
@@ -211,7 +215,9 @@ public struct OverlaySandbox: BuildSandbox {
             }
         }
         try await SandboxRoot.placeInputs(job.inputsTarPath, into: files, layout: layout, user: user)
-        var command = [bubblewrapPath] + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, command: job.command)
+        var command =
+            [bubblewrapPath]
+            + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, hostPaths: hostPaths(of: job.toolchain.archiveID), command: job.command)
         if let overlay = host.overlay { command = try overlay.command(lower: lowerLayer, upper: upper, work: work, root: root, then: command) }
         let process = sandboxProcess(command, cgroup: cgroup, enforcement: enforcement)
         let limits = limits
@@ -221,6 +227,9 @@ public struct OverlaySandbox: BuildSandbox {
             return await process.run(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         }
     }
+
+    /// The host directories a job of `toolchain` sees: the REAPI actions' root for ``HostRootToolchain``, else none.
+    func hostPaths(of toolchain: String) -> [String] { toolchain == HostRootToolchain.toolchain.archiveID ? actionHostPaths : [] }
 
     /// bubblewrap as a job's first process: in its cgroup, under its rlimits, as the job's user, with the filter.
     func sandboxProcess(_ command: [String], cgroup: JobCgroup?, enforcement: JobLimitEnforcement) -> JobProcess {

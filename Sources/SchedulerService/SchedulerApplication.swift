@@ -13,6 +13,19 @@ public func buildSchedulerApplication(
     configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics = SchedulerMetrics(),
     exposition: MetricsExposition? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
+    try await buildScheduler(
+        configuration: configuration, logger: logger, metrics: metrics, exposition: exposition, onServerRunning: onServerRunning
+    ).application
+}
+
+/// The scheduler's application (as ``buildSchedulerApplication(configuration:logger:metrics:exposition:onServerRunning:)``)
+/// and the way to run jobs of its own on the farm's builders (REAPI's Execute); `patience` is how long such a job
+/// waits for a free slot.
+public func buildScheduler(
+    configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics = SchedulerMetrics(),
+    exposition: MetricsExposition? = nil, jobPatience: Duration = .seconds(600),
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> (application: some ApplicationProtocol, jobs: FarmJobs) {
     let scheduler = try Scheduler(configuration: configuration, logger: logger, metrics: metrics, clock: ContinuousClock())
     let controller = SchedulerController(
         scheduler: scheduler,
@@ -24,7 +37,7 @@ public func buildSchedulerApplication(
     controller.register(on: router)
     exposition?.register(on: router) { _ = await scheduler.report() }
     let address = configuration.publicAddress
-    return Application(
+    let application = Application(
         router: router,
         server: .http1(
             configuration: ConnectionPolicy(
@@ -33,4 +46,5 @@ public func buildSchedulerApplication(
         configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: KilnServerName.value),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger)
+    return (application, FarmJobs(scheduler: scheduler, patience: jobPatience))
 }

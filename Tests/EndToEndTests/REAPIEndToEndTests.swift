@@ -2,14 +2,14 @@ import Foundation
 import KilnTestSupport
 import Testing
 
-/// The scheduler's REAPI endpoint with real clients: BuildGrid's `bgd` moves a tree through the CAS, and Bazel
-/// 4.2.3 uses it as its remote cache.
+/// The scheduler's REAPI endpoint with real clients: BuildGrid's `bgd` moves a tree through the CAS and runs a
+/// compile on the farm, and Bazel 4.2.3 uses the farm as its remote cache and its remote executor.
 @Suite(.serialized) struct REAPIEndToEndTests {
     static var bgd: String? {
         let path = Binaries.environment["KILN_BGD"] ?? SharedVectors.repositoryRoot.appendingPathComponent(".kiln/buildgrid/bin/bgd").path
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
-    static let bazel = "/usr/bin/bazel"
+    static let bazel = BazelWorkspace.bazel
 
     static var missingBgd: String? {
         Binaries.missingPrerequisite ?? (bgd == nil ? "bgd is missing (scripts/test installs buildgrid from PyPI into .kiln/buildgrid)" : nil)
@@ -23,6 +23,13 @@ import Testing
     static func startScheduler(_ farm: Farm, port: UInt16) throws {
         try farm.startKilnScheduler(tables: "[reapi]\nlisten = \"127.0.0.1:\(port)\"\ncas_size = \"256M\"\n")
         try farm.waitFor("the REAPI endpoint to listen") { farm.processes.last?.log.contains("REAPI endpoint listening") == true }
+    }
+
+    /// A scheduler serving REAPI and one Kiln overlay builder that runs its actions.
+    static func startFarm(_ farm: Farm, port: UInt16, builderTables: String = "") throws {
+        try startScheduler(farm, port: port)
+        try farm.startKilnBuilder(port: freePort(), tables: builderTables)
+        try farm.waitForServers(1)
     }
 
     /// A tree of every kind of entry: nested directories, an executable, a symlink, an empty file and a file
@@ -92,5 +99,96 @@ import Testing
         #expect(try bazel(["build"] + options).hasSuffix("processes: 3 remote cache hit, 1 internal."), "nothing ran locally")
         #expect(try Data(contentsOf: URL(fileURLWithPath: workspace + "/bazel-bin/count.txt")) == built)
         #expect(String(decoding: built, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "5000")
+    }
+
+    /// `bgd execute command` runs gcc on the farm: the object file comes back through the CAS, the same bytes as gcc
+    /// here makes.
+    @Test(.requires(missingBgd)) func bgdExecutesACompileOnTheFarm() throws {
+        let farm = try Farm()
+        let port = freePort()
+        try Self.startFarm(farm, port: port)
+        try FileManager.default.createDirectory(atPath: farm.root + "/in/src", withIntermediateDirectories: true)
+        try Data("int twice(int x) { return 2 * x; }\n".utf8).write(to: URL(fileURLWithPath: farm.root + "/in/src/t.c"))
+        let execute = try runToCompletion(
+            Self.bgd!,
+            [
+                "execute", "--remote", "http://127.0.0.1:\(port)", "command", "--output-file", "src/t.o", "--output-directory", farm.root + "/out",
+                farm.root + "/in", "--", "/usr/bin/gcc", "-c", "src/t.c", "-o", "src/t.o",
+            ], timeoutSeconds: 120)
+        #expect(execute.status == 0, "\(execute.output.suffix(3000))\n\(farm.logs)")
+        let local = try runToCompletion("/usr/bin/gcc", ["-c", "src/t.c", "-o", farm.root + "/local.o"], directory: farm.root + "/in")
+        #expect(local.status == 0)
+        let remote = try Data(contentsOf: URL(fileURLWithPath: farm.root + "/out/src/t.o"))
+        #expect(remote == (try Data(contentsOf: URL(fileURLWithPath: farm.root + "/local.o"))))
+    }
+
+    static let program = [
+        "hello.c": "#include <stdio.h>\n#include \"greet.h\"\nint main(void) { greet(\"farm\"); return 0; }\n",
+        "greet.h": "void greet(const char *who);\n",
+        "greet.c": "#include <stdio.h>\n#include \"greet.h\"\nvoid greet(const char *who) { printf(\"hello, %s\\n\", who); }\n",
+    ]
+
+    /// Bazel builds genrules and a C program with every action on the farm (`N remote`, nothing local); the program
+    /// runs, is byte for byte what a local Bazel build makes, and after `bazel clean` every action is a remote
+    /// cache hit.
+    @Test(.requires(missingBazel)) func bazelRunsEveryActionOnTheFarm() throws {
+        let farm = try Farm()
+        let port = freePort()
+        try Self.startFarm(farm, port: port)
+        let workspace = try BazelWorkspace(
+            in: farm.root,
+            build: """
+                genrule(name = "words", outs = ["words.txt"], cmd = "for i in $$(seq 1 500); do echo word$$i; done > $@")
+                genrule(name = "upper", srcs = [":words"], outs = ["upper.txt"], cmd = "tr a-z A-Z < $< > $@")
+                cc_binary(name = "hello", srcs = ["hello.c", "greet.c", "greet.h"])
+                """, files: Self.program)
+        let remote = ["build", "--remote_executor=grpc://127.0.0.1:\(port)", "//:upper", "//:hello"]
+        let first = try workspace.run(remote)
+        #expect(first.status == 0, "\(first.output.suffix(3000))\n\(farm.logs)")
+        #expect(first.processes.hasSuffix(" 5 remote."), "two genrules, two compiles and a link, all remote: \(first.processes)")
+        let program = try workspace.output("hello")
+        let ran = try runToCompletion(workspace.root + "/bazel-bin/hello", [])
+        #expect(ran.output == "hello, farm\n")
+        #expect(String(decoding: try workspace.output("upper.txt"), as: UTF8.self).hasPrefix("WORD1\nWORD2\n"))
+
+        _ = try workspace.run(["clean"])
+        let again = try workspace.run(remote)
+        #expect(again.processes.contains(" 5 remote cache hit"), "\(again.processes)")
+        #expect(!again.processes.contains(" remote.") && !again.processes.contains("local"), "\(again.processes)")
+
+        _ = try workspace.run(["clean"])
+        let local = try workspace.run(["build", "--spawn_strategy=standalone", "//:hello"])
+        #expect(local.status == 0, "\(local.output.suffix(3000))")
+        #expect(try workspace.output("hello") == program, "the farm's program is the local build's, byte for byte")
+    }
+
+    /// Actions are held to the sandbox and limits of sccache's jobs: no network (not even the scheduler on
+    /// loopback), none of the host's files but /usr, no output that is a symlink out, and the job timeout.
+    @Test(.requires(missingBazel)) func hostileActionsStayInTheirSandbox() throws {
+        let farm = try Farm()
+        let port = freePort()
+        try Self.startFarm(farm, port: port, builderTables: "[job_limits]\ntimeout = 5\n")
+        let secret = farm.root + "/secret.txt"
+        try Data("host secret".utf8).write(to: URL(fileURLWithPath: secret))
+        let workspace = try BazelWorkspace(
+            in: farm.root,
+            build: """
+                genrule(name = "net", outs = ["net.txt"], cmd = "if (echo hi > /dev/tcp/127.0.0.1/\(farm.schedulerPort)) 2>/dev/null; then echo reached; else echo isolated; fi > $@")
+                genrule(name = "files", outs = ["files.txt"], cmd = "(cat \(secret) /etc/shadow /root/.bashrc 2>/dev/null || true; ls /) > $@")
+                genrule(name = "escape", outs = ["escape.txt"], cmd = "ln -s /usr/bin/gcc $@")
+                genrule(name = "sleeper", outs = ["sleeper.txt"], cmd = "sleep 60; touch $@")
+                """)
+        let remote = ["build", "--remote_executor=grpc://127.0.0.1:\(port)"]
+        let contained = try workspace.run(remote + ["//:net", "//:files"])
+        #expect(contained.status == 0, "\(contained.output.suffix(3000))\n\(farm.logs)")
+        #expect(String(decoding: try workspace.output("net.txt"), as: UTF8.self) == "isolated\n")
+        let listing = String(decoding: try workspace.output("files.txt"), as: UTF8.self)
+        #expect(!listing.contains("host secret"))
+        #expect(listing.split(separator: "\n").sorted() == ["bin", "dev", "lib", "lib64", "proc", "sbin", "tmp", "usr", "work"], "\(listing)")
+
+        let escape = try workspace.run(remote + ["//:escape"])
+        #expect(escape.status != 0 && escape.output.contains("unsafeOutput"), "a symlink is not an output: \(escape.output.suffix(2000))")
+        let sleeper = try workspace.run(remote + ["//:sleeper"])
+        #expect(sleeper.status != 0 && sleeper.output.contains("failed due to timeout"), "the job timeout ends it: \(sleeper.output.suffix(2000))")
     }
 }

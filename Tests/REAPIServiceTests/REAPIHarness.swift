@@ -25,9 +25,10 @@ enum REAPIHarness {
 
     /// Runs `body` with a client of a server on `configuration`; the server stops when it returns.
     static func withServer<T: Sendable>(
-        _ configuration: REAPIConfiguration, _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+        _ configuration: REAPIConfiguration, runJob: FarmJobRunner? = nil,
+        _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
-        let server = try REAPIServer(configuration: configuration, logger: Logger(label: "reapi-test"))
+        let server = try REAPIServer(configuration: configuration, logger: Logger(label: "reapi-test"), runJob: runJob)
         let serving = Task { try await server.run() }
         defer { serving.cancel() }
         var port: Int?
@@ -49,6 +50,8 @@ enum REAPIHarness {
     }
 
     static func payload(_ seed: UInt8, count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 9) ^ seed } }
+
+    static func message(_ message: some SwiftProtobuf.Message) throws -> [UInt8] { try message.serializedBytes() }
 
     static func upload(_ blobs: [[UInt8]], to client: GRPCClient<HTTP2ClientTransport.Posix>) async throws {
         var request = Build_Bazel_Remote_Execution_V2_BatchUpdateBlobsRequest()

@@ -1,0 +1,94 @@
+import ContentStore
+import Foundation
+import GRPCCore
+import KilnProtocol
+import Logging
+import REAPIWire
+import SwiftProtobuf
+
+/// Runs a job on the farm's builders: a command over the ``HostRootToolchain`` root with the tar of its files.
+/// It throws ``FarmJobFailure`` when the farm could not run the job.
+public typealias FarmJobRunner = @Sendable (_ command: CompileCommand, _ outputs: [String], _ inputsTar: [UInt8]) async throws -> JobComplete
+
+/// Why the farm did not run an action, as its client hears it: `UNAVAILABLE` when trying again may help (no builder
+/// was free), `DEADLINE_EXCEEDED` for a job killed at its timeout, `INVALID_ARGUMENT` for an action the sandbox
+/// refused (an unsafe output, a limit), `INTERNAL` when a builder failed.
+public struct FarmJobFailure: Error, RPCErrorConvertible {
+    public enum Kind: Sendable { case noCapacity, timedOut, refused, builderFailed }
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var rpcErrorCode: RPCError.Code {
+        switch kind {
+        case .noCapacity: .unavailable
+        case .timedOut: .deadlineExceeded
+        case .refused: .invalidArgument
+        case .builderFailed: .internalError
+        }
+    }
+    public var rpcErrorMessage: String { message }
+}
+
+/// REAPI's Execution: an action comes from the action cache when it can, else it runs on a builder in the same
+/// slots and sandboxes as sccache's jobs, its outputs, stdout and stderr go to the CAS, and a successful result to
+/// the action cache. The stream says QUEUED, EXECUTING, then COMPLETED; a client that closes it cancels the job.
+struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleServiceProtocol {
+    typealias Operation = Google_Longrunning_Operation
+    let cas: DiskBlobStore
+    let actionCache: DiskBlobStore
+    let runJob: FarmJobRunner
+    let logger: Logger
+
+    func execute(request: Build_Bazel_Remote_Execution_V2_ExecuteRequest, response: RPCWriter<Operation>, context: ServerContext) async throws {
+        let actionDigest = try request.actionDigest.checked()
+        let operation = OperationStages(name: "operations/\(UUID().uuidString)", actionDigest: request.actionDigest)
+        let action: Build_Bazel_Remote_Execution_V2_Action = try await message(actionDigest)
+        if !request.skipCacheLookup, let cached = try await ActionCacheService.servable(actionDigest, actionCache: actionCache, cas: cas) {
+            return try await response.write(operation.completed(ExecuteOutcome.response(cached, cached: true)))
+        }
+        let command: Build_Bazel_Remote_Execution_V2_Command = try await message(try action.commandDigest.checked())
+        let job = try ActionCommand(command)
+        try await response.write(operation.stage(.queued))
+        let inputs = try await InputRootArchive(cas: cas).tar(of: try action.inputRootDigest.checked())
+        try await response.write(operation.stage(.executing))
+        let outcome: Build_Bazel_Remote_Execution_V2_ExecuteResponse
+        do {
+            let complete = try await runJob(job.command, job.outputs, inputs)
+            let result = try await ActionResultAssembly(cas: cas).store(complete, outputs: job.outputs)
+            if result.exitCode == 0, !action.doNotCache {
+                try await actionCache.write(try result.serializedBytes(), as: actionDigest)
+            }
+            outcome = ExecuteOutcome.response(result, cached: false)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            logger.warning("REAPI action failed on the farm", metadata: ["action": "\(actionDigest)", "error": "\(error)"])
+            outcome = ExecuteOutcome.failure(error)
+        }
+        try await response.write(operation.completed(outcome))
+    }
+
+    /// Operations are not kept past their Execute stream: a client that lost one executes the action again
+    /// (finished actions are served from the action cache).
+    func waitExecution(
+        request: Build_Bazel_Remote_Execution_V2_WaitExecutionRequest, response: RPCWriter<Operation>, context: ServerContext
+    )
+        async throws
+    {
+        throw RPCError(code: .notFound, message: "operation '\(request.name.prefix(100))' is not known here; execute the action again")
+    }
+
+    private func message<M: SwiftProtobuf.Message>(_ digest: BlobDigest) async throws -> M {
+        guard let bytes = try await cas.read(digest) else { throw InputRootArchive.missing(digest) }
+        do {
+            return try M(serializedBytes: bytes)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "the blob \(digest) is not a \(M.protoMessageName) message")
+        }
+    }
+}

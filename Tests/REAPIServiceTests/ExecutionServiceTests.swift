@@ -1,0 +1,183 @@
+import ArchiveKit
+import ContentStore
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import KilnProtocol
+import KilnTestSupport
+import REAPIService
+import REAPIWire
+import SwiftProtobuf
+import Synchronization
+import Testing
+import WireStreams
+
+/// Execute against a recorded farm: what the builder would be sent, and the stream and stores after its answer.
+/// (The real farm runs actions in EndToEndTests/REAPIEndToEndTests.)
+@Suite struct ExecutionServiceTests {
+    typealias Execution = Build_Bazel_Remote_Execution_V2_Execution
+
+    /// What the farm was asked to run, and the answer it gives.
+    final class RecordedFarm: Sendable {
+        let jobs = Mutex<[(command: CompileCommand, outputs: [String], inputs: [UInt8])]>([])
+        let answer: @Sendable (CompileCommand) throws -> JobComplete
+
+        init(answer: @escaping @Sendable (CompileCommand) throws -> JobComplete) { self.answer = answer }
+
+        var runner: FarmJobRunner {
+            { command, outputs, inputs in
+                self.jobs.withLock { $0.append((command, outputs, inputs)) }
+                return try self.answer(command)
+            }
+        }
+    }
+
+    /// An action compiling `src/main.c` in `src`, with its blobs uploaded; returns its digest.
+    static func uploadAction(
+        to client: GRPCClient<HTTP2ClientTransport.Posix>, doNotCache: Bool = false, outputDirectories: [String] = []
+    )
+        async throws -> Digest
+    {
+        let source = Array("int main(void) { return 0; }\n".utf8)
+        var file = Build_Bazel_Remote_Execution_V2_FileNode()
+        (file.name, file.digest) = ("main.c", REAPIHarness.digest(source))
+        var src = Build_Bazel_Remote_Execution_V2_Directory()
+        src.files = [file]
+        let srcBytes = try REAPIHarness.message(src)
+        var root = Build_Bazel_Remote_Execution_V2_Directory()
+        var node = Build_Bazel_Remote_Execution_V2_DirectoryNode()
+        (node.name, node.digest) = ("src", REAPIHarness.digest(srcBytes))
+        root.directories = [node]
+        let rootBytes = try REAPIHarness.message(root)
+        var command = Build_Bazel_Remote_Execution_V2_Command()
+        command.arguments = ["/usr/bin/gcc", "-c", "main.c", "-o", "out/main.o"]
+        var variable = Build_Bazel_Remote_Execution_V2_Command.EnvironmentVariable()
+        (variable.name, variable.value) = ("LANG", "C")
+        command.environmentVariables = [variable]
+        command.workingDirectory = "src"
+        command.outputFiles = ["out/main.o"]
+        command.outputDirectories = outputDirectories
+        let commandBytes = try REAPIHarness.message(command)
+        var action = Build_Bazel_Remote_Execution_V2_Action()
+        action.commandDigest = REAPIHarness.digest(commandBytes)
+        action.inputRootDigest = REAPIHarness.digest(rootBytes)
+        action.doNotCache = doNotCache
+        let actionBytes = try REAPIHarness.message(action)
+        try await REAPIHarness.upload([source, srcBytes, rootBytes, commandBytes, actionBytes], to: client)
+        return REAPIHarness.digest(actionBytes)
+    }
+
+    /// The operations of one Execute, in order.
+    static func execute(
+        _ action: Digest, on client: GRPCClient<HTTP2ClientTransport.Posix>, skipCache: Bool = false
+    ) async throws
+        -> [Google_Longrunning_Operation]
+    {
+        var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()
+        request.actionDigest = action
+        request.skipCacheLookup = skipCache
+        return try await Execution.Client(wrapping: client).execute(request) { response in
+            var operations: [Google_Longrunning_Operation] = []
+            for try await operation in response.messages { operations.append(operation) }
+            return operations
+        }
+    }
+
+    static func stages(_ operations: [Google_Longrunning_Operation]) throws -> [Build_Bazel_Remote_Execution_V2_ExecutionStage.Value] {
+        try operations.map { try Build_Bazel_Remote_Execution_V2_ExecuteOperationMetadata(unpackingAny: $0.metadata).stage }
+    }
+
+    static func response(_ operations: [Google_Longrunning_Operation]) throws -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        try Build_Bazel_Remote_Execution_V2_ExecuteResponse(unpackingAny: try #require(operations.last).response)
+    }
+
+    static let object = Array("\u{7F}ELF an object file".utf8)
+
+    @Test func anActionRunsOnTheFarmAndItsResultIsCached() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-reapi")
+        let farm = RecordedFarm { _ in
+            JobComplete(
+                output: ProcessOutput(code: 0, stdout: Array("out".utf8), stderr: []),
+                outputs: [NamedOutput(path: "out/main.o", data: try OutputData(compressing: Self.object))])
+        }
+        try await REAPIHarness.withServer(REAPIHarness.configuration(directory), runJob: farm.runner) { client async throws in
+            let capabilities = try await Build_Bazel_Remote_Execution_V2_Capabilities.Client(wrapping: client).getCapabilities(.init())
+            #expect(capabilities.executionCapabilities.execEnabled)
+            let action = try await Self.uploadAction(to: client)
+            let operations = try await Self.execute(action, on: client)
+            #expect(try Self.stages(operations) == [.queued, .executing, .completed])
+            #expect(operations.last?.done == true && Set(operations.map(\.name)).count == 1)
+            let response = try Self.response(operations)
+            #expect(response.status.code == 0 && !response.cachedResult)
+            #expect(response.result.outputFiles.map(\.path) == ["out/main.o"])
+            #expect(response.result.outputFiles.first?.digest == REAPIHarness.digest(Self.object))
+
+            var read = Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest()
+            read.digests = [response.result.outputFiles[0].digest, response.result.stdoutDigest]
+            let blobs = try await CAS.Client(wrapping: client).batchReadBlobs(read).responses
+            #expect(blobs.map(\.data) == [Data(Self.object), Data("out".utf8)], "outputs and stdout are in the CAS")
+
+            let again = try await Self.execute(action, on: client)
+            #expect(try Self.response(again).cachedResult, "the second Execute is served from the action cache")
+            #expect(try Self.stages(again) == [.completed])
+            _ = try await Self.execute(action, on: client, skipCache: true)
+        }
+        let jobs = farm.jobs.withLock { $0 }
+        #expect(jobs.count == 2, "the cached Execute never reached the farm")
+        let job = try #require(jobs.first)
+        #expect(job.command.executable == "/usr/bin/gcc" && job.command.arguments == ["-c", "main.c", "-o", "out/main.o"])
+        #expect(job.command.cwd == "/work/src" && job.outputs == ["out/main.o"])
+        #expect(job.command.environment == [EnvironmentVariable("LANG", "C")])
+        let listing = try TarListing.entries(job.inputs)
+        #expect(listing == ["work/", "work/src/", "work/src/main.c"], "the input root under work/, nothing else")
+    }
+
+    /// A failed compile is a result (exit code and all) but is not cached; a farm that cannot run the action gives
+    /// an error status; an action its client marked do_not_cache runs each time.
+    @Test func failuresAreAnsweredAndNeverCached() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-reapi")
+        let code = Mutex<Int32>(1)
+        let farm = RecordedFarm { _ in
+            let exit = code.withLock { $0 }
+            guard exit >= 0 else { throw FarmJobFailure(.noCapacity, message: "no builder took the job") }
+            return JobComplete(output: ProcessOutput(code: exit, stdout: [], stderr: Array("error: nope".utf8)), outputs: [])
+        }
+        try await REAPIHarness.withServer(REAPIHarness.configuration(directory), runJob: farm.runner) { client async throws in
+            let action = try await Self.uploadAction(to: client)
+            let failed = try Self.response(try await Self.execute(action, on: client))
+            #expect(failed.status.code == 0 && failed.result.exitCode == 1 && failed.result.outputFiles.isEmpty)
+            code.withLock { $0 = -1 }
+            let unavailable = try Self.response(try await Self.execute(action, on: client))
+            #expect(unavailable.status.code == Int32(RPCError.Code.unavailable.rawValue), "not cached: the farm was asked again")
+            code.withLock { $0 = 0 }
+            let uncached = try await Self.uploadAction(to: client, doNotCache: true)
+            _ = try await Self.execute(uncached, on: client)
+            #expect(try Self.response(try await Self.execute(uncached, on: client)).cachedResult == false)
+
+            let directories = try await Self.uploadAction(to: client, outputDirectories: ["out/tree"])
+            let refused = await #expect(throws: RPCError.self) { try await Self.execute(directories, on: client) }
+            #expect(refused?.code == .invalidArgument)
+        }
+        #expect(farm.jobs.withLock { $0.count } == 4)
+    }
+}
+
+/// The member names of an uncompressed tar, in order (a directory with its trailing slash).
+enum TarListing {
+    static func entries(_ tar: [UInt8]) throws -> [String] {
+        var names: [String] = []
+        var offset = 0
+        while offset + 512 <= tar.count, tar[offset] != 0 {
+            let header = tar[offset..<offset + 512]
+            let name = String(decoding: header.prefix(100).prefix { $0 != 0 }, as: UTF8.self)
+            let sizeText = String(decoding: header.dropFirst(124).prefix(12).prefix { $0 != 0 && $0 != 32 }, as: UTF8.self)
+            let size = Int(sizeText, radix: 8) ?? 0
+            let type = header[header.startIndex + 156]
+            // pax extended headers (type x) describe the next member; they are not members themselves.
+            let isDirectory = type == UInt8(ascii: "5") && !name.hasSuffix("/")
+            if type != UInt8(ascii: "x") && type != UInt8(ascii: "g") { names.append(isDirectory ? name + "/" : name) }
+            offset += 512 + (size + 511) / 512 * 512
+        }
+        return names
+    }
+}
