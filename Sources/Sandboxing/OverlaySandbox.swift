@@ -215,9 +215,9 @@ public struct OverlaySandbox: BuildSandbox {
             }
         }
         try await SandboxRoot.placeInputs(job.inputsTarPath, into: files, layout: layout, user: user)
+        let hostPaths = hostPaths(of: job.toolchain.archiveID)
         var command =
-            [bubblewrapPath]
-            + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, hostPaths: hostPaths(of: job.toolchain.archiveID), command: job.command)
+            [bubblewrapPath] + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, hostPaths: hostPaths, command: job.command)
         if let overlay = host.overlay { command = try overlay.command(lower: lowerLayer, upper: upper, work: work, root: root, then: command) }
         let process = sandboxProcess(command, cgroup: cgroup, enforcement: enforcement)
         let limits = limits
