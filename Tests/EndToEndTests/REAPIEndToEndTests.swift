@@ -1,5 +1,6 @@
 import Foundation
 import KilnTestSupport
+import Synchronization
 import Testing
 
 /// The scheduler's REAPI endpoint with real clients: BuildGrid's `bgd` moves a tree through the CAS and runs a
@@ -190,5 +191,97 @@ import Testing
         #expect(escape.status != 0 && escape.output.contains("unsafeOutput"), "a symlink is not an output: \(escape.output.suffix(2000))")
         let sleeper = try workspace.run(remote + ["//:sleeper"])
         #expect(sleeper.status != 0 && sleeper.output.contains("failed due to timeout"), "the job timeout ends it: \(sleeper.output.suffix(2000))")
+    }
+
+    static var missingRootlessBazel: String? { missingBazel ?? BuilderSandboxKind.rootless.missingPrerequisite }
+
+    /// sccache's client and Bazel at once on one rootless builder with two slots: both are served (every compile
+    /// on the farm unless it was full, every action remote); the scheduler never places more jobs on the builder than its cap
+    /// (sccache's cores + 1 + cores/8), and the builder never runs more than its two slots at once.
+    @Test(.requires(missingRootlessBazel)) func sccacheAndBazelShareOneFarm() throws {
+        let farm = try Farm()
+        let port = freePort()
+        try Self.startScheduler(farm, port: port)
+        let metricsPort = freePort()
+        try farm.startKilnBuilder(port: freePort(), maxJobs: 2, sandbox: .rootless, topLevel: "metrics_addr = \"127.0.0.1:\(metricsPort)\"\n")
+        try farm.waitForServers(1)
+        let client = try SccacheClient(farm: farm, version: "0.4.0", name: "shared")
+        try client.start()
+        let sources = try (0..<6).map { try Sources.writeHeavy("unit\($0)", in: farm.root, salt: 40 + $0, functions: 150) }
+        let rules = (0..<6).map { "genrule(name = \"g\($0)\", outs = [\"g\($0).txt\"], cmd = \"sleep 1; echo \($0) > $@\")" }
+        let workspace = try BazelWorkspace(in: farm.root, build: rules.joined(separator: "\n") + "\n")
+
+        let sampler = FarmSampler(farm: farm, builderMetrics: "http://127.0.0.1:\(metricsPort)/metrics")
+        sampler.start()
+        let compiled = DispatchGroup()
+        let failures = Mutex<[String]>([])
+        DispatchQueue.global().async(group: compiled) {
+            for source in sources {
+                let result = try? client.gcc(["-c", "-O2", source, "-o", source + ".o"], in: farm.root)
+                if result?.status != 0 { failures.withLock { $0.append("\(source): \(result?.output ?? "did not run")") } }
+            }
+        }
+        let bazel = try workspace.run(["build", "--jobs=4", "--remote_executor=grpc://127.0.0.1:\(port)"] + (0..<6).map { "//:g\($0)" })
+        compiled.wait()
+        let seen = sampler.stop()
+
+        #expect(bazel.status == 0 && bazel.processes.hasSuffix(" 6 remote."), "\(bazel.output.suffix(2000))\n\(farm.logs)")
+        #expect(failures.withLock { $0 }.isEmpty)
+        let stats = try client.stats()
+        // A client told the farm is full compiles locally (protocol §2.9), so not every compile need be distributed.
+        #expect(stats.total >= 1 && stats.distErrors == 0, "compiles went to the farm: \(stats)\n\(client.log.suffix(2000))")
+        #expect(seen.samples > 0 && seen.mostJobs <= seen.cap && seen.cap == 3, "the scheduler kept to its cap: \(seen)")
+        #expect(seen.mostBusySlots == 2, "the builder ran two jobs at once, never more: \(seen)")
+        #expect(seen.toolchains == 2, "gcc's toolchain and the REAPI root both went to the builder: \(seen)")
+    }
+}
+
+/// Reads the scheduler's status JSON and one builder's metrics over and over until stopped: the most jobs the
+/// scheduler had on a builder at once and its cap, the most slots the builder had busy, and the toolchains the
+/// farm held last.
+final class FarmSampler: @unchecked Sendable {
+    struct Seen: CustomStringConvertible {
+        var samples = 0, mostJobs = 0, cap = 0, mostBusySlots = 0, toolchains = 0
+        var description: String { "\(samples) samples, jobs \(mostJobs) of \(cap), busy slots \(mostBusySlots), \(toolchains) toolchains" }
+    }
+    let farm: Farm
+    let builderMetrics: String
+    private let state = Mutex<(running: Bool, seen: Seen)>((false, Seen()))
+    private let finished = DispatchGroup()
+
+    init(farm: Farm, builderMetrics: String) {
+        self.farm = farm
+        self.builderMetrics = builderMetrics
+    }
+
+    func start() {
+        state.withLock { $0.running = true }
+        DispatchQueue.global().async(group: finished) { [self] in
+            while state.withLock({ $0.running }) {
+                if let text = farm.get(farm.schedulerURL + "/api/v1/kiln/status"),
+                    let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                    let farmJSON = json["farm"] as? [String: Any], let servers = farmJSON["servers"] as? [[String: Any]]
+                {
+                    let jobs = servers.map { $0["jobs"] as? Int ?? 0 }.max() ?? 0
+                    let cap = servers.map { $0["slots"] as? Int ?? 0 }.max() ?? 0
+                    let toolchains = farmJSON["toolchains"] as? Int ?? 0
+                    state.withLock {
+                        $0.seen.samples += 1
+                        ($0.seen.mostJobs, $0.seen.cap, $0.seen.toolchains) = (max($0.seen.mostJobs, jobs), cap, toolchains)
+                    }
+                }
+                let busy = farm.get(builderMetrics)?.split(separator: "\n").first { $0.hasPrefix("kiln_builder_slots_busy ") }
+                if let value = busy?.split(separator: " ").last.flatMap({ Double($0) }) {
+                    state.withLock { $0.seen.mostBusySlots = max($0.seen.mostBusySlots, Int(value)) }
+                }
+                usleep(50_000)
+            }
+        }
+    }
+
+    func stop() -> Seen {
+        state.withLock { $0.running = false }
+        finished.wait()
+        return state.withLock { $0.seen }
     }
 }
