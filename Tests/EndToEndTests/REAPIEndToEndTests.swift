@@ -76,29 +76,21 @@ import Testing
         let farm = try Farm()
         let port = freePort()
         try Self.startScheduler(farm, port: port)
-        let workspace = farm.root + "/workspace"
-        try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
-        try Data().write(to: URL(fileURLWithPath: workspace + "/WORKSPACE"))
-        try Data(
-            """
-            genrule(name = "words", outs = ["words.txt"], cmd = "for i in $$(seq 1 5000); do echo word$$i; done > $@")
-            genrule(name = "upper", srcs = [":words"], outs = ["upper.txt"], cmd = "tr a-z A-Z < $< > $@")
-            genrule(name = "count", srcs = [":upper"], outs = ["count.txt"], cmd = "wc -l < $< > $@")
-            """.utf8
-        ).write(to: URL(fileURLWithPath: workspace + "/BUILD"))
-        let startup = ["--output_user_root=\(farm.root)/bazel-root", "--batch"]
-        let options = ["--remote_cache=grpc://127.0.0.1:\(port)", "--spawn_strategy=standalone", "//:count"]
-        /// Runs Bazel; returns its summary of where the actions ran ("4 processes: 1 internal, 3 local.").
-        func bazel(_ arguments: [String]) throws -> String {
-            let run = try runToCompletion(Self.bazel, startup + arguments, directory: workspace, timeoutSeconds: 300)
-            #expect(run.status == 0, "\(run.output.suffix(3000))\n\(farm.logs)")
-            return run.output.split(separator: "\n").last { $0.contains(" processes: ") }.map(String.init) ?? run.output
-        }
-        #expect(try bazel(["build"] + options).hasSuffix("processes: 1 internal, 3 local."))
-        let built = try Data(contentsOf: URL(fileURLWithPath: workspace + "/bazel-bin/count.txt"))
-        _ = try bazel(["clean"])
-        #expect(try bazel(["build"] + options).hasSuffix("processes: 3 remote cache hit, 1 internal."), "nothing ran locally")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: workspace + "/bazel-bin/count.txt")) == built)
+        let workspace = try BazelWorkspace(
+            in: farm.root,
+            build: """
+                genrule(name = "words", outs = ["words.txt"], cmd = "for i in $$(seq 1 5000); do echo word$$i; done > $@")
+                genrule(name = "upper", srcs = [":words"], outs = ["upper.txt"], cmd = "tr a-z A-Z < $< > $@")
+                genrule(name = "count", srcs = [":upper"], outs = ["count.txt"], cmd = "wc -l < $< > $@")
+                """)
+        let build = ["build", "--remote_cache=grpc://127.0.0.1:\(port)", "--spawn_strategy=standalone", "//:count"]
+        let first = try workspace.run(build)
+        #expect(first.status == 0 && first.processes.hasSuffix("processes: 1 internal, 3 local."), "\(first.output.suffix(3000))\n\(farm.logs)")
+        let built = try workspace.output("count.txt")
+        _ = try workspace.run(["clean"])
+        let again = try workspace.run(build)
+        #expect(again.status == 0 && again.processes.hasSuffix("processes: 3 remote cache hit, 1 internal."), "nothing ran locally")
+        #expect(try workspace.output("count.txt") == built)
         #expect(String(decoding: built, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "5000")
     }
 
@@ -195,9 +187,9 @@ import Testing
 
     static var missingRootlessBazel: String? { missingBazel ?? BuilderSandboxKind.rootless.missingPrerequisite }
 
-    /// sccache's client and Bazel at once on one rootless builder with two slots: both are served (every compile
-    /// on the farm unless it was full, every action remote); the scheduler never places more jobs on the builder than its cap
-    /// (sccache's cores + 1 + cores/8), and the builder never runs more than its two slots at once.
+    /// sccache's client and Bazel at once on one rootless builder with two slots: both are served (every compile on
+    /// the farm unless it was full, every action remote); the scheduler never places more jobs on the builder than
+    /// its cap (sccache's cores + 1 + cores/8), and the builder never runs more than its two slots at once.
     @Test(.requires(missingRootlessBazel)) func sccacheAndBazelShareOneFarm() throws {
         let farm = try Farm()
         let port = freePort()
