@@ -58,7 +58,7 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
         try await response.write(operation.stage(.executing))
         let outcome: Build_Bazel_Remote_Execution_V2_ExecuteResponse
         do {
-            let complete = try await runJob(job.command, job.outputs, inputs)
+            let complete = try await Self.cancellingWithRPC { [runJob] in try await runJob(job.command, job.outputs, inputs) }
             let result = try await ActionResultAssembly(cas: cas).store(complete, outputs: job.outputs)
             if result.exitCode == 0, !action.doNotCache {
                 try await actionCache.write(try result.serializedBytes(), as: actionDigest)
@@ -71,6 +71,21 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
             outcome = ExecuteOutcome.failure(error)
         }
         try await response.write(operation.completed(outcome))
+    }
+
+    /// Runs `operation` in a task of its own, cancelled when the RPC is: gRPC tells a handler of a closed stream
+    /// through its cancellation handle, not by cancelling the handler's task.
+    static func cancellingWithRPC<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await operation() }
+        return try await withTaskCancellationHandler {
+            try await withRPCCancellationHandler {
+                try await task.value
+            } onCancelRPC: {
+                task.cancel()
+            }
+        } onCancel: {
+            task.cancel()
+        }
     }
 
     /// Operations are not kept past their Execute stream: a client that lost one executes the action again

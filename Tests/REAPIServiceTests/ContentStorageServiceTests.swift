@@ -1,6 +1,7 @@
 import ContentStore
 import Foundation
 import GRPCCore
+import KilnConfiguration
 import KilnTestSupport
 import REAPIWire
 import SwiftProtobuf
@@ -102,5 +103,34 @@ import Testing
         #expect(pages.flatMap(\.directories) == [root, middle, leaf], "each distinct directory once, breadth first")
         #expect(pages.map(\.directories.count) == [2, 1])
         #expect(pages.map(\.nextPageToken) == ["2", ""])
+    }
+}
+
+@Suite struct REAPITLSTests {
+    /// With `tls_cert_file` and `tls_key_file` the endpoint speaks TLS only: a client that trusts the certificate
+    /// gets answers, a plaintext one does not.
+    @Test func theEndpointServesTLSWhenConfigured() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-reapi")
+        let (certificate, key) = (directory.path + "/reapi.pem", directory.path + "/reapi.key")
+        let made = try runToCompletion(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", certificate,
+            ])
+        try #require(made.status == 0, "\(made.output)")
+        var configuration = REAPIHarness.configuration(directory)
+        configuration.tls = REAPIConfiguration.TLSFiles(certificateFile: certificate, keyFile: key)
+        let capabilities = try await REAPIHarness.withServer(configuration, trusting: certificate) { client async throws in
+            try await Build_Bazel_Remote_Execution_V2_Capabilities.Client(wrapping: client).getCapabilities(.init())
+        }
+        #expect(capabilities.cacheCapabilities.digestFunction == [.sha256])
+        await #expect(throws: RPCError.self, "a plaintext client is not answered") {
+            try await REAPIHarness.withServer(configuration) { client async throws in
+                var options = CallOptions.defaults
+                options.timeout = .seconds(5)
+                return try await Build_Bazel_Remote_Execution_V2_Capabilities.Client(wrapping: client).getCapabilities(.init(), options: options)
+            }
+        }
     }
 }

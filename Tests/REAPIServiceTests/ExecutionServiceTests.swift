@@ -181,3 +181,40 @@ enum TarListing {
         return names
     }
 }
+
+@Suite struct ExecutionCancellationTests {
+    /// A client that closes its Execute stream cancels the job on the farm (the builder then kills it, as it does
+    /// for an sccache client that disconnects).
+    @Test func closingTheStreamCancelsTheJob() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-reapi")
+        let started = Mutex(false)
+        let cancelled = Mutex(false)
+        let runner: FarmJobRunner = { _, _, _ in
+            started.withLock { $0 = true }
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                cancelled.withLock { $0 = true }
+                throw error
+            }
+            throw FarmJobFailure(.builderFailed, message: "the job was never cancelled")
+        }
+        try await REAPIHarness.withServer(REAPIHarness.configuration(directory), runJob: runner) { client async throws in
+            let action = try await ExecutionServiceTests.uploadAction(to: client)
+            var request = Build_Bazel_Remote_Execution_V2_ExecuteRequest()
+            request.actionDigest = action
+            // Returning from the handler after EXECUTING ends the call: the stream closes under the running job.
+            let stage = try await Build_Bazel_Remote_Execution_V2_Execution.Client(wrapping: client).execute(request) { response in
+                for try await operation in response.messages {
+                    let metadata = try Build_Bazel_Remote_Execution_V2_ExecuteOperationMetadata(unpackingAny: operation.metadata)
+                    if metadata.stage == .executing { return metadata.stage }
+                }
+                return .unknown
+            }
+            #expect(stage == .executing)
+            for _ in 0..<500 where !cancelled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(started.withLock { $0 })
+        #expect(cancelled.withLock { $0 }, "the farm's job was cancelled with the stream")
+    }
+}

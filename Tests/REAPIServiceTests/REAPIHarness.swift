@@ -23,9 +23,10 @@ enum REAPIHarness {
         return configuration
     }
 
-    /// Runs `body` with a client of a server on `configuration`; the server stops when it returns.
+    /// Runs `body` with a client of a server on `configuration`; the server stops when it returns. `trusting`: the
+    /// PEM certificate the client trusts, connecting with TLS; nil: plaintext.
     static func withServer<T: Sendable>(
-        _ configuration: REAPIConfiguration, runJob: FarmJobRunner? = nil,
+        _ configuration: REAPIConfiguration, runJob: FarmJobRunner? = nil, trusting certificate: String? = nil,
         _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
         let server = try REAPIServer(configuration: configuration, logger: Logger(label: "reapi-test"), runJob: runJob)
@@ -36,8 +37,10 @@ enum REAPIHarness {
             port = await server.listeningPort
             if port == nil { try await Task.sleep(for: .milliseconds(10)) }
         }
+        let security: HTTP2ClientTransport.Posix.TransportSecurity =
+            certificate.map { path in .tls { $0.trustRoots = .certificates([.file(path: path, format: .pem)]) } } ?? .plaintext
         let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: "127.0.0.1", port: try requirePort(port)), transportSecurity: .plaintext)
+            target: .ipv4(address: "127.0.0.1", port: try requirePort(port)), transportSecurity: security)
         return try await withGRPCClient(transport: transport) { client in try await body(client) }
     }
 
