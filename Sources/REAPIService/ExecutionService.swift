@@ -54,15 +54,20 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
         let command: Build_Bazel_Remote_Execution_V2_Command = try await message(try action.commandDigest.checked())
         let job = try ActionCommand(command)
         try await response.write(operation.stage(.queued))
+        var phases = PhaseLog()
         let inputs = try await InputRootArchive(cas: cas).tar(of: try action.inputRootDigest.checked())
+        phases.end("inputs_tar")
         try await response.write(operation.stage(.executing))
         let outcome: Build_Bazel_Remote_Execution_V2_ExecuteResponse
         do {
             let complete = try await Self.cancellingWithRPC { [runJob] in try await runJob(job.command, job.outputs, inputs) }
+            phases.end("farm_job")
             let result = try await ActionResultAssembly(cas: cas).store(complete, outputs: job.outputs)
             if result.exitCode == 0, !action.doNotCache {
                 try await actionCache.write(try result.serializedBytes(), as: actionDigest)
             }
+            phases.end("results_stored")
+            logger.debug("REAPI action timeline", metadata: ["action": "\(actionDigest)", "phases": "\(phases)", "inputs": "\(inputs.count)"])
             outcome = ExecuteOutcome.response(result, cached: false)
         } catch let error as CancellationError {
             throw error
@@ -105,5 +110,24 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
         } catch {
             throw RPCError(code: .invalidArgument, message: "the blob \(digest) is not a \(M.protoMessageName) message")
         }
+    }
+}
+
+/// Milliseconds of each phase of an Execute, for the debug log.
+struct PhaseLog: CustomStringConvertible {
+    private var mark = ContinuousClock.now
+    private var phases: [(String, Duration)] = []
+
+    mutating func end(_ phase: String) {
+        let now = ContinuousClock.now
+        phases.append((phase, mark.duration(to: now)))
+        mark = now
+    }
+
+    var description: String {
+        phases.map { name, duration in
+            "\(name)=\(Double(duration.components.attoseconds / 1_000_000_000_000) / 1000 + Double(duration.components.seconds) * 1000) ms"
+        }
+        .joined(separator: " ")
     }
 }

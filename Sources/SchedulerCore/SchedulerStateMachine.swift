@@ -147,6 +147,12 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
 
     /// `assign_job` failed: drop the job and quarantine the server (no job until its next heartbeat, then a last
     /// resort).
+    /// The placer gave the job up while `assign_job` was in flight (its own client went away): the job is dropped
+    /// and the server, which did nothing wrong, keeps its standing.
+    public mutating func assignAbandoned(job: JobID) {
+        jobs.removeValue(forKey: job)
+    }
+
     public mutating func assignFailed(job: JobID, now: Instant) {
         guard let record = jobs.removeValue(forKey: job) else { return }
         servers[record.server]?.lastError = now

@@ -11,6 +11,8 @@ import KilnProtocol
 public struct FarmJobs: Sendable {
     let scheduler: Scheduler<ContinuousClock>
     let transport = CurlTransport()
+    /// Kiln builders keep the connection for the next job: no TCP and TLS set-up per action.
+    let peers = KeepAlivePeers(serverName: KilnServerName.value)
     /// How long a job waits for a free slot before it is given up (a REAPI action queues; it does not fail at once).
     let patience: Duration
     static let maxResultBytes = 3 << 30
@@ -49,12 +51,14 @@ public struct FarmJobs: Sendable {
         let (job, server) = (allocation.jobAlloc.jobID, allocation.jobAlloc.serverID)
         guard let certificate = await scheduler.certificate(of: server) else { return nil }
         func post(_ endpoint: String, _ body: [UInt8], timeout: Int) async throws -> [UInt8] {
-            let response = try await transport.perform(
-                HTTPRequest(
-                    method: .post, url: "https://\(server)/api/v1/distserver/\(endpoint)/\(job)",
-                    headers: [("Authorization", "Bearer \(allocation.jobAlloc.auth)"), ("Content-Type", "application/octet-stream")],
-                    body: body, timeoutSeconds: timeout, connectTimeoutSeconds: 5, maxResponseBytes: Self.maxResultBytes,
-                    pinnedCertificatePEM: certificate.certPEM))
+            var request = HTTPRequest(
+                method: .post, url: "https://\(server)/api/v1/distserver/\(endpoint)/\(job)",
+                headers: [("Authorization", "Bearer \(allocation.jobAlloc.auth)"), ("Content-Type", "application/octet-stream")],
+                body: body, timeoutSeconds: timeout, connectTimeoutSeconds: 5, maxResponseBytes: Self.maxResultBytes,
+                pinnedCertificatePEM: certificate.certPEM)
+            request.reusesConnection = peers.keepsAlive("\(server)")
+            let response = try await transport.perform(request)
+            peers.learn(from: response, of: "\(server)")
             guard response.status == 200 else { throw Self.failure(status: response.status, body: response.body, of: endpoint, on: server) }
             return response.body
         }

@@ -164,6 +164,10 @@ actor Scheduler<C: Clock<Duration>> {
                 metrics.count(.assigned)
                 let alloc = JobAlloc(auth: token, jobID: job, serverID: server)
                 return .response(.success(AllocJobSuccess(jobAlloc: alloc, needToolchain: result.needToolchain, certDigest: digest)))
+            } catch  where Task.isCancelled {
+                // A REAPI action whose client went away: not the server's fault.
+                machine.assignAbandoned(job: job)
+                return .failed("the job was cancelled while it was being placed")
             } catch {
                 machine.assignFailed(job: job, now: clock.now)
                 metrics.count(.assignFailed)

@@ -107,6 +107,18 @@ import Testing
         #expect(machine.servers[failed]?.lastError == nil)
     }
 
+    /// A placement given up by its own caller (a REAPI client that went away) frees the job and leaves the server
+    /// in good standing.
+    @Test func anAbandonedPlacementDoesNotQuarantineTheServer() {
+        var machine = Machine()
+        machine.heartbeat(from: Self.server(1), Self.heartbeat(), now: clock.now)
+        _ = machine.allocate(jobID: JobID(1), toolchain: "t", now: clock.now)
+        machine.assignAbandoned(job: JobID(1))
+        #expect(machine.jobs.isEmpty)
+        #expect(machine.servers[Self.server(1)]?.lastError == nil && machine.servers[Self.server(1)]?.unreachable == false)
+        #expect(Self.assignedServer(machine.allocate(jobID: JobID(2), toolchain: "t", now: clock.now)) == Self.server(1))
+    }
+
     @Test func silentServersArePrunedOnAllocationAndNeverChosen() {
         var machine = Machine()
         machine.heartbeat(from: Self.server(1), Self.heartbeat(), now: clock.now)

@@ -37,8 +37,9 @@ def own_cpu_seconds(pid):
 
 class Farm:
     def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=(), servers=1,
-                 metrics_port=None):
+                 metrics_port=None, scheduler_tables=""):
         self.name, self.root, self.kiln, self.sccache, self.sandbox = name, f"{root}/{name}", kiln, sccache, sandbox
+        self.scheduler_tables = scheduler_tables  # more tables of Kiln's scheduler.toml ([reapi])
         self.server_extra, self.kiln_arguments, self.servers = server_extra, list(kiln_arguments), servers
         # Kiln's builders only: builder i serves /metrics on metrics_port + i.
         self.metrics_port = metrics_port if name == "kiln" else None
@@ -59,7 +60,8 @@ class Farm:
 
     def start(self, client=True):
         scheduler = write(f"{self.root}/scheduler.toml", f'public_addr = "127.0.0.1:{self.scheduler_port}"\n'
-                          f'[client_auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n[server_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n')
+                          f'[client_auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n[server_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n'
+                          + self.scheduler_tables)
         os.makedirs(f"{self.root}/build", exist_ok=True)
         if self.name == "kiln":
             self.spawn("scheduler", [self.kiln, "scheduler", "--config", scheduler])
