@@ -66,7 +66,7 @@ struct SchedulerCommand: AsyncParsableCommand {
             )
         }
         let exposition = Bootstrap.metrics()
-        let (application, jobs) = try await buildScheduler(
+        let (application, jobs, admission) = try await buildScheduler(
             configuration: configuration, logger: logger, metrics: SchedulerMetrics(), exposition: exposition
         ) { port in
             logger.info("scheduler listening", metadata: ["address": "\(configuration.publicAddress.ipText):\(port)"])
@@ -75,8 +75,15 @@ struct SchedulerCommand: AsyncParsableCommand {
         if let reapi = configuration.reapi {
             do {
                 // Actions run on the same builders as sccache's jobs, placed by this scheduler.
+                let admit: @Sendable (String?) async -> REAPIAdmission = { header in
+                    switch await admission.check(authorization: header) {
+                    case .accepted: .accepted
+                    case .refused(let reason): .refused(reason)
+                    case .unavailable(let reason): .unavailable(reason)
+                    }
+                }
                 services.append(
-                    try REAPIServer(configuration: reapi, logger: logger) { command, outputs, inputs in
+                    try REAPIServer(configuration: reapi, logger: logger, admit: admit) { command, outputs, inputs in
                         do {
                             return try await jobs.run(command: command, outputs: outputs, inputsTar: inputs)
                         } catch let error as FarmJobError {

@@ -13,8 +13,12 @@ public struct REAPIServer: Service {
     private let logger: Logger
 
     /// Opens the stores (taking in what an earlier run left) and binds nothing yet: ``run()`` listens. With
-    /// `runJob`, Execute runs actions on the farm; without, the endpoint is a cache only.
-    public init(configuration: REAPIConfiguration, logger: Logger, runJob: FarmJobRunner? = nil) throws {
+    /// `runJob`, Execute runs actions on the farm; without, the endpoint is a cache only. `admit` judges every
+    /// call's `authorization` metadata (nil: every call is admitted).
+    public init(
+        configuration: REAPIConfiguration, logger: Logger, admit: (@Sendable (String?) async -> REAPIAdmission)? = nil,
+        runJob: FarmJobRunner? = nil
+    ) throws {
         let cas = try DiskBlobStore(directory: configuration.directory + "/cas", capacity: configuration.casSizeBytes)
         let actionCache = try DiskBlobStore(
             directory: configuration.directory + "/ac", capacity: configuration.actionCacheSizeBytes, verifiesContent: false)
@@ -34,7 +38,7 @@ public struct REAPIServer: Service {
             ActionCacheService(actionCache: actionCache, cas: cas, clientUpdates: configuration.clientUpdates),
         ]
         if let runJob { services.append(ExecutionService(cas: cas, actionCache: actionCache, runJob: runJob, logger: logger)) }
-        server = GRPCServer(transport: transport, services: services)
+        server = GRPCServer(transport: transport, services: services, interceptors: admit.map { [BearerAuthInterceptor(admit: $0)] } ?? [])
         self.logger = logger
     }
 

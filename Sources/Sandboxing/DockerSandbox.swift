@@ -1,5 +1,6 @@
 import ArchiveKit
 import BlockingPool
+import BuilderCore
 import DockerEngine
 import Foundation
 import JobSpawn
@@ -51,6 +52,7 @@ public struct DockerSandbox: BuildSandbox {
     private var jobUser: String { "\(settings.uid):\(settings.gid)" }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
+        guard job.toolchain != HostRootToolchain.toolchain else { throw SandboxError.remoteActionsUnsupported(by: "docker") }
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
         // The directories the job writes in, relative to the root.
         let needed = layout.directories.map { $0.joined(separator: "/") }

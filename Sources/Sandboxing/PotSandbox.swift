@@ -1,5 +1,6 @@
 import ArchiveKit
 import BlockingPool
+import BuilderCore
 import Foundation
 import JobSpawn
 import KilnProtocol
@@ -67,6 +68,7 @@ public struct PotSandbox: BuildSandbox {
     }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
+        guard job.toolchain != HostRootToolchain.toolchain else { throw SandboxError.remoteActionsUnsupported(by: "pot") }
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         do {

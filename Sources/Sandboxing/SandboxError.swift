@@ -56,3 +56,11 @@ public struct SandboxError: KilnError, Sendable {
             line: line)
     }
 }
+
+extension SandboxError {
+    /// A REAPI action (a job of ``HostRootToolchain``) on a builder whose sandbox cannot give it the host's `/usr`.
+    static func remoteActionsUnsupported(by backend: String) -> SandboxError {
+        SandboxError(
+            .unavailable, "REAPI actions run on overlay builders only: the \(backend) sandbox has no host /usr to bind; use type = \"overlay\"")
+    }
+}

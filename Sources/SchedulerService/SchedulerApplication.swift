@@ -18,18 +18,19 @@ public func buildSchedulerApplication(
     ).application
 }
 
-/// The scheduler's application (as ``buildSchedulerApplication(configuration:logger:metrics:exposition:onServerRunning:)``)
-/// and the way to run jobs of its own on the farm's builders (REAPI's Execute); `patience` is how long such a job
-/// waits for a free slot.
+/// The scheduler's application (as ``buildSchedulerApplication(configuration:logger:metrics:exposition:onServerRunning:)``),
+/// the way to run jobs of its own on the farm's builders (REAPI's Execute; `jobPatience` is how long such a job
+/// waits for a free slot), and its `client_auth` for other front doors (REAPI).
 public func buildScheduler(
     configuration: SchedulerConfiguration, logger: Logger, metrics: SchedulerMetrics = SchedulerMetrics(),
     exposition: MetricsExposition? = nil, jobPatience: Duration = .seconds(600),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) async throws -> (application: some ApplicationProtocol, jobs: FarmJobs) {
+) async throws -> (application: some ApplicationProtocol, jobs: FarmJobs, admission: ClientAdmission) {
     let scheduler = try Scheduler(configuration: configuration, logger: logger, metrics: metrics, clock: ContinuousClock())
+    let clientAuth = try await ClientAuthenticator(configuration.clientAuth, logger: logger, clock: ContinuousClock())
     let controller = SchedulerController(
         scheduler: scheduler,
-        clientAuth: try await ClientAuthenticator(configuration.clientAuth, logger: logger, clock: ContinuousClock()),
+        clientAuth: clientAuth,
         serverAuth: await ServerAuthenticator(configuration.serverAuth, trustedProxies: configuration.trustedProxies),
         logger: logger)
     let router = Router(context: KilnRequestContext.self)
@@ -46,5 +47,6 @@ public func buildScheduler(
         configuration: .init(address: .hostname(address.ipText, port: Int(address.port)), serverName: KilnServerName.value),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger)
-    return (application, FarmJobs(scheduler: scheduler, patience: jobPatience))
+    let insecure = configuration.clientAuth == .dangerouslyInsecure
+    return (application, FarmJobs(scheduler: scheduler, patience: jobPatience), ClientAdmission(authenticator: clientAuth, insecure: insecure))
 }

@@ -8,8 +8,11 @@ struct BazelWorkspace {
     static let bazel = "/usr/bin/bazel"
     let root: String
     let outputRoot: String
+    /// The farm's client token, sent with every remote call.
+    let token: String?
 
-    init(in directory: String, build: String, files: [String: String] = [:]) throws {
+    init(in directory: String, token: String? = nil, build: String, files: [String: String] = [:]) throws {
+        self.token = token
         root = directory + "/workspace"
         outputRoot = directory + "/bazel-root"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -27,6 +30,7 @@ struct BazelWorkspace {
         var all = startup + arguments
         if let command = arguments.first, command == "build" {
             all += ["--override_repository=rules_cc=\(stubs)/rules_cc", "--override_repository=rules_java=\(stubs)/rules_java"]
+            if let token { all.append("--remote_header=Authorization=Bearer \(token)") }
         }
         let run = try runToCompletion(Self.bazel, all, directory: root, timeoutSeconds: 300)
         let summary = run.output.split(separator: "\n").last { $0.contains(" processes: ") || $0.contains(" process: ") }

@@ -26,6 +26,11 @@ import Testing
         try farm.waitFor("the REAPI endpoint to listen") { farm.processes.last?.log.contains("REAPI endpoint listening") == true }
     }
 
+    /// The farm's client token in a file, as bgd's `--auth-token` takes it.
+    static func tokenFile(_ farm: Farm) throws -> String {
+        try farm.directory.write("client-token", Array(farm.clientToken.utf8))
+    }
+
     /// A scheduler serving REAPI and one Kiln overlay builder that runs its actions.
     static func startFarm(_ farm: Farm, port: UInt16, builderTables: String = "") throws {
         try startScheduler(farm, port: port)
@@ -52,7 +57,9 @@ import Testing
         let port = freePort()
         try Self.startScheduler(farm, port: port)
         try Self.writeTree(at: farm.root + "/in")
-        let remote = ["--remote", "http://127.0.0.1:\(port)"]
+        let remote = ["--remote", "http://127.0.0.1:\(port)", "--auth-token", try Self.tokenFile(farm)]
+        let refused = try runToCompletion(Self.bgd!, ["capabilities", "--remote", "http://127.0.0.1:\(port)"], timeoutSeconds: 60)
+        #expect(refused.status != 0 && refused.output.contains("no bearer token"), "no token, no answer: \(refused.output.suffix(1000))")
         let upload = try runToCompletion(Self.bgd!, ["cas"] + remote + ["upload-dir", farm.root + "/in/src"], timeoutSeconds: 120)
         #expect(upload.status == 0, "\(upload.output)\n\(farm.logs)")
         let pushed = upload.output.split(separator: "\n").last { $0.contains("Pushed path=[\(farm.root)/in/src]") }
@@ -77,7 +84,7 @@ import Testing
         let port = freePort()
         try Self.startScheduler(farm, port: port)
         let workspace = try BazelWorkspace(
-            in: farm.root,
+            in: farm.root, token: farm.clientToken,
             build: """
                 genrule(name = "words", outs = ["words.txt"], cmd = "for i in $$(seq 1 5000); do echo word$$i; done > $@")
                 genrule(name = "upper", srcs = [":words"], outs = ["upper.txt"], cmd = "tr a-z A-Z < $< > $@")
@@ -105,7 +112,8 @@ import Testing
         let execute = try runToCompletion(
             Self.bgd!,
             [
-                "execute", "--remote", "http://127.0.0.1:\(port)", "command", "--output-file", "src/t.o", "--output-directory", farm.root + "/out",
+                "execute", "--remote", "http://127.0.0.1:\(port)", "--auth-token", try Self.tokenFile(farm), "command", "--output-file", "src/t.o",
+                "--output-directory", farm.root + "/out",
                 farm.root + "/in", "--", "/usr/bin/gcc", "-c", "src/t.c", "-o", "src/t.o",
             ], timeoutSeconds: 120)
         #expect(execute.status == 0, "\(execute.output.suffix(3000))\n\(farm.logs)")
@@ -129,7 +137,7 @@ import Testing
         let port = freePort()
         try Self.startFarm(farm, port: port)
         let workspace = try BazelWorkspace(
-            in: farm.root,
+            in: farm.root, token: farm.clientToken,
             build: """
                 genrule(name = "words", outs = ["words.txt"], cmd = "for i in $$(seq 1 500); do echo word$$i; done > $@")
                 genrule(name = "upper", srcs = [":words"], outs = ["upper.txt"], cmd = "tr a-z A-Z < $< > $@")
@@ -164,7 +172,7 @@ import Testing
         let secret = farm.root + "/secret.txt"
         try Data("host secret".utf8).write(to: URL(fileURLWithPath: secret))
         let workspace = try BazelWorkspace(
-            in: farm.root,
+            in: farm.root, token: farm.clientToken,
             build: """
                 genrule(name = "net", outs = ["net.txt"], cmd = "if (echo hi > /dev/tcp/127.0.0.1/\(farm.schedulerPort)) 2>/dev/null; then echo reached; else echo isolated; fi > $@")
                 genrule(name = "files", outs = ["files.txt"], cmd = "(cat \(secret) /etc/shadow /root/.bashrc 2>/dev/null || true; ls /) > $@")
@@ -201,7 +209,7 @@ import Testing
         try client.start()
         let sources = try (0..<6).map { try Sources.writeHeavy("unit\($0)", in: farm.root, salt: 40 + $0, functions: 150) }
         let rules = (0..<6).map { "genrule(name = \"g\($0)\", outs = [\"g\($0).txt\"], cmd = \"sleep 1; echo \($0) > $@\")" }
-        let workspace = try BazelWorkspace(in: farm.root, build: rules.joined(separator: "\n") + "\n")
+        let workspace = try BazelWorkspace(in: farm.root, token: farm.clientToken, build: rules.joined(separator: "\n") + "\n")
 
         let sampler = FarmSampler(farm: farm, builderMetrics: "http://127.0.0.1:\(metricsPort)/metrics")
         sampler.start()

@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import KilnConfiguration
 import KilnTestSupport
+import REAPIService
 import REAPIWire
 import SwiftProtobuf
 import Testing
@@ -131,6 +132,26 @@ import Testing
                 options.timeout = .seconds(5)
                 return try await Build_Bazel_Remote_Execution_V2_Capabilities.Client(wrapping: client).getCapabilities(.init(), options: options)
             }
+        }
+    }
+
+    /// With the scheduler's client_auth, a call is answered only with its bearer token: without it, or with
+    /// another, the client hears UNAUTHENTICATED and no handler runs.
+    @Test func callsNeedTheBearerTokenWhenTheSchedulerAsksForOne() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-reapi")
+        let admit: @Sendable (String?) async -> REAPIAdmission = { $0 == "Bearer s3cret" ? .accepted : .refused("Fixed token mismatch") }
+        try await REAPIHarness.withServer(REAPIHarness.configuration(directory), admit: admit) { client async throws in
+            let capabilities = Build_Bazel_Remote_Execution_V2_Capabilities.Client(wrapping: client)
+            let answer = try await capabilities.getCapabilities(.init(), metadata: ["authorization": "Bearer s3cret"])
+            #expect(answer.cacheCapabilities.digestFunction == [.sha256])
+            for metadata: Metadata in [[:], ["authorization": "Bearer guess"], ["authorization": "s3cret"]] {
+                let refused = await #expect(throws: RPCError.self) { try await capabilities.getCapabilities(.init(), metadata: metadata) }
+                #expect(refused?.code == .unauthenticated)
+            }
+            var find = Build_Bazel_Remote_Execution_V2_FindMissingBlobsRequest()
+            find.blobDigests = [REAPIHarness.digest([1, 2, 3])]
+            let write = await #expect(throws: RPCError.self) { try await CAS.Client(wrapping: client).findMissingBlobs(find) }
+            #expect(write?.code == .unauthenticated, "every service, not only the first")
         }
     }
 }

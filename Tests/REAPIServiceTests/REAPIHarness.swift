@@ -27,9 +27,10 @@ enum REAPIHarness {
     /// PEM certificate the client trusts, connecting with TLS; nil: plaintext.
     static func withServer<T: Sendable>(
         _ configuration: REAPIConfiguration, runJob: FarmJobRunner? = nil, trusting certificate: String? = nil,
+        admit: (@Sendable (String?) async -> REAPIAdmission)? = nil,
         _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
-        let server = try REAPIServer(configuration: configuration, logger: Logger(label: "reapi-test"), runJob: runJob)
+        let server = try REAPIServer(configuration: configuration, logger: Logger(label: "reapi-test"), admit: admit, runJob: runJob)
         let serving = Task { try await server.run() }
         defer { serving.cancel() }
         var port: Int?
