@@ -62,24 +62,21 @@ KILN_TEST_APT_PACKAGES=(
 )
 KILN_KUBERNETES_VALIDATE_VERSION=1.37.0
 
-# kubernetes-validate (PyPI; it carries the Kubernetes schemas, so it validates offline) in a venv under .kiln.
-install_kubernetes_validate() {
-    local dir="$KILN_HOME/kubernetes-validate"
-    [ -x "$dir/bin/kubernetes-validate" ] && return 0
-    log "installing kubernetes-validate==$KILN_KUBERNETES_VALIDATE_VERSION from PyPI into $dir"
+# A tool from PyPI in a venv of its own under .kiln: install_pypi_tool PACKAGE VERSION PROGRAM.
+install_pypi_tool() {
+    local package="$1" version="$2" program="$3" dir="$KILN_HOME/$1"
+    [ -x "$dir/bin/$program" ] && return 0
+    log "installing $package==$version from PyPI into $dir"
     python3 -m venv "$dir"
-    "$dir/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KILN_KUBERNETES_VALIDATE_VERSION" >&2
+    "$dir/bin/pip" install -q --disable-pip-version-check "$package==$version" >&2
 }
 
-# BuildGrid's `bgd` (PyPI), a second REAPI client beside Bazel, in a venv under .kiln.
+# kubernetes-validate (it carries the Kubernetes schemas, so it validates offline).
+install_kubernetes_validate() { install_pypi_tool kubernetes-validate "$KILN_KUBERNETES_VALIDATE_VERSION" kubernetes-validate; }
+
+# BuildGrid's `bgd`, a second REAPI client beside Bazel.
 KILN_BUILDGRID_VERSION=0.2.53
-install_buildgrid() {
-    local dir="$KILN_HOME/buildgrid"
-    [ -x "$dir/bin/bgd" ] && return 0
-    log "installing buildgrid==$KILN_BUILDGRID_VERSION from PyPI into $dir"
-    python3 -m venv "$dir"
-    "$dir/bin/pip" install -q --disable-pip-version-check "buildgrid==$KILN_BUILDGRID_VERSION" >&2
-}
+install_buildgrid() { install_pypi_tool buildgrid "$KILN_BUILDGRID_VERSION" bgd; }
 
 # `apt-get source` of $KILN_DEBIAN_SOURCE_PACKAGE into $KILN_DEBIAN_SOURCE_DIR, unpacked without the Debian
 # patches (which switch the build to libtool) so `make CC="sccache gcc"` drives upstream's own Makefile.
