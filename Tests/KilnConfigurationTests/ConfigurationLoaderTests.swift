@@ -134,6 +134,20 @@ import Testing
             set.sandbox
                 == .overlay(
                     buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: true, runAs: UserIDs(uid: 1234, gid: 5678)))
+        let reapi = try ConfigurationLoader.parseBuilder(
+            Self.minimalBuilder.replacingOccurrences(
+                of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\nreapi_root = [\"/usr\", \"/opt/toolchains\"]"))
+        #expect(
+            reapi.sandbox
+                == .overlay(
+                    buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: nil, reapiRoot: ["/usr", "/opt/toolchains"]))
+        for refused in ["[\"/\"]", "[\"usr\"]", "[\"/usr/../etc\"]"] {
+            #expect(throws: ConfigurationError.self, "reapi_root = \(refused)") {
+                try ConfigurationLoader.parseBuilder(
+                    Self.minimalBuilder.replacingOccurrences(
+                        of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\nreapi_root = \(refused)"))
+            }
+        }
         #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.parseBuilder(
                 Self.minimalBuilder.replacingOccurrences(
