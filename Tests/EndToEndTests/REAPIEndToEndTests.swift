@@ -228,8 +228,9 @@ import Testing
         #expect(bazel.status == 0 && bazel.processes.hasSuffix(" 6 remote."), "\(bazel.output.suffix(2000))\n\(farm.logs)")
         #expect(failures.withLock { $0 }.isEmpty)
         let stats = try client.stats()
-        // A client told the farm is full compiles locally (protocol §2.9), so not every compile need be distributed.
-        #expect(stats.total >= 1 && stats.distErrors == 0, "compiles went to the farm: \(stats)\n\(client.log.suffix(2000))")
+        // A client told the farm is full compiles locally (protocol §2.9), and sccache 0.4 counts that as a dist
+        // error: every compile ends in an object, at least one went to the farm, the rest were told it was full.
+        #expect(stats.total >= 1 && stats.total + stats.distErrors == 6, "compiles went to the farm: \(stats)\n\(client.log.suffix(2000))")
         #expect(seen.samples > 0 && seen.mostJobs <= seen.cap && seen.cap == 3, "the scheduler kept to its cap: \(seen)")
         #expect(seen.mostBusySlots == 2, "the builder ran two jobs at once, never more: \(seen)")
         #expect(seen.toolchains == 2, "gcc's toolchain and the REAPI root both went to the builder: \(seen)")
