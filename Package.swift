@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "KilnMetrics",
             dependencies: [
-                "BuilderCore", .product(name: "Metrics", package: "swift-metrics"),
+                "BuilderCore", "SchedulerCore", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: kilnSettings),

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Metrics
+import SchedulerCore
 
 /// The scheduler's series. Every label takes one of a fixed set of values (an enum here), so the number of
 /// series never grows with servers, jobs or toolchains.
@@ -32,6 +33,9 @@ public struct SchedulerMetrics: Sendable {
     private let jobs: [JobOutcome: Counter]
     private let allocPhases: [AllocPhase: Metrics.Timer]
     private let heartbeats: [HeartbeatKind: Counter]
+    /// Jobs assigned and completed, by who asked for them (sccache clients, REAPI actions).
+    private let jobsByKind: [JobKind: (assigned: Counter, completed: Counter)]
+    private let inFlightByKind: [JobKind: Gauge]
     /// From `alloc_job` to Complete.
     public let jobDuration: Metrics.Timer
     /// From `alloc_job` to Started: the upload of toolchain and inputs, and the wait for a slot.
@@ -55,6 +59,19 @@ public struct SchedulerMetrics: Sendable {
             uniqueKeysWithValues: AllocPhase.allCases.map {
                 ($0, Metrics.Timer(label: KilnMetricNames.schedulerAllocPhase, dimensions: [("phase", $0.rawValue)], factory: factory))
             })
+        jobsByKind = Dictionary(
+            uniqueKeysWithValues: JobKind.allCases.map { kind in
+                let counter = { (outcome: JobOutcome) in
+                    Counter(
+                        label: "kiln_scheduler_jobs_by_kind_total", dimensions: [("kind", kind.rawValue), ("outcome", outcome.rawValue)],
+                        factory: factory)
+                }
+                return (kind, (counter(.assigned), counter(.completed)))
+            })
+        inFlightByKind = Dictionary(
+            uniqueKeysWithValues: JobKind.allCases.map {
+                ($0, Gauge(label: "kiln_scheduler_jobs_in_flight_by_kind", dimensions: [("kind", $0.rawValue)], factory: factory))
+            })
         jobDuration = Metrics.Timer(label: KilnMetricNames.schedulerJobDuration, dimensions: [], factory: factory)
         queueWait = Metrics.Timer(label: KilnMetricNames.schedulerQueueWait, dimensions: [], factory: factory)
         serversKnown = Gauge(label: "kiln_scheduler_servers", dimensions: [], factory: factory)
@@ -65,6 +82,21 @@ public struct SchedulerMetrics: Sendable {
 
     public func count(_ outcome: JobOutcome, by amount: Int = 1) {
         if amount > 0 { jobs[outcome]?.increment(by: amount) }
+    }
+
+    /// Counts `outcome` (``JobOutcome/assigned`` or ``JobOutcome/completed``) for a job of `kind` as well.
+    public func count(_ outcome: JobOutcome, of kind: JobKind) {
+        count(outcome)
+        switch outcome {
+        case .assigned: jobsByKind[kind]?.assigned.increment()
+        case .completed: jobsByKind[kind]?.completed.increment()
+        case .noCapacity, .assignFailed, .dropped: break
+        }
+    }
+
+    /// Sets the in-flight gauges of each kind (`counts` by ``JobKind`` raw value).
+    public func recordInFlight(byKind counts: [String: Int]) {
+        for (kind, gauge) in inFlightByKind { gauge.record(counts[kind.rawValue] ?? 0) }
     }
 
     public func count(_ heartbeat: HeartbeatKind) { heartbeats[heartbeat]?.increment() }

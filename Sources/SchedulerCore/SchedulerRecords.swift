@@ -42,11 +42,20 @@ public struct ServerRecord<Instant: InstantProtocol & Sendable>: Sendable {
     }
 }
 
+/// Who asked for a job: the farm serves sccache clients and Remote Execution API actions from the same slots.
+public enum JobKind: String, CaseIterable, Sendable, Hashable, Codable {
+    /// An sccache client's `alloc_job`.
+    case sccache
+    /// A REAPI `Execute` the scheduler placed itself.
+    case remoteAction = "reapi"
+}
+
 /// A job between `alloc_job` and `Complete`.
 public struct JobRecord<Instant: InstantProtocol & Sendable>: Sendable {
     public var id: JobID
     public var server: ServerID
     public var toolchain: String
+    public var kind: JobKind = .sccache
     /// Nil while `assign_job` is in flight.
     public var state: JobState?
     /// When the job was created; jobs not yet Started expire from here.

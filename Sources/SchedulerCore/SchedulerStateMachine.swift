@@ -108,7 +108,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     /// counter). Prefers, in order: servers without a recent error, servers that hold the toolchain, the lowest
     /// load. A server at its cap (cores + 1 + cores/8 jobs) is never chosen, nor one that missed a heartbeat or whose
     /// last `assign_job` failed since its last heartbeat.
-    public mutating func allocate(jobID: JobID, toolchain: String, now: Instant) -> AllocationDecision {
+    public mutating func allocate(jobID: JobID, toolchain: String, kind: JobKind = .sccache, now: Instant) -> AllocationDecision {
         housekeep(now: now)
         guard jobs.count < policy.maxJobs else {
             return .noCapacity(message: "Insufficient capacity: the farm has \(jobs.count) jobs in flight, the most it keeps")
@@ -132,7 +132,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         guard let server = best else {
             return .noCapacity(message: "Insufficient capacity across \(servers.count) available servers")
         }
-        store(JobRecord(id: jobID, server: server.id, toolchain: toolchain, state: nil, created: now))
+        store(JobRecord(id: jobID, server: server.id, toolchain: toolchain, kind: kind, state: nil, created: now))
         return .assign(job: jobID, server: server.id, jwtKey: server.jwtKey, certPEM: server.certPEM, certDigest: server.certDigest)
     }
 

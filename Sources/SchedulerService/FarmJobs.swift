@@ -3,6 +3,7 @@ import BuilderCore
 import CurlClient
 import Foundation
 import KilnProtocol
+import SchedulerCore
 
 /// Runs jobs on the farm's builders from inside the scheduler, as an sccache client would: `alloc_job` on its own
 /// state, then `submit_toolchain` and `run_job` on the builder over HTTPS, trusting only its heartbeat's
@@ -31,7 +32,7 @@ public struct FarmJobs: Sendable {
         var lost = 0
         while true {
             try Task.checkCancellation()
-            switch await scheduler.allocate(toolchain) {
+            switch await scheduler.allocate(toolchain, kind: .remoteAction) {
             case .response(.success(let allocation)):
                 if let result = try await run(allocation, body: body) { return result }
                 lost += 1

@@ -48,6 +48,7 @@ actor Scheduler<C: Clock<Duration>> {
         metrics.slotsBusy.record(farm.slotsBusy)
         metrics.slotsTotal.record(farm.slotsTotal)
         metrics.jobsInFlight.record(farm.jobsInFlight)
+        metrics.recordInFlight(byKind: farm.jobsByKind)
         return SchedulerStatusReport(
             generatedAt: Date().formatted(.iso8601), farm: farm, jobsInFlight: farm.jobsInFlight, recentFailures: failures.newestFirst)
     }
@@ -101,12 +102,13 @@ actor Scheduler<C: Clock<Duration>> {
     }
 
     func updateJobState(job: JobID, to state: JobState, from server: ServerID) throws(JobStateRejection) {
+        let kind = machine.jobs[job]?.kind ?? .sccache
         let age = try machine.updateJobState(job: job, to: state, from: server, now: clock.now)
         switch state {
         case .started: metrics.queueWait.record(duration: age)
         case .complete:
             metrics.jobDuration.record(duration: age)
-            metrics.count(.completed)
+            metrics.count(.completed, of: kind)
         case .pending, .ready: break
         }
     }
@@ -116,10 +118,10 @@ actor Scheduler<C: Clock<Duration>> {
     static var placementAttempts: Int { 3 }
 
     /// Places a job: picks a server, asks it over HTTPS, and answers the client.
-    func allocate(_ toolchain: Toolchain) async -> Allocation {
+    func allocate(_ toolchain: Toolchain, kind: JobKind = .sccache) async -> Allocation {
         var failure: Allocation?
         for _ in 0..<Self.placementAttempts {
-            let attempt = await allocateOnce(toolchain)
+            let attempt = await allocateOnce(toolchain, kind: kind)
             switch attempt {
             case .failed: failure = attempt
             case .response(.fail) where failure != nil: return failure!  // no other server: the failure says more
@@ -129,7 +131,7 @@ actor Scheduler<C: Clock<Duration>> {
         return failure!
     }
 
-    private func allocateOnce(_ toolchain: Toolchain) async -> Allocation {
+    private func allocateOnce(_ toolchain: Toolchain, kind: JobKind) async -> Allocation {
         let jobID: JobID
         do {
             jobID = try jobIDs.take()
@@ -138,7 +140,7 @@ actor Scheduler<C: Clock<Duration>> {
             return .failed("the scheduler cannot persist its job ids")
         }
         let placing = ContinuousClock.now
-        let decision = machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, now: clock.now)
+        let decision = machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, kind: kind, now: clock.now)
         metrics.record(.place, since: placing)
         switch decision {
         case .noCapacity(let message):
@@ -161,7 +163,7 @@ actor Scheduler<C: Clock<Duration>> {
                 let result = try await assignClient.assign(job: job, toolchain: toolchain, on: server, token: token, certificatePEM: pem)
                 metrics.record(.assignJob, since: assigning)
                 machine.assignSucceeded(job: job, result: result, now: clock.now)
-                metrics.count(.assigned)
+                metrics.count(.assigned, of: kind)
                 let alloc = JobAlloc(auth: token, jobID: job, serverID: server)
                 return .response(.success(AllocJobSuccess(jobAlloc: alloc, needToolchain: result.needToolchain, certDigest: digest)))
             } catch  where Task.isCancelled {

@@ -31,7 +31,7 @@ enum StatusPage {
         <div class="tiles">
         <div class="tile"><b id="servers">?</b>build servers</div>
         <div class="tile"><b id="slots">?</b>slots busy / total</div>
-        <div class="tile"><b id="inflight">?</b>jobs in flight</div>
+        <div class="tile"><b id="inflight">?</b>jobs in flight (<span id="kinds">?</span>)</div>
         <div class="tile"><b id="toolchains">?</b>toolchains held</div>
         </div>
         <h2>Build servers</h2>
@@ -55,6 +55,7 @@ enum StatusPage {
           document.getElementById("servers").textContent = farm.servers.length;
           document.getElementById("slots").textContent = farm.slotsBusy + " / " + farm.slotsTotal;
           document.getElementById("inflight").textContent = report.jobsInFlight;
+          document.getElementById("kinds").textContent = "sccache " + (farm.jobsByKind.sccache || 0) + ", REAPI " + (farm.jobsByKind.reapi || 0);
           document.getElementById("toolchains").textContent = farm.toolchains;
           const rows = document.getElementById("server-rows");
           rows.replaceChildren();
@@ -63,7 +64,7 @@ enum StatusPage {
             row.dataset.server = server.id;
             cell(row, server.id);
             cell(row, server.cpus, "num");
-            cell(row, server.jobs + " / " + server.slots, "num");
+            cell(row, server.jobs + " / " + server.slots + (server.remoteActions ? " (" + server.remoteActions + " REAPI)" : ""), "num");
             cell(row, server.secondsSinceHeartbeat.toFixed(1) + " s ago", "num");
             const state = server.draining ? "draining" : server.quarantined ? "quarantined" : "ready";
             cell(row, state, state === "ready" ? "" : "bad");

@@ -234,6 +234,13 @@ import Testing
         #expect(seen.samples > 0 && seen.mostJobs <= seen.cap && seen.cap == 3, "the scheduler kept to its cap: \(seen)")
         #expect(seen.mostBusySlots == 2, "the builder ran two jobs at once, never more: \(seen)")
         #expect(seen.toolchains == 2, "gcc's toolchain and the REAPI root both went to the builder: \(seen)")
+        // The scheduler's metrics tell the two kinds apart (a builder's Complete may arrive just after the answer).
+        func completed(_ kind: String) -> Double? {
+            farm.get(farm.schedulerURL + "/metrics").flatMap {
+                PrometheusText($0).value("kiln_scheduler_jobs_by_kind_total", ["kind": kind, "outcome": "completed"])
+            }
+        }
+        try farm.waitFor("every job's Complete", seconds: 20) { completed("reapi") == 6 && completed("sccache") == Double(stats.total) }
     }
 }
 

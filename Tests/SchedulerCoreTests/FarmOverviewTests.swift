@@ -16,7 +16,7 @@ import Testing
         clock.advance(by: .seconds(3))
         let first = machine.allocate(jobID: JobID(1), toolchain: "tc-a", now: clock.now)
         machine.assignSucceeded(job: JobID(1), result: AssignJobResult(state: .ready, needToolchain: false), now: clock.now)
-        _ = machine.allocate(jobID: JobID(2), toolchain: "tc-b", now: clock.now)  // assign_job still in flight
+        _ = machine.allocate(jobID: JobID(2), toolchain: "tc-b", kind: .remoteAction, now: clock.now)  // assign_job still in flight
         let overview = machine.overview(now: clock.now)
 
         #expect(overview.servers.map(\.id) == ["127.0.0.1:1", "127.0.0.1:2"], "sorted by id")
@@ -24,6 +24,9 @@ import Testing
         #expect(overview.slotsTotal == 13 && overview.slotsBusy == 2)
         #expect(overview.jobsByState == ["ready": 1, "assigning": 1])
         #expect(overview.jobsInFlight == 2)
+        #expect(overview.jobsByKind == ["sccache": 1, "reapi": 1], "both kinds share the slots and are told apart")
+        #expect(overview.servers.map(\.remoteActions).reduce(0, +) == 1)
+        #expect(overview.servers.map(\.jobs).reduce(0, +) == 2)
         let holder = overview.servers.first { $0.id == Fixture.assignedServer(first).map { "\($0)" } }
         #expect(holder?.toolchains == ["tc-a"], "a server that did not need the upload holds the toolchain")
         #expect(overview.toolchains == 1)

@@ -36,6 +36,8 @@ import Testing
                 #"kiln_scheduler_heartbeats_total{kind="registered"} 1"#, #"kiln_scheduler_heartbeats_total{kind="renewed"} 1"#,
                 #"kiln_scheduler_heartbeats_total{kind="refused"} 1"#, "kiln_scheduler_servers 1.0", "kiln_scheduler_slots 3.0",
                 "kiln_scheduler_slots_busy 0.0", "kiln_scheduler_job_duration_seconds_count 0",
+                #"kiln_scheduler_jobs_in_flight_by_kind{kind="reapi"} 0.0"#, #"kiln_scheduler_jobs_in_flight_by_kind{kind="sccache"} 0.0"#,
+                #"kiln_scheduler_jobs_by_kind_total{kind="sccache",outcome="assigned"} 0"#,
             ] {
                 #expect(text.split(separator: "\n").contains(Substring(line)), "missing \(line) in\n\(text)")
             }
@@ -44,6 +46,7 @@ import Testing
             let json = try #require(try JSONSerialization.jsonObject(with: Data(status.body)) as? [String: Any])
             let farm = try #require(json["farm"] as? [String: Any])
             #expect((farm["servers"] as? [Any])?.count == 1 && farm["slotsTotal"] as? Int == 3)
+            #expect(farm["jobsByKind"] as? [String: Int] == ["sccache": 0, "reapi": 0])
             let failures = (json["recentFailures"] as? [[String: Any]] ?? []).compactMap { $0["what"] as? String }
             #expect(failures.count == 2, "\(failures)")
             #expect(failures.first?.hasPrefix("refused") == true && failures.last?.hasPrefix("no capacity") == true, "newest first: \(failures)")
