@@ -83,9 +83,10 @@ struct SchedulerCommand: AsyncParsableCommand {
                     }
                 }
                 services.append(
-                    try REAPIServer(configuration: reapi, logger: logger, admit: admit) { command, outputs, inputs in
+                    try REAPIServer(configuration: reapi, logger: logger, admit: admit) { job in
                         do {
-                            return try await jobs.run(command: command, outputs: outputs, inputsTar: inputs)
+                            return try await jobs.run(
+                                command: job.command, outputs: job.outputs, inputsTar: job.inputsTar, containerImage: job.containerImage)
                         } catch let error as FarmJobError {
                             let kinds: [FarmJobError.Code: FarmJobFailure.Kind] = [
                                 .noCapacity: .noCapacity, .timedOut: .timedOut, .refused: .refused,

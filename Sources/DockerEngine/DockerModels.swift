@@ -98,8 +98,11 @@ public struct ExecConfig: Encodable, Sendable {
 struct CommitConfig: Encodable {
     var labels: [String: String]
     var command: [String]
+    /// Always empty: an image's own entrypoint (a REAPI action's `container-image` may have one) would run in
+    /// place of the idle command. The engine keeps the image's entrypoint when this is absent, not when it is `[]`.
+    var entrypoint: [String] = []
 
-    private enum CodingKeys: String, CodingKey { case labels = "Labels", command = "Cmd" }
+    private enum CodingKeys: String, CodingKey { case labels = "Labels", command = "Cmd", entrypoint = "Entrypoint" }
 }
 
 /// One change of a container's filesystem against its image (`GET /containers/{id}/changes`).

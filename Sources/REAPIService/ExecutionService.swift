@@ -6,9 +6,20 @@ import Logging
 import REAPIWire
 import SwiftProtobuf
 
-/// Runs a job on the farm's builders: a command over the ``HostRootToolchain`` root with the tar of its files.
-/// It throws ``FarmJobFailure`` when the farm could not run the job.
-public typealias FarmJobRunner = @Sendable (_ command: CompileCommand, _ outputs: [String], _ inputsTar: [UInt8]) async throws -> JobComplete
+/// An action as a job for the farm's builders.
+public struct FarmJob: Sendable {
+    public var command: CompileCommand
+    /// The outputs to bring back, relative to the command's working directory.
+    public var outputs: [String]
+    /// An uncompressed tar of the input root, its paths under `work/`.
+    public var inputsTar: [UInt8]
+    /// The `container-image` the action asks for (without `docker://`); nil: the builder's own root.
+    public var containerImage: String?
+}
+
+/// Runs a job on the farm's builders: a command over the ``HostRootToolchain`` root (of its container image, if
+/// any) with the tar of its files. It throws ``FarmJobFailure`` when the farm could not run the job.
+public typealias FarmJobRunner = @Sendable (_ job: FarmJob) async throws -> JobComplete
 
 /// Why the farm did not run an action, as its client hears it: `UNAVAILABLE` when trying again may help (no builder
 /// was free), `DEADLINE_EXCEEDED` for a job killed at its timeout, `INVALID_ARGUMENT` for an action the sandbox
@@ -53,6 +64,7 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
         }
         let command: Build_Bazel_Remote_Execution_V2_Command = try await message(try action.commandDigest.checked())
         let job = try ActionCommand(command)
+        let image = try ActionPlatform.containerImage(of: action, command: command)
         try await response.write(operation.stage(.queued))
         var phases = PhaseLog()
         let inputs = try await InputRootArchive(cas: cas).tar(of: try action.inputRootDigest.checked())
@@ -60,7 +72,9 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
         try await response.write(operation.stage(.executing))
         let outcome: Build_Bazel_Remote_Execution_V2_ExecuteResponse
         do {
-            let complete = try await Self.cancellingWithRPC { [runJob] in try await runJob(job.command, job.outputs, inputs) }
+            let complete = try await Self.cancellingWithRPC { [runJob] in
+                try await runJob(FarmJob(command: job.command, outputs: job.outputs, inputsTar: inputs, containerImage: image))
+            }
             phases.end("farm_job")
             let result = try await ActionResultAssembly(cas: cas).store(complete, outputs: job.outputs)
             if result.exitCode == 0, !action.doNotCache {

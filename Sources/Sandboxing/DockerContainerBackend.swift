@@ -10,8 +10,13 @@ struct DockerContainerBackend: ContainerBackend {
     let engine: DockerEngineClient
     let settings: DockerSandboxSettings
     let stubs: DockerStubs
+    let actions: DockerActionImages
 
     func buildImage(_ archiveID: String, archivePath: String) async throws {
+        if let root = try await actions.actionRoot(of: archiveID, archivePath: archivePath) {
+            return try await buildActionImage(
+                archiveID, from: actions.image(of: root), scratch: archivePath + ".kit-\(UInt32.random(in: 0...UInt32.max)).tar")
+        }
         let checked = archivePath + ".checked-\(UInt32.random(in: 0...UInt32.max)).tar"
         defer { unlink(checked) }
         try await checkToolchain(archivePath, into: checked)
@@ -33,6 +38,32 @@ struct DockerContainerBackend: ContainerBackend {
             try? await engine.removeContainer(builder)
         } catch {
             throw SandboxError(.setup, "cannot build the image of toolchain \(archiveID) on \(settings.baseImage)", underlying: error)
+        }
+    }
+
+    /// The image of REAPI actions that run in `image`: the upkeep kit added (``DockerActionImages``), the image's
+    /// entrypoint dropped (a commit with a command and no entrypoint keeps none), its environment kept.
+    private func buildActionImage(_ archiveID: String, from image: String, scratch: String) async throws {
+        defer { unlink(scratch) }
+        do {
+            try await actions.writeUpkeepKit(to: scratch, stub: stubs.program)
+            let builder = try await engine.createContainer(
+                ContainerConfig(
+                    image: image, command: [DockerSandboxSettings.busybox, "true"], labels: settings.labels, hostConfig: settings.hostConfiguration))
+            do {
+                try await engine.putArchive(container: builder, directory: "/", tarFile: scratch, copyOwners: false, timeout: 600)
+                try await engine.commit(
+                    container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: archiveID),
+                    labels: settings.labels(forToolchain: archiveID), command: DockerSandboxSettings.idleCommand)
+            } catch {
+                try? await engine.removeContainer(builder)
+                throw error
+            }
+            try? await engine.removeContainer(builder)
+        } catch let error as SandboxError {
+            throw error
+        } catch {
+            throw SandboxError(.setup, "cannot build the image of REAPI actions on \(image)", underlying: error)
         }
     }
 

@@ -12,13 +12,15 @@ import WireStreams
 /// Inputs go in and outputs (regular files only) come out through the container's root on the host where the
 /// builder may write there (root, overlay2), else with `PUT`/`GET /archive`, which cost the engine a process each. Containers have no network and bounded memory,
 /// processes and CPU (``DockerSandboxSettings``). Upstream's builder shells out to `docker` about eight times a
-/// job, keeps the network and compiles as root (protocol §8.5).
+/// job, keeps the network and compiles as root (protocol §8.5). REAPI actions run the same way, in the image their
+/// `container-image` names or the base image (``DockerActionImages``).
 public struct DockerSandbox: BuildSandbox {
     let engine: DockerEngineClient
     let settings: DockerSandboxSettings
     let limits: SandboxLimits
     let pool: ContainerPool<DockerContainerBackend>
     let stubs: DockerStubs
+    let actions: DockerActionImages
     let filesystems = ContainerFilesystems()
 
     /// - Parameter toolchainBudget: the archive bytes of toolchain images kept when no job uses them.
@@ -27,8 +29,10 @@ public struct DockerSandbox: BuildSandbox {
         self.settings = settings
         self.limits = limits
         stubs = DockerStubs(engine: engine, jobUser: "\(settings.uid):\(settings.gid)")
+        actions = DockerActionImages(engine: engine, settings: settings)
         pool = ContainerPool(
-            backend: DockerContainerBackend(engine: engine, settings: settings, stubs: stubs), idleLimit: settings.idleContainersPerToolchain,
+            backend: DockerContainerBackend(engine: engine, settings: settings, stubs: stubs, actions: actions),
+            idleLimit: settings.idleContainersPerToolchain,
             budget: toolchainBudget, resetWorkers: settings.resetWorkers, spares: settings.spareContainersPerToolchain)
     }
 
@@ -52,7 +56,10 @@ public struct DockerSandbox: BuildSandbox {
     private var jobUser: String { "\(settings.uid):\(settings.gid)" }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
-        guard job.toolchain != HostRootToolchain.toolchain else { throw SandboxError.remoteActionsUnsupported(by: "docker") }
+        // A REAPI action runs in the image it names (or the base image), which must be on the engine.
+        if let root = try await actions.actionRoot(of: job.toolchain.archiveID, archivePath: job.toolchainArchivePath) {
+            try await actions.requireImage(of: root)
+        }
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
         // The directories the job writes in, relative to the root.
         let needed = layout.directories.map { $0.joined(separator: "/") }

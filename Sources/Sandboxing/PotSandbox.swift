@@ -68,7 +68,10 @@ public struct PotSandbox: BuildSandbox {
     }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
-        guard job.toolchain != HostRootToolchain.toolchain else { throw SandboxError.remoteActionsUnsupported(by: "pot") }
+        let archive = job.toolchainArchivePath
+        guard try await BlockingWork.run({ HostRootToolchain.actionRoot(ofArchiveAt: archive) }) == nil else {
+            throw SandboxError.remoteActionsUnsupported(by: "pot")
+        }
         let layout = try JobLayout(command: job.command, outputs: job.outputs)
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         do {

@@ -25,6 +25,8 @@ public struct SandboxError: KilnError, Sendable {
         public static let badInputs = Code(name: "badInputs")
         /// A declared output is unsafe to read (a symlink, `..`, not a regular file).
         public static let unsafeOutput = Code(name: "unsafeOutput")
+        /// A REAPI action asks for a platform this builder cannot give it (a container image it lacks).
+        public static let unsupportedPlatform = Code(name: "unsupportedPlatform")
         public var description: String { name }
     }
 
@@ -46,7 +48,7 @@ public struct SandboxError: KilnError, Sendable {
     /// engine, a mount) is the builder's problem, told to its log only.
     public var isTheJobsOwnDoing: Bool {
         if code == .badToolchain { return (underlying as? ArchiveError).map { $0.code != .io } ?? false }
-        return [.badInputs, .limitExceeded, .timedOut, .outputTooLarge, .unsafeOutput, .resourcesExhausted].contains(code)
+        return [.badInputs, .limitExceeded, .timedOut, .outputTooLarge, .unsafeOutput, .resourcesExhausted, .unsupportedPlatform].contains(code)
     }
 
     /// The error for inputs that did not unpack: the job's own doing unless libarchive or the disk failed.
@@ -58,9 +60,19 @@ public struct SandboxError: KilnError, Sendable {
 }
 
 extension SandboxError {
-    /// A REAPI action (a job of ``HostRootToolchain``) on a builder whose sandbox cannot give it the host's `/usr`.
+    /// A REAPI action (a job of ``HostRootToolchain``) on a builder whose sandbox cannot run one.
     static func remoteActionsUnsupported(by backend: String) -> SandboxError {
         SandboxError(
-            .unavailable, "REAPI actions run on overlay builders only: the \(backend) sandbox has no host /usr to bind; use type = \"overlay\"")
+            .unavailable,
+            "REAPI actions run on overlay and docker builders only: the \(backend) sandbox cannot give them a root; use type = \"overlay\" or \"docker\""
+        )
+    }
+
+    /// A REAPI action that names a container image, on an overlay builder (its actions run on the host's `/usr`).
+    static func containerImageUnsupported(_ image: String) -> SandboxError {
+        SandboxError(
+            .unsupportedPlatform,
+            "the action asks for container-image \(image), and this builder runs actions on its host's /usr (overlay sandbox): drop the property, or send it to a farm of docker builders"
+        )
     }
 }

@@ -100,6 +100,8 @@ public actor UnpackedToolchains {
 
     /// The unpacked cost (``bytesPerEntry``) and the content digest.
     private static func unpack(_ archive: String, staging: String, destination: String) throws -> (UInt64, [UInt8]) {
+        // An action root that names a container image would unpack into a root with no /usr bound over it.
+        if let image = HostRootToolchain.actionRoot(ofArchiveAt: archive)?.containerImage { throw SandboxError.containerImageUnsupported(image) }
         let files = FileManager.default
         try? files.removeItem(atPath: staging)
         do {

@@ -19,9 +19,11 @@ public struct FarmJobs: Sendable {
     static let maxResultBytes = 3 << 30
 
     /// Runs `command` with `inputsTar` (an uncompressed tar of the job's files, paths relative to `/`) unpacked over
-    /// the ``HostRootToolchain`` root; returns what the builder returned. Cancelling the task stops the job.
-    public func run(command: CompileCommand, outputs: [String], inputsTar: [UInt8]) async throws -> JobComplete {
-        let toolchain = HostRootToolchain.toolchain
+    /// the ``HostRootToolchain`` root of `containerImage` (nil: the builder's own); returns what the builder
+    /// returned. Cancelling the task stops the job.
+    public func run(command: CompileCommand, outputs: [String], inputsTar: [UInt8], containerImage: String? = nil) async throws -> JobComplete {
+        let root = HostRootToolchain.archive(containerImage: containerImage)
+        let toolchain = HostRootToolchain.toolchain(containerImage: containerImage)
         let header = try BincodeEncoder().encode(RunJobHttpRequest(command: command, outputs: outputs))
         let length = UInt32(header.count)
         let body =
@@ -34,7 +36,7 @@ public struct FarmJobs: Sendable {
             try Task.checkCancellation()
             switch await scheduler.allocate(toolchain, kind: .remoteAction) {
             case .response(.success(let allocation)):
-                if let result = try await run(allocation, body: body) { return result }
+                if let result = try await run(allocation, root: root, body: body) { return result }
                 lost += 1
                 guard lost < 3 else { throw FarmJobError(.builderFailed, "three builders in a row lost the job before it ran; see their logs") }
             case .response(.fail(let message)), .failed(let message):
@@ -48,7 +50,7 @@ public struct FarmJobs: Sendable {
     }
 
     /// One placed job; nil when the builder no longer knows it (the caller places it again).
-    private func run(_ allocation: AllocJobSuccess, body: [UInt8]) async throws -> JobComplete? {
+    private func run(_ allocation: AllocJobSuccess, root: [UInt8], body: [UInt8]) async throws -> JobComplete? {
         let (job, server) = (allocation.jobAlloc.jobID, allocation.jobAlloc.serverID)
         guard let certificate = await scheduler.certificate(of: server) else { return nil }
         func post(_ endpoint: String, _ body: [UInt8], timeout: Int) async throws -> [UInt8] {
@@ -65,7 +67,7 @@ public struct FarmJobs: Sendable {
         }
         if allocation.needToolchain {
             let submitted = try BincodeDecoder().decode(
-                SubmitToolchainResult.self, from: try await post("submit_toolchain", HostRootToolchain.archive, timeout: 60))
+                SubmitToolchainResult.self, from: try await post("submit_toolchain", root, timeout: 60))
             guard submitted == .success else { return nil }
         }
         // The builder bounds the job's own time ([job_limits] timeout); this only keeps a lost peer from holding on.

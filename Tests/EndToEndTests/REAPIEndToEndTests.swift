@@ -121,6 +121,90 @@ import Testing
         #expect(local.status == 0)
         let remote = try Data(contentsOf: URL(fileURLWithPath: farm.root + "/out/src/t.o"))
         #expect(remote == (try Data(contentsOf: URL(fileURLWithPath: farm.root + "/local.o"))))
+
+        // An overlay builder runs actions on its host's /usr: an action that names an image is refused, and says why.
+        let imaged = try Self.bgdExecute(
+            farm, port: port, outputs: ["src/t.o"], platform: [("container-image", "docker://debian:12")],
+            ["/usr/bin/gcc", "-c", "src/t.c", "-o", "src/t.o"], tag: "imaged")
+        #expect(imaged.output.contains("unsupportedPlatform") && imaged.output.contains("drop the property"), "\(imaged.output.suffix(2000))")
+    }
+
+    /// `bgd execute command` on the farm, the outputs into `out`; returns bgd's exit status and output.
+    static func bgdExecute(
+        _ farm: Farm, port: UInt16, outputs: [String], platform: [(String, String)] = [], _ command: [String], tag: String
+    ) throws -> (status: Int32, output: String) {
+        let execute = try runToCompletion(
+            Self.bgd!,
+            ["execute", "--remote", "http://127.0.0.1:\(port)", "--auth-token", try Self.tokenFile(farm), "command"]
+                + outputs.flatMap { ["--output-file", $0] } + platform.flatMap { ["-p", $0.0, $0.1] }
+                + ["--output-directory", farm.root + "/out-" + tag, farm.root + "/in", "--"] + command, timeoutSeconds: 180)
+        return (execute.status, execute.output)
+    }
+
+    /// An image of the test's own, imported into the engine with no registry: a static busybox as /bin/sh, a
+    /// marker file, PATH=/bin, and an entrypoint that would end any container that used it.
+    static func importActionImage(_ farm: Farm, tag: String) throws {
+        let root = farm.root + "/action-image"
+        let files = FileManager.default
+        for directory in ["bin", "etc", "tmp"] { try files.createDirectory(atPath: "\(root)/\(directory)", withIntermediateDirectories: true) }
+        try files.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
+        try files.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
+        try Data("from the action's image\n".utf8).write(to: URL(fileURLWithPath: root + "/etc/marker"))
+        try files.setAttributes([.posixPermissions: 0o1777], ofItemAtPath: root + "/tmp")
+        let changes = ["ENV PATH=/bin", "ENTRYPOINT [\"/bin/false\"]"].map {
+            "changes=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        }
+        let imported = try runToCompletion(
+            "/bin/sh",
+            [
+                "-c",
+                "tar -C \"$1\" --owner=0 --group=0 -c . | curl -fsS --max-time 120 --unix-socket \"$2\" -X POST -H 'Content-Type: application/x-tar' --data-binary @- \"$3\"",
+                "import", root, DockerEngineForTests.socket,
+                "http://docker/v1.41/images/create?fromSrc=-&repo=kiln-test-action&tag=\(tag)&" + changes.joined(separator: "&"),
+            ], timeoutSeconds: 180)
+        #expect(imported.status == 0 && !imported.output.contains("\"error\""), "\(imported.output)")
+    }
+
+    static var missingDockerBgd: String? { missingBgd ?? BuilderSandboxKind.docker.missingPrerequisite }
+
+    /// A docker builder runs actions in the image their `container-image` property names (its files, its PATH, its
+    /// entrypoint dropped), or in the base image when none is named; an image the engine lacks fails the action
+    /// with a clear error (the builder pulls nothing).
+    @Test(.requires(missingDockerBgd)) func aDockerBuilderRunsActionsInTheirContainerImage() throws {
+        let farm = try Farm()
+        let port = freePort()
+        let tag = "t\(getpid())"
+        try Self.importActionImage(farm, tag: tag)
+        defer {
+            _ = try? runCommand(
+                "/usr/bin/curl",
+                ["-fsS", "-X", "DELETE", "--unix-socket", DockerEngineForTests.socket, "http://docker/v1.41/images/kiln-test-action:\(tag)?force=1"])
+        }
+        try Self.startScheduler(farm, port: port)
+        try farm.startKilnBuilder(port: freePort(), sandbox: .docker)
+        try farm.waitForServers(1)
+        try FileManager.default.createDirectory(atPath: farm.root + "/in/src", withIntermediateDirectories: true)
+        try Data("input from the client\n".utf8).write(to: URL(fileURLWithPath: farm.root + "/in/src/input.txt"))
+
+        let inImage = try Self.bgdExecute(
+            farm, port: port, outputs: ["src/result.txt"], platform: [("container-image", "docker://kiln-test-action:\(tag)")],
+            ["sh", "-c", "busybox cat /etc/marker src/input.txt > src/result.txt; busybox id -u >> src/result.txt"], tag: "image")
+        #expect(inImage.status == 0, "\(inImage.output.suffix(3000))\n\(farm.logs)")
+        let result = try? String(contentsOfFile: farm.root + "/out-image/src/result.txt", encoding: .utf8)
+        #expect(
+            result == "from the action's image\ninput from the client\n65532\n",
+            "ran in the image, as the job user: \(inImage.output.suffix(1500))\n\(farm.logs)")
+
+        let inBase = try Self.bgdExecute(
+            farm, port: port, outputs: ["where.txt"],
+            ["/.kiln/busybox", "sh", "-c", "if [ -e /etc/marker ]; then echo image; else echo base; fi > where.txt"], tag: "base")
+        #expect(inBase.status == 0, "\(inBase.output.suffix(3000))\n\(farm.logs)")
+        #expect((try? String(contentsOfFile: farm.root + "/out-base/where.txt", encoding: .utf8)) == "base\n")
+
+        let missing = try Self.bgdExecute(
+            farm, port: port, outputs: ["x"], platform: [("container-image", "docker://kiln-test-absent:\(tag)")], ["sh", "-c", "true"],
+            tag: "missing")
+        #expect(missing.output.contains("unsupportedPlatform") && missing.output.contains("is not on this builder"), "\(missing.output.suffix(2000))")
     }
 
     static let program = [

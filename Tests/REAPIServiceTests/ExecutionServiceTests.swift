@@ -19,22 +19,23 @@ import WireStreams
 
     /// What the farm was asked to run, and the answer it gives.
     final class RecordedFarm: Sendable {
-        let jobs = Mutex<[(command: CompileCommand, outputs: [String], inputs: [UInt8])]>([])
+        let jobs = Mutex<[(command: CompileCommand, outputs: [String], inputs: [UInt8], image: String?)]>([])
         let answer: @Sendable (CompileCommand) throws -> JobComplete
 
         init(answer: @escaping @Sendable (CompileCommand) throws -> JobComplete) { self.answer = answer }
 
         var runner: FarmJobRunner {
-            { command, outputs, inputs in
-                self.jobs.withLock { $0.append((command, outputs, inputs)) }
-                return try self.answer(command)
+            { job in
+                self.jobs.withLock { $0.append((job.command, job.outputs, job.inputsTar, job.containerImage)) }
+                return try self.answer(job.command)
             }
         }
     }
 
     /// An action compiling `src/main.c` in `src`, with its blobs uploaded; returns its digest.
     static func uploadAction(
-        to client: GRPCClient<HTTP2ClientTransport.Posix>, doNotCache: Bool = false, outputDirectories: [String] = []
+        to client: GRPCClient<HTTP2ClientTransport.Posix>, doNotCache: Bool = false, outputDirectories: [String] = [],
+        commandPlatform: [String: String] = [:], actionPlatform: [String: String] = [:]
     )
         async throws -> Digest
     {
@@ -57,14 +58,47 @@ import WireStreams
         command.workingDirectory = "src"
         command.outputFiles = ["out/main.o"]
         command.outputDirectories = outputDirectories
+        command.platform = Self.platform(commandPlatform)
         let commandBytes = try REAPIHarness.message(command)
         var action = Build_Bazel_Remote_Execution_V2_Action()
         action.commandDigest = REAPIHarness.digest(commandBytes)
         action.inputRootDigest = REAPIHarness.digest(rootBytes)
         action.doNotCache = doNotCache
+        action.platform = Self.platform(actionPlatform)
         let actionBytes = try REAPIHarness.message(action)
         try await REAPIHarness.upload([source, srcBytes, rootBytes, commandBytes, actionBytes], to: client)
         return REAPIHarness.digest(actionBytes)
+    }
+
+    static func platform(_ properties: [String: String]) -> Build_Bazel_Remote_Execution_V2_Platform {
+        var platform = Build_Bazel_Remote_Execution_V2_Platform()
+        platform.properties = properties.sorted { $0.key < $1.key }.map { name, value in
+            var property = Build_Bazel_Remote_Execution_V2_Platform.Property()
+            (property.name, property.value) = (name, value)
+            return property
+        }
+        return platform
+    }
+
+    /// The farm is asked for the image that `container-image` names (on the Action before the Command, without
+    /// `docker://`); no property, no image; a value that is no image reference is refused before the farm hears of it.
+    @Test func theContainerImagePropertyReachesTheFarm() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-reapi")
+        let farm = RecordedFarm { _ in JobComplete(output: ProcessOutput(code: 0, stdout: [], stderr: []), outputs: []) }
+        try await REAPIHarness.withServer(REAPIHarness.configuration(directory), runJob: farm.runner) { client async throws in
+            let onCommand = try await Self.uploadAction(to: client, commandPlatform: ["container-image": "docker://gcc:12", "OSFamily": "Linux"])
+            _ = try await Self.execute(onCommand, on: client)
+            let onBoth = try await Self.uploadAction(
+                to: client, commandPlatform: ["container-image": "docker://gcc:12"],
+                actionPlatform: ["container-image": "registry.example:5000/tools/cc@sha256:" + String(repeating: "0", count: 64)])
+            _ = try await Self.execute(onBoth, on: client)
+            _ = try await Self.execute(try await Self.uploadAction(to: client), on: client, skipCache: true)
+            let hostile = try await Self.uploadAction(to: client, commandPlatform: ["container-image": "docker://gcc:12 --privileged"])
+            await #expect(throws: RPCError.self) { _ = try await Self.execute(hostile, on: client) }
+        }
+        #expect(
+            farm.jobs.withLock { $0.map(\.image) }
+                == ["gcc:12", "registry.example:5000/tools/cc@sha256:" + String(repeating: "0", count: 64), nil])
     }
 
     /// The operations of one Execute, in order.
@@ -189,7 +223,7 @@ enum TarListing {
         let directory = try TemporaryDirectory(prefix: "kiln-reapi")
         let started = Mutex(false)
         let cancelled = Mutex(false)
-        let runner: FarmJobRunner = { _, _, _ in
+        let runner: FarmJobRunner = { _ in
             started.withLock { $0 = true }
             do {
                 try await Task.sleep(for: .seconds(60))
