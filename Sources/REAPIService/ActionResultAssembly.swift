@@ -2,14 +2,19 @@ import BlockingPool
 import ContentStore
 import KilnProtocol
 import REAPIWire
+import SwiftProtobuf
 import WireStreams
 
 /// A builder's finished job as a REAPI ActionResult: each output, stdout and stderr stored in the CAS and named
-/// by digest, the exit code as it was.
+/// by digest, each output directory as a Tree, the exit code as it was.
 struct ActionResultAssembly {
     let cas: DiskBlobStore
 
-    func store(_ complete: JobComplete, outputs declared: [String]) async throws -> Build_Bazel_Remote_Execution_V2_ActionResult {
+    func store(
+        _ complete: JobComplete, files declared: [String], directories: [String]
+    ) async throws
+        -> Build_Bazel_Remote_Execution_V2_ActionResult
+    {
         var result = Build_Bazel_Remote_Execution_V2_ActionResult()
         result.exitCode = complete.output.code
         result.stdoutDigest = try await put(complete.output.stdout)
@@ -24,6 +29,24 @@ struct ActionResultAssembly {
             file.digest = try await put(bytes)
             file.isExecutable = Self.looksExecutable(bytes)
             result.outputFiles.append(file)
+        }
+        for path in directories {
+            // The builder names each directory it found with a trailing `/`; no such entry: the action made none.
+            guard byPath[path + "/"] != nil else { continue }
+            var tree = OutputTreeBuilder()
+            for output in complete.outputs where output.path.hasPrefix(path + "/") {
+                let relative = String(output.path.dropFirst(path.count + 1))
+                if relative.isEmpty || relative.hasSuffix("/") {
+                    tree.addDirectory(relative)
+                    continue
+                }
+                let bytes = try await BlockingWork.run { try output.data.decompressed() }
+                tree.addFile(relative, digest: try await put(bytes), isExecutable: Self.looksExecutable(bytes))
+            }
+            var directory = Build_Bazel_Remote_Execution_V2_OutputDirectory()
+            directory.path = path
+            directory.treeDigest = try await put(try tree.tree().serializedBytes() as [UInt8])
+            result.outputDirectories.append(directory)
         }
         return result
     }

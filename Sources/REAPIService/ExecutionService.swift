@@ -76,7 +76,7 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
                 try await runJob(FarmJob(command: job.command, outputs: job.outputs, inputsTar: inputs, containerImage: image))
             }
             phases.end("farm_job")
-            let result = try await ActionResultAssembly(cas: cas).store(complete, outputs: job.outputs)
+            let result = try await ActionResultAssembly(cas: cas).store(complete, files: job.outputFiles, directories: job.outputDirectories)
             if result.exitCode == 0, !action.doNotCache {
                 try await actionCache.write(try result.serializedBytes(), as: actionDigest)
             }

@@ -194,6 +194,10 @@ public struct DockerSandbox: BuildSandbox {
         var produced: [NamedOutput] = []
         var remaining = limits.maxOutputBytes
         for output in layout.outputs {
+            guard !output.isDirectory else {
+                throw SandboxError(
+                    .setup, "directory outputs are read through the container's root on the host: run the builder as root with overlay2")
+            }
             if let file = try await readOutput(output.path, from: container, limit: min(limits.maxOutputFileBytes, remaining)) {
                 remaining -= file.count
                 produced.append(NamedOutput(path: output.name, data: try OutputData(compressing: file)))

@@ -10,6 +10,8 @@ struct JobLayout: Sendable {
         /// The output as the client named it; the answer uses this name.
         let name: String
         let components: [String]
+        /// A directory output (named with a trailing `/`): everything under it is returned.
+        var isDirectory: Bool { name.hasSuffix("/") }
         /// The path inside the root, with a leading `/`.
         var path: String { "/" + components.joined(separator: "/") }
     }
@@ -39,13 +41,22 @@ struct JobLayout: Sendable {
         let outputs = outputs
         return try await BlockingWork.run {
             var remaining = total
-            return try outputs.compactMap { output -> NamedOutput? in
+            var produced: [NamedOutput] = []
+            for output in outputs {
+                if output.isDirectory {
+                    var reader = OutputDirectoryReader(fileLimit: limit, remaining: remaining)
+                    try reader.read(output.components, named: output.name, under: root)
+                    remaining = reader.remaining
+                    produced += reader.produced
+                    continue
+                }
                 let deflater = try ZlibDeflater(level: 1)
                 guard let size = try SandboxPaths.readRegularFile(output.components, under: root, limit: min(limit, remaining), pieces: deflater.add)
-                else { return nil }
+                else { continue }
                 remaining -= size
-                return NamedOutput(path: output.name, data: OutputData(compressed: try deflater.finish(), uncompressedLength: UInt64(size)))
+                produced.append(NamedOutput(path: output.name, data: OutputData(compressed: try deflater.finish(), uncompressedLength: UInt64(size))))
             }
+            return produced
         }
     }
 }

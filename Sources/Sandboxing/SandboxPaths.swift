@@ -65,6 +65,14 @@ public enum SandboxPaths {
             close(descriptor)
             descriptor = next
         }
+        return try readRegularFile(name, in: descriptor, limit: limit, pieces: consume)
+    }
+
+    /// Reads the regular file `name` of the open directory `descriptor` as ``readRegularFile(_:under:limit:pieces:)``
+    /// does; nil when it does not exist (or is an overlay whiteout).
+    static func readRegularFile(
+        _ name: String, in descriptor: Int32, limit: Int, pieces consume: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int? {
         let file = openat(descriptor, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if file < 0 && errno == ENOENT { return nil }
         guard file >= 0 else {
@@ -82,6 +90,25 @@ public enum SandboxPaths {
             throw SandboxError(.unsafeOutput, "output '\(name)' has \(status.st_size) bytes; at most \(limit) are returned")
         }
         return try readAll(file, expected: Int(status.st_size), limit: limit, into: consume)
+    }
+
+    /// The directory at `components` under `root`, opened without following a symlink on the way; nil when it does
+    /// not exist or is not a directory. The caller closes it.
+    static func openDirectory(_ components: [String], under root: String) throws -> Int32? {
+        var descriptor = try openDirectory(root)
+        for directory in components {
+            let next = openat(descriptor, directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let (code, text) = (errno, errorText())
+            var status = stat()
+            let kind = next < 0 && fstatat(descriptor, directory, &status, AT_SYMLINK_NOFOLLOW) == 0 ? status.st_mode & S_IFMT : nil
+            close(descriptor)
+            guard next >= 0 else {
+                if code == ENOENT || (kind != nil && kind != S_IFLNK && kind != S_IFDIR) { return nil }
+                throw SandboxError(.unsafeOutput, "output directory '\(directory)' is not a plain directory (a symlink?)", cause: text)
+            }
+            descriptor = next
+        }
+        return descriptor
     }
 
     /// The buffer fits the file (a small object costs no megabyte of zeroed pages on every job), at most 1 MiB.

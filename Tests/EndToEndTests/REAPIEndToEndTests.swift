@@ -213,6 +213,26 @@ import Testing
         "greet.c": "#include <stdio.h>\n#include \"greet.h\"\nvoid greet(const char *who) { printf(\"hello, %s\\n\", who); }\n",
     ]
 
+    /// A rule whose action makes a directory (a tree artifact: REAPI's output directories).
+    static let treeRule = """
+        def _tree_impl(ctx):
+            out = ctx.actions.declare_directory(ctx.attr.name)
+            ctx.actions.run_shell(
+                outputs = [out],
+                command = "mkdir -p {0}/sub/deep {0}/empty && echo a > {0}/a.txt && echo b > {0}/sub/deep/b.txt && printf '#!/bin/sh\\necho run\\n' > {0}/run.sh && chmod +x {0}/run.sh".format(out.path),
+            )
+            return [DefaultInfo(files = depset([out]))]
+
+        tree = rule(implementation = _tree_impl)
+
+        def _escaping_tree_impl(ctx):
+            out = ctx.actions.declare_directory(ctx.attr.name)
+            ctx.actions.run_shell(outputs = [out], command = "mkdir -p {0} && echo x > {0}/x && ln -s /etc/shadow {0}/shadow".format(out.path))
+            return [DefaultInfo(files = depset([out]))]
+
+        escaping_tree = rule(implementation = _escaping_tree_impl)
+        """
+
     /// Bazel builds genrules and a C program with every action on the farm (`N remote`, nothing local); the program
     /// runs, is byte for byte what a local Bazel build makes, and after `bazel clean` every action is a remote
     /// cache hit.
@@ -223,22 +243,30 @@ import Testing
         let workspace = try BazelWorkspace(
             in: farm.root, token: farm.clientToken,
             build: """
+                load(":tree.bzl", "tree")
                 genrule(name = "words", outs = ["words.txt"], cmd = "for i in $$(seq 1 500); do echo word$$i; done > $@")
                 genrule(name = "upper", srcs = [":words"], outs = ["upper.txt"], cmd = "tr a-z A-Z < $< > $@")
                 cc_binary(name = "hello", srcs = ["hello.c", "greet.c", "greet.h"])
-                """, files: Self.program)
-        let remote = ["build", "--remote_executor=grpc://127.0.0.1:\(port)", "//:upper", "//:hello"]
+                tree(name = "tree")
+                """, files: Self.program.merging(["tree.bzl": Self.treeRule], uniquingKeysWith: { $1 }))
+        let remote = ["build", "--remote_executor=grpc://127.0.0.1:\(port)", "//:upper", "//:hello", "//:tree"]
         let first = try workspace.run(remote)
         #expect(first.status == 0, "\(first.output.suffix(3000))\n\(farm.logs)")
-        #expect(first.processes.hasSuffix(" 5 remote."), "two genrules, two compiles and a link, all remote: \(first.processes)")
+        #expect(
+            first.processes.hasSuffix(" 6 remote."), "two genrules, two compiles, a link and a tree artifact, all remote: \(first.processes)")
         let program = try workspace.output("hello")
         let ran = try runToCompletion(workspace.root + "/bazel-bin/hello", [])
         #expect(ran.output == "hello, farm\n")
         #expect(String(decoding: try workspace.output("upper.txt"), as: UTF8.self).hasPrefix("WORD1\nWORD2\n"))
+        // The tree artifact (an output directory) came back: nested files and their modes. (Bazel 4 makes no empty
+        // directory of a Tree, bazelbuild/bazel#15789; ExecutionServiceTests checks the Tree holds them.)
+        #expect(String(decoding: try workspace.output("tree/sub/deep/b.txt"), as: UTF8.self) == "b\n")
+        #expect(String(decoding: try workspace.output("tree/a.txt"), as: UTF8.self) == "a\n")
+        #expect(FileManager.default.isExecutableFile(atPath: workspace.root + "/bazel-bin/tree/run.sh"))
 
         _ = try workspace.run(["clean"])
         let again = try workspace.run(remote)
-        #expect(again.processes.contains(" 5 remote cache hit"), "\(again.processes)")
+        #expect(again.processes.contains(" 6 remote cache hit"), "\(again.processes)")
         #expect(!again.processes.contains(" remote.") && !again.processes.contains("local"), "\(again.processes)")
 
         _ = try workspace.run(["clean"])
@@ -262,7 +290,9 @@ import Testing
                 genrule(name = "files", outs = ["files.txt"], cmd = "(cat \(secret) /etc/shadow /root/.bashrc 2>/dev/null || true; ls /) > $@")
                 genrule(name = "escape", outs = ["escape.txt"], cmd = "ln -s /usr/bin/gcc $@")
                 genrule(name = "sleeper", outs = ["sleeper.txt"], cmd = "sleep 60; touch $@")
-                """)
+                load(":tree.bzl", "escaping_tree")
+                escaping_tree(name = "escaping_tree")
+                """, files: ["tree.bzl": Self.treeRule])
         let remote = ["build", "--remote_executor=grpc://127.0.0.1:\(port)"]
         let contained = try workspace.run(remote + ["//:net", "//:files"])
         #expect(contained.status == 0, "\(contained.output.suffix(3000))\n\(farm.logs)")
@@ -273,6 +303,10 @@ import Testing
 
         let escape = try workspace.run(remote + ["//:escape"])
         #expect(escape.status != 0 && escape.output.contains("unsafeOutput"), "a symlink is not an output: \(escape.output.suffix(2000))")
+        let escapingTree = try workspace.run(remote + ["//:escaping_tree"])
+        #expect(
+            escapingTree.status != 0 && escapingTree.output.contains("unsafeOutput"),
+            "nor is one in an output directory: \(escapingTree.output.suffix(2000))")
         let sleeper = try workspace.run(remote + ["//:sleeper"])
         #expect(sleeper.status != 0 && sleeper.output.contains("failed due to timeout"), "the job timeout ends it: \(sleeper.output.suffix(2000))")
     }

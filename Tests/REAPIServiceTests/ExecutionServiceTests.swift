@@ -187,12 +187,50 @@ import WireStreams
             let uncached = try await Self.uploadAction(to: client, doNotCache: true)
             _ = try await Self.execute(uncached, on: client)
             #expect(try Self.response(try await Self.execute(uncached, on: client)).cachedResult == false)
-
-            let directories = try await Self.uploadAction(to: client, outputDirectories: ["out/tree"])
-            let refused = await #expect(throws: RPCError.self) { try await Self.execute(directories, on: client) }
-            #expect(refused?.code == .invalidArgument)
         }
         #expect(farm.jobs.withLock { $0.count } == 4)
+    }
+
+    /// An output directory is asked of the builder with a trailing `/`; what it returns under it (directories, empty
+    /// ones too, and files) becomes a Tree in the CAS: entries sorted, children named by their digests, the
+    /// executable bit read from the bytes; a directory the action did not make is left out.
+    @Test func outputDirectoriesComeBackAsTrees() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-reapi")
+        let program = [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0] + [UInt8](repeating: 0, count: 8) + [2, 0] + [UInt8](repeating: 0, count: 40)
+        let returned: [(String, [UInt8])] = [
+            ("out/tree/", []), ("out/tree/b.txt", Array("b".utf8)), ("out/tree/a/", []), ("out/tree/a/run", program), ("out/tree/empty/", []),
+            ("out/tree/a/deep/", []), ("out/tree/a/deep/c.txt", Array("c".utf8)),
+        ]
+        let farm = RecordedFarm { _ in
+            JobComplete(
+                output: ProcessOutput(code: 0, stdout: [], stderr: []),
+                outputs: try returned.map { NamedOutput(path: $0.0, data: try OutputData(compressing: $0.1)) })
+        }
+        try await REAPIHarness.withServer(REAPIHarness.configuration(directory), runJob: farm.runner) { client async throws in
+            let action = try await Self.uploadAction(to: client, outputDirectories: ["out/tree", "out/never"])
+            let result = try Self.response(try await Self.execute(action, on: client)).result
+            #expect(result.outputDirectories.map(\.path) == ["out/tree"], "the directory the action did not make is left out")
+            var read = Build_Bazel_Remote_Execution_V2_BatchReadBlobsRequest()
+            read.digests = [try #require(result.outputDirectories.first).treeDigest]
+            let blob = try #require(try await CAS.Client(wrapping: client).batchReadBlobs(read).responses.first)
+            let tree = try Build_Bazel_Remote_Execution_V2_Tree(serializedBytes: blob.data)
+            #expect(tree.root.files.map(\.name) == ["b.txt"] && tree.root.directories.map(\.name) == ["a", "empty"])
+            #expect(tree.root.files.first?.digest == REAPIHarness.digest(Array("b".utf8)))
+            let byDigest = Dictionary(
+                tree.children.map { (REAPIHarness.digest(try! $0.serializedBytes() as [UInt8]), $0) }, uniquingKeysWith: { first, _ in first })
+            let a = try #require(byDigest[tree.root.directories[0].digest], "every child is in the tree under its digest")
+            #expect(a.files.map(\.name) == ["run"] && a.files.first?.isExecutable == true && a.directories.map(\.name) == ["deep"])
+            let deep = try #require(byDigest[a.directories[0].digest])
+            #expect(deep.files.map(\.name) == ["c.txt"] && deep.files.first?.isExecutable == false)
+            let empty = try #require(byDigest[tree.root.directories[1].digest])
+            #expect(empty.files.isEmpty && empty.directories.isEmpty)
+            #expect(tree.children.count == 3)
+            read.digests = [tree.root.files[0].digest, a.files[0].digest, deep.files[0].digest]
+            #expect(
+                try await CAS.Client(wrapping: client).batchReadBlobs(read).responses.map(\.status.code) == [0, 0, 0], "the files are in the CAS")
+            #expect(try Self.response(try await Self.execute(action, on: client)).cachedResult, "and the result is served from the cache")
+        }
+        #expect(farm.jobs.withLock { $0.first?.outputs } == ["out/main.o", "out/tree/", "out/never/"])
     }
 }
 
