@@ -14,6 +14,8 @@ import WireStreams
 struct OutputDirectoryReader {
     /// The most entries one job's directory outputs may hold together.
     static let maxEntries = 100_000
+    /// The deepest nesting read (each level holds a descriptor and a stack frame while it is walked).
+    static let maxDepth = 128
 
     /// The largest file returned.
     let fileLimit: Int
@@ -32,10 +34,13 @@ struct OutputDirectoryReader {
     mutating func read(_ components: [String], named name: String, under root: String) throws {
         guard let descriptor = try SandboxPaths.openDirectory(components, under: root) else { return }
         defer { close(descriptor) }
-        try walk(descriptor, prefix: name.hasSuffix("/") ? name : name + "/")
+        try walk(descriptor, prefix: name.hasSuffix("/") ? name : name + "/", depth: 0)
     }
 
-    private mutating func walk(_ descriptor: Int32, prefix: String) throws {
+    private mutating func walk(_ descriptor: Int32, prefix: String, depth: Int) throws {
+        guard depth <= Self.maxDepth else {
+            throw SandboxError(.limitExceeded, "output directory '\(prefix.prefix(200))…' nests deeper than \(Self.maxDepth) levels")
+        }
         produced.append(NamedOutput(path: prefix, data: try OutputData(compressing: [])))
         for name in try Self.names(in: descriptor) {
             entries += 1
@@ -51,7 +56,7 @@ struct OutputDirectoryReader {
                     throw SandboxError(.unsafeOutput, "'\(prefix)\(name)' cannot be opened as a directory", cause: SandboxPaths.errorText())
                 }
                 defer { close(child) }
-                try walk(child, prefix: prefix + name + "/")
+                try walk(child, prefix: prefix + name + "/", depth: depth + 1)
             case S_IFREG:
                 let deflater = try ZlibDeflater(level: 1)
                 guard let size = try SandboxPaths.readRegularFile(name, in: descriptor, limit: min(fileLimit, remaining), pieces: deflater.add)
