@@ -148,7 +148,7 @@ let package = Package(
             name: "SchedulerService",
             dependencies: [
                 "KilnProtocol", "KilnAuth", "KilnConfiguration", "SchedulerCore", "CurlClient", "ServiceSupport", "KilnMetrics", "BuilderCore",
-                "ArchiveKit", "KilnErrors",
+                "ArchiveKit", "KilnErrors", "BlockingPool",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

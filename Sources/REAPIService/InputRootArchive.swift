@@ -47,13 +47,12 @@ struct InputRootArchive {
     }
 
     private func write(_ entries: [(path: String, kind: Entry)]) async throws -> [UInt8] {
-        var contents: [String: [UInt8]] = [:]
-        for case (let path, .file(let digest, _)) in entries {
-            guard let bytes = try await cas.read(digest) else { throw Self.missing(digest) }
-            contents[path] = bytes
-        }
+        var digests: [String: BlobDigest] = [:]
+        for case (let path, .file(let digest, _)) in entries { digests[path] = digest }
+        let blobs = try await cas.read(Array(digests.values))
+        if let absent = digests.values.first(where: { blobs[$0] == nil }) { throw Self.missing(absent) }
         let file = NSTemporaryDirectory() + "kiln-inputs-\(UUID().uuidString).tar"
-        let contentsByPath = contents
+        let contentsByPath = digests.mapValues { blobs[$0] ?? [] }
         return try await BlockingWork.run {
             defer { unlink(file) }
             let writer = try TarArchiveWriter(path: file)

@@ -1,4 +1,5 @@
 import ArchiveKit
+import BlockingPool
 import BuilderCore
 import CurlClient
 import Foundation
@@ -26,9 +27,9 @@ public struct FarmJobs: Sendable {
         let toolchain = HostRootToolchain.toolchain(containerImage: containerImage)
         let header = try BincodeEncoder().encode(RunJobHttpRequest(command: command, outputs: outputs))
         let length = UInt32(header.count)
-        let body =
-            [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + header
-            + (try ZlibDeflate.compress(inputsTar))
+        // zlib is blocking C work: on the pool, while the job is being placed.
+        async let compressed = BlockingWork.run { try ZlibDeflate.compress(inputsTar) }
+        let prefix = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + header
         let deadline = ContinuousClock.now + patience
         var pause = Duration.milliseconds(50)
         var lost = 0
@@ -36,7 +37,7 @@ public struct FarmJobs: Sendable {
             try Task.checkCancellation()
             switch await scheduler.allocate(toolchain, kind: .remoteAction) {
             case .response(.success(let allocation)):
-                if let result = try await run(allocation, root: root, body: body) { return result }
+                if let result = try await run(allocation, root: root, body: prefix + (try await compressed)) { return result }
                 lost += 1
                 guard lost < 3 else { throw FarmJobError(.builderFailed, "three builders in a row lost the job before it ran; see their logs") }
             case .response(.fail(let message)), .failed(let message):

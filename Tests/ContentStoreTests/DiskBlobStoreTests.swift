@@ -60,6 +60,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    /// Many blobs in one read (an input root): each checked as a single read is; an altered one is dropped and left
+    /// out with those never stored, the empty blob is always there.
+    @Test func manyBlobsAreReadAndCheckedAtOnce() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-cas")
+        let store = try DiskBlobStore(directory: directory.path, capacity: 1 << 20)
+        let blobs = (0..<3).map { Self.payload(UInt8(10 + $0), count: 3000 + $0) }
+        let digests = blobs.map { BlobDigest.of($0) }
+        for (blob, digest) in zip(blobs, digests) { try await store.write(blob, as: digest) }
+        let altered = digests[2]
+        try Data(Self.payload(99, count: 3002)).write(to: URL(fileURLWithPath: "\(directory.path)/\(altered.hash.prefix(2))/\(altered.hash)_3002"))
+        let never = BlobDigest.of(Self.payload(7, count: 10))
+        let read = try await store.read(digests + [never, .empty, digests[0]])
+        #expect(read == [digests[0]: blobs[0], digests[1]: blobs[1], .empty: []])
+        #expect(await store.missing([altered, digests[1]]) == [altered], "the altered blob was dropped")
+    }
+
     /// Blobs and their order of use survive a restart; the least recently used go first when the store is full.
     @Test func survivesARestartAndEvictsTheLeastRecentlyUsed() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-cas")

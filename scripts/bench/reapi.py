@@ -33,9 +33,14 @@ class Bench:
         write(f"{self.workspace}/WORKSPACE", "")
         write(f"{self.workspace}/BUILD", build_file(self.sources))
 
+    def startup(self):
+        """Bazel's startup options: one server kept across the builds (as a user's is, its JIT warm), or with
+        --batch a new JVM for every command (each build then runs the remote path's Java code cold)."""
+        return [f"--output_user_root={self.root}/bazel-root"] + (["--batch"] if self.options.batch else ["--max_idle_secs=900"])
+
     def bazel(self, arguments, salt=None):
         stubs = f"{self.options.stubs}"
-        command = ["bazel", f"--output_user_root={self.root}/bazel-root", "--batch"] + arguments
+        command = ["bazel"] + self.startup() + arguments
         if arguments[0] == "build":
             command += [f"--override_repository=rules_cc={stubs}/rules_cc", f"--override_repository=rules_java={stubs}/rules_java",
                         "--jobs=1", f"--copt=-DKILN_BENCH_ROUND={salt}", "//:lua"]
@@ -78,9 +83,10 @@ class Bench:
 
     def run(self):
         self.farm.start()
-        # The toolchain upload and Bazel's first start (its install base), not measured.
+        # The toolchain upload, Bazel's first start (its install base) and one round of each of its paths (the
+        # server's JIT), not measured.
         self.compiles("warmup", True)
-        self.bazel(["build", "--spawn_strategy=standalone"], "warmup")
+        self.bazel_round("warmup")
         rounds = {key: [] for key in ("local", "remote", "hits", "gcc", "sccache")}
         actions = 0
         for number in range(self.options.rounds):
@@ -108,6 +114,7 @@ def main():
     parser.add_argument("--source", required=True, help="lua5.4's src directory")
     parser.add_argument("--stubs", required=True, help="Tests/BazelStubs")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", action="store_true", help="a new Bazel JVM per command (its remote path runs cold)")
     options = parser.parse_args()
     root = tempfile.mkdtemp(prefix="kiln-bench-reapi.")
     os.chmod(root, 0o755)  # the builder's jobs run as a user of their own, which must reach build_dir
@@ -116,11 +123,12 @@ def main():
         actions, medians = bench.run()
     finally:
         bench.farm.stop()
-        subprocess.run(["bazel", f"--output_user_root={root}/bazel-root", "--batch", "shutdown"], cwd=bench.workspace, capture_output=True)
+        subprocess.run(["bazel"] + bench.startup() + ["shutdown"], cwd=bench.workspace, capture_output=True)
     compiles = len(bench.sources)
     reapi_added = (medians["remote"] - medians["local"]) / actions
     sccache_added = (medians["sccache"] - medians["gcc"]) / compiles
-    print(f"\nDebian lua5.4 through one Kiln farm, one action or job at a time; medians of {options.rounds} interleaved rounds\n")
+    mode = "a new Bazel JVM per command (--batch)" if options.batch else "one Bazel server, warmed by a first round"
+    print(f"\nDebian lua5.4 through one Kiln farm, one action or job at a time; {mode}; medians of {options.rounds} interleaved rounds\n")
     print(f"| Bazel 4.2.3, {actions} actions | wall |\n|---|---|")
     for key, label in (("local", "local (standalone)"), ("remote", "remote on the farm, cold"), ("hits", "remote cache hits after clean")):
         print(f"| {label} | {medians[key]:.2f} s |")
