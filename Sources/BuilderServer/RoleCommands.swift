@@ -89,7 +89,7 @@ struct SchedulerCommand: AsyncParsableCommand {
                                 command: job.command, outputs: job.outputs, inputsTar: job.inputsTar, containerImage: job.containerImage)
                         } catch let error as FarmJobError {
                             let kinds: [FarmJobError.Code: FarmJobFailure.Kind] = [
-                                .noCapacity: .noCapacity, .timedOut: .timedOut, .refused: .refused,
+                                .noCapacity: .noCapacity, .timedOut: .timedOut, .refused: .refused, .unsupportedPlatform: .refused,
                             ]
                             throw FarmJobFailure(kinds[error.code] ?? .builderFailed, message: error.message)
                         }

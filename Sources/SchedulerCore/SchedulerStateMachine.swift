@@ -108,7 +108,10 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
     /// counter). Prefers, in order: servers without a recent error, servers that hold the toolchain, the lowest
     /// load. A server at its cap (cores + 1 + cores/8 jobs) is never chosen, nor one that missed a heartbeat or whose
     /// last `assign_job` failed since its last heartbeat.
-    public mutating func allocate(jobID: JobID, toolchain: String, kind: JobKind = .sccache, now: Instant) -> AllocationDecision {
+    /// Servers in `excluding` are never chosen (they refused this job's platform already).
+    public mutating func allocate(
+        jobID: JobID, toolchain: String, kind: JobKind = .sccache, excluding: Set<ServerID> = [], now: Instant
+    ) -> AllocationDecision {
         housekeep(now: now)
         guard jobs.count < policy.maxJobs else {
             return .noCapacity(message: "Insufficient capacity: the farm has \(jobs.count) jobs in flight, the most it keeps")
@@ -116,6 +119,7 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         let load = jobsPerServer()
         let candidates = servers.values.filter { server in
             (load[server.id] ?? 0) < server.jobCap && !server.unreachable && server.lastSeen.duration(to: now) <= policy.heartbeatMissed
+                && !excluding.contains(server.id)
         }
         let best = candidates.min { lhs, rhs in
             // Rank 0 is best: healthy with the toolchain; 3 is quarantined without it.

@@ -12,6 +12,8 @@ public struct FarmJobError: KilnError, Sendable {
         public static let timedOut = Code(name: "timedOut")
         /// The builder's sandbox refused what the job did (an unsafe output, a limit): running it again fails again.
         public static let refused = Code(name: "refused")
+        /// This builder cannot give the job the platform it asks for (a container image); another builder may.
+        public static let unsupportedPlatform = Code(name: "unsupportedPlatform")
         /// The job's request could not be put together.
         public static let badJob = Code(name: "badJob")
         public var description: String { name }

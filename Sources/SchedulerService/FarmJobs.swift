@@ -15,6 +15,8 @@ public struct FarmJobs: Sendable {
     let transport = CurlTransport()
     /// Kiln builders keep the connection for the next job: no TCP and TLS set-up per action.
     let peers = KeepAlivePeers(serverName: KilnServerName.value)
+    /// Builders that refused a toolchain's platform lately: skipped for its next jobs.
+    let refusedPlatforms = PlatformRefusals()
     /// How long a job waits for a free slot before it is given up (a REAPI action queues; it does not fail at once).
     let patience: Duration
     static let maxResultBytes = 3 << 30
@@ -33,14 +35,34 @@ public struct FarmJobs: Sendable {
         let deadline = ContinuousClock.now + patience
         var pause = Duration.milliseconds(50)
         var lost = 0
+        // Builders that cannot give the job its platform (an overlay builder, an image its engine lacks): the job
+        // goes to the others of a mixed farm, and fails with the last refusal only when none is left.
+        var refusals: [ServerID: FarmJobError] = [:]
+        var remembers = true
         while true {
             try Task.checkCancellation()
-            switch await scheduler.allocate(toolchain, kind: .remoteAction) {
+            let remembered = remembers ? refusedPlatforms.servers(refusing: toolchain.archiveID) : []
+            let excluded = Set(refusals.keys).union(remembered)
+            switch await scheduler.allocate(toolchain, kind: .remoteAction, excluding: excluded) {
             case .response(.success(let allocation)):
-                if let result = try await run(allocation, root: root, body: prefix + (try await compressed)) { return result }
+                do {
+                    if let result = try await run(allocation, root: root, body: prefix + (try await compressed)) { return result }
+                } catch let error as FarmJobError where error.code == .unsupportedPlatform {
+                    refusals[allocation.jobAlloc.serverID] = error
+                    refusedPlatforms.record(allocation.jobAlloc.serverID, refusing: toolchain.archiveID)
+                    continue
+                }
                 lost += 1
                 guard lost < 3 else { throw FarmJobError(.builderFailed, "three builders in a row lost the job before it ran; see their logs") }
             case .response(.fail(let message)), .failed(let message):
+                if !excluded.isEmpty, await scheduler.serversBeside(excluded) == 0 {
+                    // Every builder refused: those that did so earlier are asked again (they may have the image now).
+                    if !remembered.isEmpty {
+                        remembers = false
+                        continue
+                    }
+                    if let refusal = refusals.values.first { throw refusal }
+                }
                 guard ContinuousClock.now + pause < deadline else {
                     throw FarmJobError(.noCapacity, "no builder took the job in \(patience): \(message); add builders or slots")
                 }
@@ -88,6 +110,7 @@ public struct FarmJobs: Sendable {
         guard let reason = description?.split(separator: ": ").dropFirst().first, description?.hasPrefix("run build failed: ") == true else {
             return FarmJobError(.builderFailed, message)
         }
-        return FarmJobError(reason == "timedOut" ? .timedOut : .refused, message)
+        let codes: [Substring: FarmJobError.Code] = ["timedOut": .timedOut, "unsupportedPlatform": .unsupportedPlatform]
+        return FarmJobError(codes[reason] ?? .refused, message)
     }
 }

@@ -77,6 +77,12 @@ actor Scheduler<C: Clock<Duration>> {
         return machine.certificate(of: server)
     }
 
+    /// How many registered servers are not among `servers` (a job refused by those may still find one).
+    func serversBeside(_ servers: some Collection<ServerID>) -> Int {
+        machine.housekeep(now: clock.now)
+        return machine.servers.keys.filter { !servers.contains($0) }.count
+    }
+
     /// True when `server` is registered with this nonce: its heartbeat may then report no CPUs (a drain).
     func isRegistered(_ server: ServerID, nonce: ServerNonce) -> Bool { machine.servers[server]?.nonce == nonce }
 
@@ -118,10 +124,10 @@ actor Scheduler<C: Clock<Duration>> {
     static var placementAttempts: Int { 3 }
 
     /// Places a job: picks a server, asks it over HTTPS, and answers the client.
-    func allocate(_ toolchain: Toolchain, kind: JobKind = .sccache) async -> Allocation {
+    func allocate(_ toolchain: Toolchain, kind: JobKind = .sccache, excluding: Set<ServerID> = []) async -> Allocation {
         var failure: Allocation?
         for _ in 0..<Self.placementAttempts {
-            let attempt = await allocateOnce(toolchain, kind: kind)
+            let attempt = await allocateOnce(toolchain, kind: kind, excluding: excluding)
             switch attempt {
             case .failed: failure = attempt
             case .response(.fail) where failure != nil: return failure!  // no other server: the failure says more
@@ -131,7 +137,7 @@ actor Scheduler<C: Clock<Duration>> {
         return failure!
     }
 
-    private func allocateOnce(_ toolchain: Toolchain, kind: JobKind) async -> Allocation {
+    private func allocateOnce(_ toolchain: Toolchain, kind: JobKind, excluding: Set<ServerID>) async -> Allocation {
         let jobID: JobID
         do {
             jobID = try jobIDs.take()
@@ -140,7 +146,7 @@ actor Scheduler<C: Clock<Duration>> {
             return .failed("the scheduler cannot persist its job ids")
         }
         let placing = ContinuousClock.now
-        let decision = machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, kind: kind, now: clock.now)
+        let decision = machine.allocate(jobID: jobID, toolchain: toolchain.archiveID, kind: kind, excluding: excluding, now: clock.now)
         metrics.record(.place, since: placing)
         switch decision {
         case .noCapacity(let message):

@@ -207,6 +207,36 @@ import Testing
         #expect(missing.output.contains("unsupportedPlatform") && missing.output.contains("is not on this builder"), "\(missing.output.suffix(2000))")
     }
 
+    /// A farm of one overlay and one docker builder: actions that name an image end on the docker builder (the
+    /// overlay builder refuses them, and is skipped for that image afterwards); every one succeeds.
+    @Test(.requires(missingDockerBgd)) func aMixedFarmSendsImageActionsToItsDockerBuilder() throws {
+        let farm = try Farm()
+        let port = freePort()
+        let tag = "m\(getpid())"
+        try Self.importActionImage(farm, tag: tag)
+        defer {
+            _ = try? runCommand(
+                "/usr/bin/curl",
+                ["-fsS", "-X", "DELETE", "--unix-socket", DockerEngineForTests.socket, "http://docker/v1.41/images/kiln-test-action:\(tag)?force=1"])
+        }
+        try Self.startScheduler(farm, port: port)
+        // Equal builders are ranked by address: the overlay builder's sorts first, so the first action goes there.
+        let ports = [freePort(), freePort()].sorted { "\($0)" < "\($1)" }
+        try farm.startKilnBuilder(port: ports[0])
+        try farm.startKilnBuilder(port: ports[1], sandbox: .docker)
+        try farm.waitForServers(2)
+        try FileManager.default.createDirectory(atPath: farm.root + "/in", withIntermediateDirectories: true)
+        for round in 0..<4 {
+            let run = try Self.bgdExecute(
+                farm, port: port, outputs: ["where.txt"], platform: [("container-image", "docker://kiln-test-action:\(tag)")],
+                ["sh", "-c", "busybox cat /etc/marker > where.txt; echo \(round) >> where.txt"], tag: "mixed\(round)")
+            let output = try? String(contentsOfFile: farm.root + "/out-mixed\(round)/where.txt", encoding: .utf8)
+            #expect(output == "from the action's image\n\(round)\n", "round \(round): \(run.output.suffix(2000))\n\(farm.logs)")
+        }
+        let refusals = farm.logs.split(separator: "\n").filter { $0.contains("build failed") && $0.contains("unsupportedPlatform") }
+        #expect(refusals.count == 1, "the overlay builder was asked once, then skipped:\n\(refusals.joined(separator: "\n"))")
+    }
+
     static let program = [
         "hello.c": "#include <stdio.h>\n#include \"greet.h\"\nint main(void) { greet(\"farm\"); return 0; }\n",
         "greet.h": "void greet(const char *who);\n",

@@ -85,6 +85,23 @@ import Testing
         #expect(Self.assignedServer(other) == Self.server(1))
     }
 
+    /// A job may name servers it must not go to (they refused its platform): never chosen, even when they hold its
+    /// toolchain and have room; with every server excluded the farm has no capacity for it.
+    @Test func excludedServersAreNeverChosen() {
+        var machine = Machine()
+        machine.heartbeat(from: Self.server(1), Self.heartbeat(cpus: 8), now: clock.now)
+        machine.heartbeat(from: Self.server(2), Self.heartbeat(cpus: 8), now: clock.now)
+        for job in 0..<6 {
+            let decision = machine.allocate(
+                jobID: JobID(UInt64(job)), toolchain: "image", kind: .remoteAction, excluding: [Self.server(1)], now: clock.now)
+            #expect(Self.assignedServer(decision) == Self.server(2))
+            machine.assignSucceeded(job: JobID(UInt64(job)), result: .forToolchain(cached: true), now: clock.now)
+        }
+        let none = machine.allocate(jobID: JobID(9), toolchain: "image", excluding: [Self.server(1), Self.server(2)], now: clock.now)
+        #expect(Self.assignedServer(none) == nil)
+        #expect(machine.jobs.values.allSatisfy { $0.kind == .remoteAction })
+    }
+
     @Test func failedServersAreQuarantinedThenForgiven() {
         var machine = Machine()
         machine.heartbeat(from: Self.server(1), Self.heartbeat(), now: clock.now)
