@@ -18,53 +18,51 @@ struct DockerContainerBackend: ContainerBackend {
                 archiveID, from: actions.image(of: root), scratch: archivePath + ".kit-\(UInt32.random(in: 0...UInt32.max)).tar")
         }
         let checked = archivePath + ".checked-\(UInt32.random(in: 0...UInt32.max)).tar"
-        defer { unlink(checked) }
+        let stub = checked + ".stub"
+        defer {
+            unlink(checked)
+            unlink(stub)
+        }
         try await checkToolchain(archivePath, into: checked)
         do {
-            let builder = try await engine.createContainer(
-                ContainerConfig(
-                    image: settings.baseImage, command: [DockerSandboxSettings.busybox, "true"], labels: settings.labels,
-                    hostConfig: settings.hostConfiguration))
-            do {
-                try await engine.putArchive(container: builder, directory: "/", tarFile: checked, copyOwners: false, timeout: 600)
-                if let program = stubs.program { try await placeStub(program, in: builder, scratch: checked + ".stub") }
-                try await engine.commit(
-                    container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: archiveID),
-                    labels: settings.labels(forToolchain: archiveID), command: DockerSandboxSettings.idleCommand)
-            } catch {
-                try? await engine.removeContainer(builder)
-                throw error
-            }
-            try? await engine.removeContainer(builder)
+            if let program = stubs.program { try await writeStubArchive(program, to: stub) }
+            try await commitImage(archiveID, from: settings.baseImage, tars: [checked] + (stubs.program == nil ? [] : [stub]))
         } catch {
             throw SandboxError(.setup, "cannot build the image of toolchain \(archiveID) on \(settings.baseImage)", underlying: error)
         }
     }
 
     /// The image of REAPI actions that run in `image`: the upkeep kit added (``DockerActionImages``), the image's
-    /// entrypoint dropped (a commit with a command and no entrypoint keeps none), its environment kept.
+    /// entrypoint dropped (``DockerEngineClient/commit(container:repository:tag:labels:command:)`` sends none), its
+    /// environment kept.
     private func buildActionImage(_ archiveID: String, from image: String, scratch: String) async throws {
         defer { unlink(scratch) }
         do {
             try await actions.writeUpkeepKit(to: scratch, stub: stubs.program)
-            let builder = try await engine.createContainer(
-                ContainerConfig(
-                    image: image, command: [DockerSandboxSettings.busybox, "true"], labels: settings.labels, hostConfig: settings.hostConfiguration))
-            do {
-                try await engine.putArchive(container: builder, directory: "/", tarFile: scratch, copyOwners: false, timeout: 600)
-                try await engine.commit(
-                    container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: archiveID),
-                    labels: settings.labels(forToolchain: archiveID), command: DockerSandboxSettings.idleCommand)
-            } catch {
-                try? await engine.removeContainer(builder)
-                throw error
-            }
-            try? await engine.removeContainer(builder)
+            try await commitImage(archiveID, from: image, tars: [scratch])
         } catch let error as SandboxError {
             throw error
         } catch {
             throw SandboxError(.setup, "cannot build the image of REAPI actions on \(image)", underlying: error)
         }
+    }
+
+    /// Commits the image of `archiveID`: a container of `base` with `tars` unpacked into its root by the engine,
+    /// the idle command its command. The container is removed whatever happens.
+    private func commitImage(_ archiveID: String, from base: String, tars: [String]) async throws {
+        let builder = try await engine.createContainer(
+            ContainerConfig(
+                image: base, command: [DockerSandboxSettings.busybox, "true"], labels: settings.labels, hostConfig: settings.hostConfiguration))
+        do {
+            for tar in tars { try await engine.putArchive(container: builder, directory: "/", tarFile: tar, copyOwners: false, timeout: 600) }
+            try await engine.commit(
+                container: builder, repository: DockerSandboxSettings.imageRepository, tag: settings.imageTag(of: archiveID),
+                labels: settings.labels(forToolchain: archiveID), command: DockerSandboxSettings.idleCommand)
+        } catch {
+            try? await engine.removeContainer(builder)
+            throw error
+        }
+        try? await engine.removeContainer(builder)
     }
 
     /// The toolchain archive as the engine may unpack it: the checks of every other archive (no `..`, absolute
@@ -79,16 +77,14 @@ struct DockerContainerBackend: ContainerBackend {
         }
     }
 
-    /// The stub's program at ``DockerStubs/path``, root's and not writable by jobs.
-    private func placeStub(_ program: String, in container: String, scratch: String) async throws {
-        defer { unlink(scratch) }
+    /// A tar of the stub's program at ``DockerStubs/path``, root's and not writable by jobs.
+    private func writeStubArchive(_ program: String, to path: String) async throws {
         try await BlockingWork.run {
-            let writer = try TarArchiveWriter(path: scratch)
+            let writer = try TarArchiveWriter(path: path)
             try writer.addFile(
                 String(DockerStubs.path.dropFirst()), contents: Array(try Data(contentsOf: URL(fileURLWithPath: program))), mode: 0o755)
             try writer.finish()
         }
-        try await engine.putArchive(container: container, directory: "/", tarFile: scratch, copyOwners: false, timeout: 60)
     }
 
     func startContainer(fromImageOf archiveID: String) async throws -> String {

@@ -165,6 +165,12 @@ import Testing
         #expect(imported.status == 0 && !imported.output.contains("\"error\""), "\(imported.output)")
     }
 
+    static func removeActionImage(tag: String) {
+        _ = try? runCommand(
+            "/usr/bin/curl",
+            ["-fsS", "-X", "DELETE", "--unix-socket", DockerEngineForTests.socket, "http://docker/v1.41/images/kiln-test-action:\(tag)?force=1"])
+    }
+
     static var missingDockerBgd: String? { missingBgd ?? BuilderSandboxKind.docker.missingPrerequisite }
 
     /// A docker builder runs actions in the image their `container-image` property names (its files, its PATH, its
@@ -175,11 +181,7 @@ import Testing
         let port = freePort()
         let tag = "t\(getpid())"
         try Self.importActionImage(farm, tag: tag)
-        defer {
-            _ = try? runCommand(
-                "/usr/bin/curl",
-                ["-fsS", "-X", "DELETE", "--unix-socket", DockerEngineForTests.socket, "http://docker/v1.41/images/kiln-test-action:\(tag)?force=1"])
-        }
+        defer { Self.removeActionImage(tag: tag) }
         try Self.startScheduler(farm, port: port)
         try farm.startKilnBuilder(port: freePort(), sandbox: .docker)
         try farm.waitForServers(1)
@@ -214,11 +216,7 @@ import Testing
         let port = freePort()
         let tag = "m\(getpid())"
         try Self.importActionImage(farm, tag: tag)
-        defer {
-            _ = try? runCommand(
-                "/usr/bin/curl",
-                ["-fsS", "-X", "DELETE", "--unix-socket", DockerEngineForTests.socket, "http://docker/v1.41/images/kiln-test-action:\(tag)?force=1"])
-        }
+        defer { Self.removeActionImage(tag: tag) }
         try Self.startScheduler(farm, port: port)
         // Equal builders are ranked by address: the overlay builder's sorts first, so the first action goes there.
         let ports = [freePort(), freePort()].sorted { "\($0)" < "\($1)" }

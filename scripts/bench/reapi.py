@@ -5,8 +5,9 @@ library and a program: 34 actions) is built with Bazel 4.2.3, one action at a ti
 rounds: locally (standalone), remotely on the farm cold, and again after `bazel clean` as remote cache hits; and
 the same 32 compiles go one at a time through the real sccache 0.4.0 client to the same farm, against the same
 compiles run locally. Each round salts the compiles (`-DKILN_BENCH_ROUND=…`), so every cache starts cold. Printed:
-medians of the walls, the farm-added time per REAPI action ((remote − local) / actions) beside the farm-added time
-per sccache job ((through sccache − local gcc) / compiles), and their ratio.
+medians of the walls, the farm-added time per REAPI action ((remote − local) / actions, within each round) beside
+the farm-added time per sccache job ((through sccache − local gcc) / compiles, within each round), their medians
+over the rounds and their ratio.
 """
 import argparse, os, re, shutil, statistics, subprocess, tempfile, time
 from compare_sccache_dist import CLIENT_TOKEN, Farm, write
@@ -104,6 +105,7 @@ class Bench:
         expected = len(self.sources) * (self.options.rounds + 1)
         if distributed != expected or errors:
             raise SystemExit(f"{distributed} of {expected} sccache compiles went to the farm, {errors} errors; see {self.farm.root}")
+        self.rounds = rounds
         return actions, {key: statistics.median(values) for key, values in rounds.items()}
 
 
@@ -125,8 +127,11 @@ def main():
         bench.farm.stop()
         subprocess.run(["bazel"] + bench.startup() + ["shutdown"], cwd=bench.workspace, capture_output=True)
     compiles = len(bench.sources)
-    reapi_added = (medians["remote"] - medians["local"]) / actions
-    sccache_added = (medians["sccache"] - medians["gcc"]) / compiles
+    # Paired within each round (the machine's speed drifts between rounds more than the farm adds to a job).
+    rounds = bench.rounds
+    reapi_rounds = [(remote - local) / actions for remote, local in zip(rounds["remote"], rounds["local"])]
+    sccache_rounds = [(through - gcc) / compiles for through, gcc in zip(rounds["sccache"], rounds["gcc"])]
+    reapi_added, sccache_added = statistics.median(reapi_rounds), statistics.median(sccache_rounds)
     mode = "a new Bazel JVM per command (--batch)" if options.batch else "one Bazel server, warmed by a first round"
     print(f"\nDebian lua5.4 through one Kiln farm, one action or job at a time; {mode}; medians of {options.rounds} interleaved rounds\n")
     print(f"| Bazel 4.2.3, {actions} actions | wall |\n|---|---|")
@@ -134,8 +139,10 @@ def main():
         print(f"| {label} | {medians[key]:.2f} s |")
     print(f"\n| {compiles} compiles | wall |\n|---|---|")
     print(f"| gcc here | {medians['gcc']:.2f} s |\n| sccache 0.4.0 to the farm, cold | {medians['sccache']:.2f} s |")
-    print(f"\nfarm-added per REAPI action: {reapi_added * 1000:.1f} ms; per sccache job: {sccache_added * 1000:.1f} ms; "
-          f"ratio {reapi_added / sccache_added:.2f}" if sccache_added > 0 else "")
+    print("\nfarm-added per round, ms: REAPI action " + ", ".join(f"{value * 1000:.1f}" for value in reapi_rounds)
+          + "; sccache job " + ", ".join(f"{value * 1000:.1f}" for value in sccache_rounds))
+    print(f"farm-added per REAPI action (median of the rounds): {reapi_added * 1000:.1f} ms; per sccache job: {sccache_added * 1000:.1f} ms"
+          + (f"; ratio {reapi_added / sccache_added:.2f}" if sccache_added > 0 else ""))
     shutil.rmtree(root, ignore_errors=True)
 
 
