@@ -5,7 +5,7 @@
 /// [builder]
 /// type = "docker"
 /// docker_socket = "/var/run/docker.sock"
-/// base_image = "kiln-base:busybox"   # built by scripts/docker-base-image
+/// base_image = "kiln-base:busybox"   # built by scripts/docker-base-image; also REAPI actions' image when they name none
 /// run_as = "65532:65532"              # uid:gid of the compiles, never 0
 /// memory_limit = 4294967296           # bytes per container, 0 = unlimited; default [job_limits] memory
 /// pids_limit = 1024                   # processes per container, 0 = unlimited; default [job_limits] processes

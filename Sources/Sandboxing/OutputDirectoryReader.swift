@@ -21,12 +21,15 @@ struct OutputDirectoryReader {
     let fileLimit: Int
     /// Bytes left for all outputs of the job.
     var remaining: Int
+    /// The most entries read (``maxEntries`` but in tests).
+    let entryLimit: Int
     private(set) var produced: [NamedOutput] = []
     private var entries = 0
 
-    init(fileLimit: Int, remaining: Int) {
+    init(fileLimit: Int, remaining: Int, entryLimit: Int = Self.maxEntries) {
         self.fileLimit = fileLimit
         self.remaining = remaining
+        self.entryLimit = entryLimit
     }
 
     /// Reads the directory at `components` under `root`, its entries named under `name`; nothing when it is
@@ -42,11 +45,9 @@ struct OutputDirectoryReader {
             throw SandboxError(.limitExceeded, "output directory '\(prefix.prefix(200))…' nests deeper than \(Self.maxDepth) levels")
         }
         produced.append(NamedOutput(path: prefix, data: try OutputData(compressing: [])))
-        for name in try Self.names(in: descriptor) {
+        for name in try names(in: descriptor, atMost: entryLimit - entries) {
             entries += 1
-            guard entries <= Self.maxEntries else {
-                throw SandboxError(.limitExceeded, "the output directories hold more than \(Self.maxEntries) entries")
-            }
+            guard entries <= entryLimit else { throw tooManyEntries }
             var status = stat()
             guard fstatat(descriptor, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }  // gone meanwhile
             switch status.st_mode & S_IFMT {
@@ -70,8 +71,13 @@ struct OutputDirectoryReader {
         }
     }
 
-    /// The names in a directory, sorted (a duplicate of the descriptor is listed, so the caller's stays open).
-    private static func names(in descriptor: Int32) throws -> [String] {
+    private var tooManyEntries: SandboxError {
+        SandboxError(.limitExceeded, "the output directories hold more than \(entryLimit) entries")
+    }
+
+    /// The names in a directory, sorted (a duplicate of the descriptor is listed, so the caller's stays open); a
+    /// directory of more than `limit` entries is refused before they are all held.
+    private func names(in descriptor: Int32, atMost limit: Int) throws -> [String] {
         let listing = dup(descriptor)
         guard listing >= 0, let directory = fdopendir(listing) else {
             if listing >= 0 { close(listing) }
@@ -81,7 +87,9 @@ struct OutputDirectoryReader {
         var names: [String] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
+            guard name != "." && name != ".." else { continue }
+            guard names.count < limit else { throw tooManyEntries }
+            names.append(name)
         }
         return names.sorted()
     }

@@ -57,4 +57,17 @@ import WireStreams
         let big = await #expect(throws: SandboxError.self) { _ = try await Self.read(["big/"], under: root.path) }
         #expect(big?.code == .unsafeOutput, "a file past the output limit is refused, as a single output is")
     }
+
+    /// A directory of more entries than allowed is refused while it is listed, not after all are held.
+    @Test func tooManyEntriesAreRefused() throws {
+        let root = try TemporaryDirectory(prefix: "kiln-outdir")
+        try FileManager.default.createDirectory(atPath: root.path + "/gen/sub", withIntermediateDirectories: true)
+        for index in 0..<6 { try Data().write(to: URL(fileURLWithPath: root.path + "/gen/sub/f\(index)")) }
+        var enough = OutputDirectoryReader(fileLimit: 100, remaining: 100, entryLimit: 7)
+        try enough.read(["gen"], named: "gen/", under: root.path)
+        #expect(enough.produced.count == 8, "gen/, gen/sub/ and six files")
+        var tooFew = OutputDirectoryReader(fileLimit: 100, remaining: 100, entryLimit: 6)
+        let refused = #expect(throws: SandboxError.self) { try tooFew.read(["gen"], named: "gen/", under: root.path) }
+        #expect(refused?.code == .limitExceeded)
+    }
 }
