@@ -59,14 +59,11 @@ public actor DiskBlobStore {
     }
 
     /// A whole blob, or nil when it is not held (or no longer matches its digest, and is dropped).
-    public func read(_ digest: BlobDigest) async throws -> [UInt8]? {
-        if verifiesContent, digest == .empty { return [] }
-        guard let file = try await open(digest) else { return nil }
-        return try await BlockingWork.run { try file.read(offset: 0, count: file.size) }
-    }
+    public func read(_ digest: BlobDigest) async throws -> [UInt8]? { try await read([digest])[digest] }
 
-    /// Whole blobs at once, each checked as ``read(_:)`` checks it, in one trip to the blocking pool (an action's
-    /// input root is tens of small files); the digests not held (or no longer matching) are absent.
+    /// Whole blobs at once, each read once and checked against its digest, in one trip to the blocking pool (an
+    /// action's input root is tens of small files); the digests not held (or no longer matching, then dropped) are
+    /// absent.
     public func read(_ digests: [BlobDigest]) async throws -> [BlobDigest: [UInt8]] {
         var found: [BlobDigest: [UInt8]] = [:]
         var paths: [(BlobDigest, String)] = []
