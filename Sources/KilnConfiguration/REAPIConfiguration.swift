@@ -21,6 +21,9 @@ public struct REAPIConfiguration: Sendable, Hashable {
     /// Whether clients may write action results (`--remote_upload_local_results`): a farm shared by people who do
     /// not trust each other's machines turns it off.
     public var clientUpdates = true
+    /// How long a running action's operation waits for a client to follow it again (WaitExecution) after the last
+    /// one's stream closed, before its job is cancelled.
+    public var abandonedOperationGrace: Duration = .seconds(10)
     /// The TLS identity; nil: plaintext (HTTP/2 without TLS, `grpc://`).
     public var tls: TLSFiles?
 

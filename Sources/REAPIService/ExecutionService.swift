@@ -47,12 +47,15 @@ public struct FarmJobFailure: Error, RPCErrorConvertible {
 
 /// REAPI's Execution: an action comes from the action cache when it can, else it runs on a builder in the same
 /// slots and sandboxes as sccache's jobs, its outputs, stdout and stderr go to the CAS, and a successful result to
-/// the action cache. The stream says QUEUED, EXECUTING, then COMPLETED; a client that closes it cancels the job.
+/// the action cache. The stream says QUEUED, EXECUTING, then COMPLETED. A running action is an operation on the
+/// ``OperationBoard``: a client whose stream broke follows it again with WaitExecution; one that does not come back
+/// within the board's grace has its job cancelled.
 struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleServiceProtocol {
     typealias Operation = Google_Longrunning_Operation
     let cas: DiskBlobStore
     let actionCache: DiskBlobStore
     let runJob: FarmJobRunner
+    let operations: OperationBoard
     let logger: Logger
 
     func execute(request: Build_Bazel_Remote_Execution_V2_ExecuteRequest, response: RPCWriter<Operation>, context: ServerContext) async throws {
@@ -69,52 +72,67 @@ struct ExecutionService: Build_Bazel_Remote_Execution_V2_Execution.SimpleService
         var phases = PhaseLog()
         let inputs = try await InputRootArchive(cas: cas).tar(of: try action.inputRootDigest.checked())
         phases.end("inputs_tar")
-        try await response.write(operation.stage(.executing))
+        // From here the action runs on the board: a client whose stream breaks can follow it again.
+        let following = operations.start(try operation.stage(.executing)) { [self, phases] in
+            await run(
+                FarmJob(command: job.command, outputs: job.outputs, inputsTar: inputs, containerImage: image), of: job, action: action,
+                actionDigest: actionDigest, operation: operation, phases: phases)
+        }
+        try await Self.forward(following, to: response)
+    }
+
+    /// WaitExecution: the operation's stages again, from the latest on, for an Execute running or ended lately.
+    func waitExecution(
+        request: Build_Bazel_Remote_Execution_V2_WaitExecutionRequest, response: RPCWriter<Operation>, context: ServerContext
+    )
+        async throws
+    {
+        guard let following = operations.follow(request.name) else {
+            throw RPCError(
+                code: .notFound, message: "operation '\(request.name.prefix(100))' is not known here (or ended long ago); execute the action again")
+        }
+        try await Self.forward(following, to: response)
+    }
+
+    /// The action's run on the farm and its results, as the operation that ends it.
+    private func run(
+        _ farmJob: FarmJob, of job: ActionCommand, action: Build_Bazel_Remote_Execution_V2_Action, actionDigest: BlobDigest,
+        operation: OperationStages, phases: PhaseLog
+    ) async -> Operation {
+        var phases = phases
         let outcome: Build_Bazel_Remote_Execution_V2_ExecuteResponse
         do {
-            let complete = try await Self.cancellingWithRPC { [runJob] in
-                try await runJob(FarmJob(command: job.command, outputs: job.outputs, inputsTar: inputs, containerImage: image))
-            }
+            let complete = try await runJob(farmJob)
             phases.end("farm_job")
             let result = try await ActionResultAssembly(cas: cas).store(complete, files: job.outputFiles, directories: job.outputDirectories)
             if result.exitCode == 0, !action.doNotCache {
                 try await actionCache.write(try result.serializedBytes(), as: actionDigest)
             }
             phases.end("results_stored")
-            logger.debug("REAPI action timeline", metadata: ["action": "\(actionDigest)", "phases": "\(phases)", "inputs": "\(inputs.count)"])
+            logger.debug(
+                "REAPI action timeline", metadata: ["action": "\(actionDigest)", "phases": "\(phases)", "inputs": "\(farmJob.inputsTar.count)"])
             outcome = ExecuteOutcome.response(result, cached: false)
-        } catch let error as CancellationError {
-            throw error
+        } catch  where Task.isCancelled {
+            // However the cancellation surfaced (CancellationError, an aborted transfer), nobody follows the action.
+            logger.info("REAPI action cancelled: nobody followed its operation", metadata: ["action": "\(actionDigest)"])
+            outcome = ExecuteOutcome.failure(
+                code: .cancelled, message: "nobody followed the operation for \(operations.grace); its job was cancelled")
         } catch {
             logger.warning("REAPI action failed on the farm", metadata: ["action": "\(actionDigest)", "error": "\(error)"])
             outcome = ExecuteOutcome.failure(error)
         }
-        try await response.write(operation.completed(outcome))
+        return operation.ended(outcome)
     }
 
-    /// Runs `operation` in a task of its own, cancelled when the RPC is: gRPC tells a handler of a closed stream
-    /// through its cancellation handle, not by cancelling the handler's task.
-    static func cancellingWithRPC<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let task = Task { try await operation() }
-        return try await withTaskCancellationHandler {
-            try await withRPCCancellationHandler {
-                try await task.value
-            } onCancelRPC: {
-                task.cancel()
-            }
-        } onCancel: {
-            task.cancel()
+    /// Writes a following's operations to the stream until the one that is done. A stream the client closed stops
+    /// the following (gRPC says so through its cancellation handle, not by cancelling the handler's task).
+    static func forward(_ following: OperationBoard.Following, to response: RPCWriter<Operation>) async throws {
+        defer { following.stop() }
+        try await withRPCCancellationHandler {
+            for await operation in following.updates { try await response.write(operation) }
+        } onCancelRPC: {
+            following.stop()
         }
-    }
-
-    /// Operations are not kept past their Execute stream: a client that lost one executes the action again
-    /// (finished actions are served from the action cache).
-    func waitExecution(
-        request: Build_Bazel_Remote_Execution_V2_WaitExecutionRequest, response: RPCWriter<Operation>, context: ServerContext
-    )
-        async throws
-    {
-        throw RPCError(code: .notFound, message: "operation '\(request.name.prefix(100))' is not known here; execute the action again")
     }
 
     private func message<M: SwiftProtobuf.Message>(_ digest: BlobDigest) async throws -> M {

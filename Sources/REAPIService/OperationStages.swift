@@ -25,6 +25,16 @@ struct OperationStages {
         operation.response = try Google_Protobuf_Any(message: response)
         return operation
     }
+
+    /// ``completed(_:)``, or, should the response not pack, an operation that is done with an INTERNAL error.
+    func ended(_ response: Build_Bazel_Remote_Execution_V2_ExecuteResponse) -> Google_Longrunning_Operation {
+        if let operation = try? completed(response) { return operation }
+        var operation = Google_Longrunning_Operation()
+        operation.name = name
+        operation.done = true
+        operation.error = Google_Rpc_Status(code: .internalError, message: "the action's response could not be encoded")
+        return operation
+    }
 }
 
 /// The ExecuteResponse of a finished action, or of one the farm could not run.
@@ -40,9 +50,17 @@ enum ExecuteOutcome {
     /// The action did not run to an end: the error's status, which tells the client whether trying again can help
     /// (`UNAVAILABLE`: no builder free) or not (`INTERNAL`, `INVALID_ARGUMENT`: the action itself failed the farm).
     static func failure(_ error: any Error) -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        failure(status: Google_Rpc_Status(error))
+    }
+
+    static func failure(code: RPCError.Code, message: String) -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
+        failure(status: Google_Rpc_Status(code: code, message: message))
+    }
+
+    private static func failure(status: Google_Rpc_Status) -> Build_Bazel_Remote_Execution_V2_ExecuteResponse {
         var response = Build_Bazel_Remote_Execution_V2_ExecuteResponse()
-        response.status = Google_Rpc_Status(error)
-        response.message = response.status.message
+        response.status = status
+        response.message = status.message
         return response
     }
 }

@@ -37,7 +37,12 @@ public struct REAPIServer: Service {
             ByteStreamService(cas: cas),
             ActionCacheService(actionCache: actionCache, cas: cas, clientUpdates: configuration.clientUpdates),
         ]
-        if let runJob { services.append(ExecutionService(cas: cas, actionCache: actionCache, runJob: runJob, logger: logger)) }
+        if let runJob {
+            services.append(
+                ExecutionService(
+                    cas: cas, actionCache: actionCache, runJob: runJob,
+                    operations: OperationBoard(grace: configuration.abandonedOperationGrace), logger: logger))
+        }
         server = GRPCServer(transport: transport, services: services, interceptors: admit.map { [BearerAuthInterceptor(admit: $0)] } ?? [])
         self.logger = logger
     }

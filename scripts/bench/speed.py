@@ -9,7 +9,8 @@ in a rotated order) and the medians are printed with their ratios:
   through a farm minus the same through the client with dist off, in the same round;
 * CPU per job of the servers' own processes (scheduler and build server, children excluded, from /proc);
 * a Debian package (curl, 200 translation units) built with `make -j2 CC="sccache gcc"` against local `make -j2`,
-  with the farm's CPU per job (a cgroup each farm's processes start in, so compilers and sandboxes count);
+  with the farm's CPU per job (a cgroup each farm's processes start in, so compilers and sandboxes count), and
+  the same client with dist off (what the client's own work costs on these cores);
 * a second runner: the same trivial units sent to Kiln again with the client's own cache emptied, so that Kiln's
   builder answers from its result cache (no sandbox, no compiler; sccache-dist has no such cache). Below zero
   means faster than compiling locally;
@@ -111,10 +112,10 @@ class Bench:
     def package_rounds(self):
         """`make -j2` of the package through each farm and locally, interleaved; a fresh client cache each time."""
         source = self.options.package
-        walls = {name: [] for name in FARMS + ["local"]}
+        walls = {name: [] for name in FARMS + ["local", "client"]}
         farm_cpu = {name: [] for name in FARMS}
         for round_number in range(self.options.package_rounds):
-            order = ["local"] + FARMS[round_number % 3:] + FARMS[:round_number % 3]
+            order = ["local", "client"] + FARMS[round_number % 3:] + FARMS[:round_number % 3]
             for name in order:
                 subprocess.run(["make", "clean"], cwd=source, check=True, capture_output=True)
                 # Every build's compile commands are new to every cache (the client's and Kiln's result cache).
@@ -122,6 +123,14 @@ class Bench:
                 if name == "local":
                     start = time.perf_counter()
                     subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={compiler}"], cwd=source, check=True, capture_output=True)
+                    walls[name].append(time.perf_counter() - start)
+                    continue
+                if name == "client":
+                    # The sccache client alone, dist off, its cache cold: it preprocesses, hashes, then compiles
+                    # locally. What the client's own work costs on these cores, next to what each farm adds.
+                    start = time.perf_counter()
+                    subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={self.options.sccache}/sccache {compiler}"], cwd=source,
+                                   env=self.local.env, check=True, capture_output=True)
                     walls[name].append(time.perf_counter() - start)
                     continue
                 farm, account = self.farms[name], self.accounts[name]
@@ -236,6 +245,8 @@ def main():
         print(f"\n{os.path.basename(options.package.rstrip('/'))}: make -j{options.make_jobs}, median of {options.package_rounds} interleaved rounds")
         print(f"{'':44}{'wall':>10}{'/ local':>10}{'/ sccache-dist':>16}{'farm CPU/job':>14}")
         print(f"{'local make':44}{walls['local']:>9.2f}s{1:>10.2f}")
+        print(f"{'sccache client alone (dist off, cold cache)':44}{walls['client']:>9.2f}s{ratio(walls['client'], walls['local']):>10}"
+              f"{ratio(walls['client'], walls['sccache-dist']):>16}")
         for name in FARMS:
             print(f"{labels[name]:44}{walls[name]:>9.2f}s{ratio(walls[name], walls['local']):>10}"
                   f"{ratio(walls[name], walls['sccache-dist']):>16}{farm_cpu[name] * 1000:>12.1f}ms")
