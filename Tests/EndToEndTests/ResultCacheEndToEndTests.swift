@@ -194,14 +194,21 @@ final class CompilerRunWatcher: @unchecked Sendable {
     init(marker: String) {
         Thread.detachNewThread { [self] in
             while running.withLock({ $0 }) {
+                var matches: [(pid: String, parent: String, start: String)] = []
                 for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
                     guard let argv = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
                     let parts = argv.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
                     guard parts.count > 2, parts[1] == "/usr/bin/kiln-cc", parts[2] == marker else { continue }
-                    let start =
+                    let fields =
                         (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: ")").last?
-                        .split(separator: " ").dropFirst(19).first.map(String.init) ?? "?"
-                    seen.withLock { _ = $0.insert("\(pid)@\(start)") }
+                        .split(separator: " ").map(String.init) ?? []
+                    matches.append((pid, fields.dropFirst(1).first ?? "?", fields.dropFirst(19).first ?? "?"))
+                }
+                // The wrapper's shell forks before each command it runs (`busybox sleep`, `$(cat …)`): until the
+                // child execs, it has the wrapper's argv. A match whose parent matches too is such a child.
+                let pids = Set(matches.map(\.pid))
+                for match in matches where !pids.contains(match.parent) {
+                    seen.withLock { _ = $0.insert("\(match.pid)@\(match.start)") }
                 }
                 usleep(20_000)
             }
