@@ -264,7 +264,8 @@ let package = Package(
             name: "BuilderServiceTests",
             dependencies: [
                 "BuilderService", "BuilderCore", "KilnProtocol", "KilnAuth", "ArchiveKit", "BLAKE3", "Sandboxing", "ToolchainStore", "ServiceSupport",
-                "WireStreams", "KilnTestSupport",
+                "WireStreams", "KilnTestSupport", "KilnMetrics", "SchedulerCore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

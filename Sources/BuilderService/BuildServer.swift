@@ -31,6 +31,8 @@ final class BuildServer: Sendable {
     let results: ResultCache?
     /// The content digest of each toolchain, part of every result's key.
     let toolchainContents = ToolchainContents()
+    /// Which jobs are sccache clients' and which REAPI actions', for the metrics.
+    let kinds = ToolchainKinds()
     /// The sandbox's stream limit, part of every result's key.
     let streamLimit: Int
     let metrics: BuilderMetrics

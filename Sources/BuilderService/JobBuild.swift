@@ -23,16 +23,19 @@ struct JobBuild: Sendable {
         _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
     ) async throws -> JobComplete {
         let started = ContinuousClock.now
-        do {
-            let (result, source) = try await serve(
-                job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
-            server.metrics.count(result.output.code == 0 ? .succeeded : .compileFailed)
-            server.metrics.count(source)
-            server.metrics.jobDuration.record(duration: started.duration(to: .now))
-            return result
-        } catch {
-            server.metrics.count(.sandboxError)
-            throw error
+        let kind = server.kinds.kind(of: toolchain.archiveID, archivePath: server.archives.archivePath(of: toolchain.archiveID))
+        return try await server.kinds.running(kind, report: server.metrics.recordRunning) {
+            do {
+                let (result, source) = try await serve(
+                    job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
+                server.metrics.count(result.output.code == 0 ? .succeeded : .compileFailed, of: kind)
+                server.metrics.count(source)
+                server.metrics.jobDuration.record(duration: started.duration(to: .now))
+                return result
+            } catch {
+                server.metrics.count(.sandboxError, of: kind)
+                throw error
+            }
         }
     }
 

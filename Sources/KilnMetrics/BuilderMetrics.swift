@@ -1,6 +1,7 @@
 import BuilderCore
 import CoreMetrics
 import Metrics
+import SchedulerCore
 
 /// A build server's series. Every label takes one of a fixed set of values (an enum here).
 public struct BuilderMetrics: Sendable {
@@ -27,6 +28,9 @@ public struct BuilderMetrics: Sendable {
     }
 
     private let jobs: [JobOutcome: Counter]
+    /// The same, by who asked: an sccache client or a REAPI action (the two kinds share the slots).
+    private let jobsByKind: [JobKind: [JobOutcome: Counter]]
+    private let runningByKind: [JobKind: Gauge]
     private let results: [ResultSource: Counter]
     private let sharedCache: [SharedCacheEvent: Counter]
     private let toolchainLookups: [Bool: Counter]
@@ -58,6 +62,18 @@ public struct BuilderMetrics: Sendable {
         func timer(_ label: String) -> Metrics.Timer { Metrics.Timer(label: label, dimensions: [], factory: factory) }
         func gauge(_ label: String) -> Gauge { Gauge(label: label, dimensions: [], factory: factory) }
         jobs = counters("kiln_builder_jobs_total", "outcome", JobOutcome.allCases.map { ($0, $0.rawValue) })
+        jobsByKind = Dictionary(
+            uniqueKeysWithValues: JobKind.allCases.map { kind in
+                let outcomes = JobOutcome.allCases.map { outcome in
+                    let dimensions = [("kind", kind.rawValue), ("outcome", outcome.rawValue)]
+                    return (outcome, Counter(label: "kiln_builder_jobs_by_kind_total", dimensions: dimensions, factory: factory))
+                }
+                return (kind, Dictionary(uniqueKeysWithValues: outcomes))
+            })
+        runningByKind = Dictionary(
+            uniqueKeysWithValues: JobKind.allCases.map {
+                ($0, Gauge(label: "kiln_builder_jobs_running_by_kind", dimensions: [("kind", $0.rawValue)], factory: factory))
+            })
         results = counters("kiln_builder_results_total", "source", ResultSource.allCases.map { ($0, $0.rawValue) })
         sharedCache = counters("kiln_builder_shared_cache_total", "event", SharedCacheEvent.allCases.map { ($0, $0.rawValue) })
         toolchainLookups = counters("kiln_builder_toolchain_cache_lookups_total", "result", [(true, "hit"), (false, "miss")])
@@ -80,7 +96,15 @@ public struct BuilderMetrics: Sendable {
         draining = gauge("kiln_builder_draining")
     }
 
-    public func count(_ outcome: JobOutcome) { jobs[outcome]?.increment() }
+    /// A run_job that ended, in both series.
+    public func count(_ outcome: JobOutcome, of kind: JobKind) {
+        jobs[outcome]?.increment()
+        jobsByKind[kind]?[outcome]?.increment()
+    }
+    /// The jobs of each kind running now.
+    public func recordRunning(_ counts: [JobKind: Int]) {
+        for (kind, gauge) in runningByKind { gauge.record(counts[kind] ?? 0) }
+    }
     public func count(_ source: ResultSource) { results[source]?.increment() }
     public func countShared(_ event: SharedCacheEvent) { sharedCache[event]?.increment() }
     /// An assign_job: the toolchain was cached (`hit`) or must be uploaded.

@@ -165,6 +165,11 @@ public actor ToolchainArchiveCache {
         for id in ids { unlink(Self.path(of: id, in: directory)) }
     }
 
+    /// Where the archive of `archiveID` is kept while it is cached; nil for an id that is not well formed.
+    public nonisolated func archivePath(of archiveID: String) -> String? {
+        Toolchain(archiveID: archiveID).isWellFormed ? Self.path(of: archiveID, in: directory) : nil
+    }
+
     static func path(of id: String, in directory: String) -> String {
         let characters = Array(id)
         return "\(directory)/\(characters[0])/\(characters[1])/\(id)"

@@ -387,6 +387,11 @@ import Testing
             }
         }
         try farm.waitFor("every job's Complete", seconds: 20) { completed("reapi") == 6 && completed("sccache") == Double(stats.total) }
+        // So do the builder's own: each job is counted as it ends, before its answer goes out.
+        let builder = PrometheusText(farm.get("http://127.0.0.1:\(metricsPort)/metrics") ?? "")
+        #expect(builder.value("kiln_builder_jobs_by_kind_total", ["kind": "reapi", "outcome": "succeeded"]) == 6, "\(builder.text)")
+        #expect(builder.value("kiln_builder_jobs_by_kind_total", ["kind": "sccache", "outcome": "succeeded"]) == Double(stats.total))
+        #expect(builder.value("kiln_builder_jobs_running_by_kind", ["kind": "reapi"]) == 0)
     }
 }
 

@@ -1,13 +1,13 @@
 import Foundation
 
 /// A scraped Prometheus text exposition, read by series name and labels.
-struct PrometheusText {
-    let text: String
+public struct PrometheusText {
+    public let text: String
 
-    init(_ text: String) { self.text = text }
+    public init(_ text: String) { self.text = text }
 
     /// The value of the sample `name{labels}` (labels in any order; no labels means an unlabelled series).
-    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+    public func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.lastIndex(of: " ") else { continue }
             let series = line[..<space]
