@@ -129,12 +129,12 @@ private func sandboxesAhead(_ configuration: BuilderConfiguration) -> Int {
 private func makeSandbox(_ configuration: BuilderConfiguration) throws -> any BuildSandbox {
     let limits = sandboxLimits(configuration.jobLimits)
     switch configuration.sandbox {
-    case .overlay(let buildDirectory, let bubblewrapPath, let rootless, let runAs, let reapiRoot):
+    case .overlay(let buildDirectory, let bubblewrapPath, let rootless, let runAs, let reapiRoot, let jobsDirectory):
         return OverlaySandbox(
             buildDirectory: buildDirectory, bubblewrapPath: bubblewrapPath, toolchainBudget: configuration.toolchainCacheSize, limits: limits,
             rootless: rootless, preparedLaunches: sandboxesAhead(configuration),
             jobUser: runAs.map { JobProcess.User(uid: UInt32($0.uid), gid: UInt32($0.gid)) } ?? OverlaySandbox.defaultJobUser,
-            actionHostPaths: reapiRoot)
+            actionHostPaths: reapiRoot, jobsBase: jobsDirectory)
     case .docker(let docker):
         var settings = DockerSandboxSettings(instance: "\(configuration.publicAddress)")
         settings.socketPath = docker.socketPath

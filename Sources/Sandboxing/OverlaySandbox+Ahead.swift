@@ -25,7 +25,7 @@ extension OverlaySandbox {
     /// its own sandbox, as it always could).
     private func makeSandbox(for toolchain: String, enforcement: JobLimitEnforcement) async -> SandboxAhead? {
         guard let parker = JobParker.path, let lease = await toolchains.pinIfUnpacked(toolchain) else { return nil }
-        let jobDirectory = "\(buildDirectory)/builds/ahead-\(sequence.next())"
+        let jobDirectory = "\(jobsDirectory)/ahead-\(sequence.next())"
         guard let launch = try? await launch(enforcement) else {
             await toolchains.release(lease)
             return nil

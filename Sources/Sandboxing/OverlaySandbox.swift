@@ -14,9 +14,14 @@ import Synchronization
 /// As root the overlay is mounted on the host (as upstream does), and the next jobs' sandboxes are made ahead
 /// (see `OverlaySandbox+Ahead.swift`); rootless, each job mounts it in a user and mount namespace of its own
 /// (``RootlessOverlay``). Layout under `build_dir`: `toolchains/<archive_id>`
-/// (unpacked once, see ``UnpackedToolchains``) and `builds/<job>-<n>/{upper,work,root}`, removed after the job.
+/// (unpacked once, see ``UnpackedToolchains``) and `builds/<job>-<n>/{upper,work,root}`, removed after the job;
+/// with `jobs_dir`, the jobs' directories go to a directory of this builder's own there instead (a tmpfs such as
+/// `/dev/shm` spares each job the disk filesystem's metadata work, as Bazel's `--sandbox_base` does).
 public struct OverlaySandbox: BuildSandbox {
     let buildDirectory: String
+    /// Where each job's `{upper,work,root}` is made and removed.
+    public let jobsDirectory: String
+    var jobsInBuildDirectory: Bool { jobsDirectory == buildDirectory + "/builds" }
     let bubblewrapPath: String
     let limits: SandboxLimits
     /// Whether jobs mount their overlay in a user namespace of their own rather than on the host.
@@ -45,18 +50,29 @@ public struct OverlaySandbox: BuildSandbox {
     /// - Parameter jobUser: whom jobs run as when the server is root (otherwise they run as the server's user).
     public init(
         buildDirectory: String, bubblewrapPath: String, toolchainBudget: UInt64, limits: SandboxLimits = SandboxLimits(), rootless: Bool? = nil,
-        preparedLaunches: Int = 3, jobUser: JobProcess.User = OverlaySandbox.defaultJobUser, actionHostPaths: [String] = ["/usr"]
+        preparedLaunches: Int = 3, jobUser: JobProcess.User = OverlaySandbox.defaultJobUser, actionHostPaths: [String] = ["/usr"],
+        jobsBase: String? = nil
     ) {
         self.preparedLaunches = preparedLaunches
         self.actionHostPaths = actionHostPaths
-        // Normalized because it is compared with the mount points of /proc/self/mountinfo.
-        self.buildDirectory = "/" + buildDirectory.split(separator: "/").joined(separator: "/")
+        // Normalized because they are compared with the mount points of /proc/self/mountinfo.
+        let buildDirectory = "/" + buildDirectory.split(separator: "/").joined(separator: "/")
+        self.buildDirectory = buildDirectory
+        jobsDirectory = jobsBase.map { Self.jobsDirectory(in: $0, for: buildDirectory) } ?? buildDirectory + "/builds"
         self.bubblewrapPath = bubblewrapPath
         self.limits = limits
         self.rootless = rootless ?? (geteuid() != 0)
         self.jobUser = geteuid() == 0 ? jobUser : nil
         toolchains = UnpackedToolchains(root: "\(self.buildDirectory)/toolchains", budget: toolchainBudget)
         ahead = SandboxesAhead(target: self.rootless || JobParker.path == nil ? 0 : preparedLaunches)
+    }
+
+    /// The directory of this builder's jobs under `base` (`jobs_dir`): named after its `build_dir`, so that builders
+    /// sharing a base (`/dev/shm`) never meet, and emptying it at start deletes nothing of anyone else's.
+    static func jobsDirectory(in base: String, for buildDirectory: String) -> String {
+        let hash = buildDirectory.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }  // FNV-1a
+        let hex = String(hash, radix: 16)
+        return "/" + base.split(separator: "/").joined(separator: "/") + "/kiln-jobs-" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// Checks bwrap (and, rootless, the namespaces), detaches mounts left by an earlier run, empties `build_dir`
@@ -73,21 +89,21 @@ public struct OverlaySandbox: BuildSandbox {
             throw SandboxError(.unavailable, "'\(bubblewrapPath) --version' failed; install bubblewrap (apt install bubblewrap) or fix bwrap_path")
         }
         if !rootless {
-            let stuck = OverlayMount.unmountAll(under: buildDirectory)
+            let stuck = OverlayMount.unmountAll(under: buildDirectory) + OverlayMount.unmountAll(under: jobsDirectory)
             guard stuck.isEmpty else { throw SandboxError(.setup, "cannot unmount \(stuck) left under build_dir; unmount them by hand") }
         }
         host.leftovers = await clearBuildDirectory()
-        let overlay = rootless ? try await RootlessOverlay.check(bubblewrapPath: bubblewrapPath, scratch: buildDirectory + "/probe") : nil
-        let directory = buildDirectory
-        let filterPath = filterPath
+        let (directory, jobsDirectory, filterPath) = (buildDirectory, jobsDirectory, filterPath)
         try await BlockingWork.run {
-            for child in ["builds", "toolchains"] {
-                try FileManager.default.createDirectory(atPath: directory + "/" + child, withIntermediateDirectories: true)
+            for child in [jobsDirectory, directory + "/toolchains"] {
+                try FileManager.default.createDirectory(atPath: child, withIntermediateDirectories: true)
             }
             if let filterPath, let architecture = SyscallFilter.Architecture.native { try SandboxRoot.writeFilter(architecture, to: filterPath) }
         }
+        // Probed where the jobs' layers go: that filesystem must take an overlay's upper layer.
+        let overlay = rootless ? try await RootlessOverlay.check(bubblewrapPath: bubblewrapPath, scratch: jobsDirectory + "/probe") : nil
         if let jobUser {
-            try await JobUserProbe(bubblewrapPath: bubblewrapPath, user: jobUser, filterPath: filterPath).check(in: directory + "/builds")
+            try await JobUserProbe(bubblewrapPath: bubblewrapPath, user: jobUser, filterPath: filterPath).check(in: jobsDirectory)
         }
         let enforcement = JobLimitEnforcement(limits: limits, runsAsRoot: geteuid() == 0 && jobUser == nil)
         let launches = PreparedLaunches(hierarchy: enforcement.cgroups, limits: limits, count: preparedLaunches)
@@ -102,18 +118,18 @@ public struct OverlaySandbox: BuildSandbox {
         // Another pass lists the tree again, and the mounts: a read of mountinfo can miss an entry while other
         // mounts on the host come and go, and a mount point is not deleted (EBUSY).
         for pass in 0..<3 {
-            if pass > 0 && !rootless { _ = OverlayMount.unmountAll(under: buildDirectory) }
+            if pass > 0 && !rootless { _ = OverlayMount.unmountAll(under: buildDirectory) + OverlayMount.unmountAll(under: jobsDirectory) }
             do {
                 try await RootlessOverlay.removeTree(buildDirectory)
+                if !jobsInBuildDirectory { try await RootlessOverlay.removeTree(jobsDirectory) }
                 return nil
             } catch { failure = error }
         }
-        let directory = buildDirectory
+        let (directory, jobsDirectory) = (buildDirectory, jobsDirectory)
         let moveAside = { @Sendable in
-            ["builds", "toolchains"].compactMap { child -> String? in
-                let path = directory + "/" + child
+            [jobsDirectory, directory + "/toolchains"].compactMap { path -> String? in
                 guard FileManager.default.fileExists(atPath: path) else { return nil }
-                let aside = "\(directory)/stale-\(child)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                let aside = "\(path)-stale-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
                 return rename(path, aside) == 0 ? aside : "\(path) (\(String(cString: strerror(errno))))"
             }
         }
@@ -128,6 +144,8 @@ public struct OverlaySandbox: BuildSandbox {
         await settle()
         for sandbox in await ahead.takeAll(stopping: true) { await giveUp(sandbox) }
         await settle()
+        // A directory of its own elsewhere (a tmpfs) is not left behind empty; build_dir's is emptied at start.
+        if !jobsInBuildDirectory { rmdir(jobsDirectory) }
     }
 
     /// Returns once every finished job's overlay is unmounted and its directory and cgroup are gone, and the
@@ -136,6 +154,7 @@ public struct OverlaySandbox: BuildSandbox {
 
     public var enforcementReport: String {
         (rootless ? "overlay sandbox, rootless (user namespaces); " : "overlay sandbox as root; ")
+            + (jobsInBuildDirectory ? "" : "jobs' layers in \(jobsDirectory); ")
             + (jobUser.map { "jobs run as uid \($0.uid) gid \($0.gid); " } ?? "jobs run as the server's user; ")
             + (filterPath == nil
                 ? "no syscall filter (it knows x86-64 and AArch64 only); "
@@ -175,7 +194,7 @@ public struct OverlaySandbox: BuildSandbox {
     private func runInNewSandbox(_ job: SandboxJob, enforcement: JobLimitEnforcement) async throws -> JobComplete {
         let lease = try await toolchains.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)
         let number = sequence.next()
-        let jobDirectory = "\(buildDirectory)/builds/\(job.id)-\(number)"
+        let jobDirectory = "\(jobsDirectory)/\(job.id)-\(number)"
         let prepared = try await launch(enforcement)
         do {
             let result = try await runJob(job, enforcement: enforcement, launch: prepared, lowerLayer: lease.directory, jobDirectory: jobDirectory)

@@ -141,6 +141,19 @@ import Testing
             reapi.sandbox
                 == .overlay(
                     buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: nil, reapiRoot: ["/usr", "/opt/toolchains"]))
+        let jobs = try ConfigurationLoader.parseBuilder(
+            Self.minimalBuilder.replacingOccurrences(
+                of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\njobs_dir = \"/dev/shm\""))
+        #expect(
+            jobs.sandbox
+                == .overlay(buildDirectory: "/var/lib/kiln/build", bubblewrapPath: "/usr/bin/bwrap", rootless: nil, jobsDirectory: "/dev/shm"))
+        for refused in ["\"shm\"", "\"/\"", "\"/dev/shm/../etc\""] {
+            #expect(throws: ConfigurationError.self, "jobs_dir = \(refused)") {
+                try ConfigurationLoader.parseBuilder(
+                    Self.minimalBuilder.replacingOccurrences(
+                        of: "bwrap_path = \"/usr/bin/bwrap\"", with: "bwrap_path = \"/usr/bin/bwrap\"\njobs_dir = \(refused)"))
+            }
+        }
         for refused in ["[\"/\"]", "[\"usr\"]", "[\"/usr/../etc\"]"] {
             #expect(throws: ConfigurationError.self, "reapi_root = \(refused)") {
                 try ConfigurationLoader.parseBuilder(

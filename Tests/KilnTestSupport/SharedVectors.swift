@@ -53,9 +53,11 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
     public var url: URL { URL(fileURLWithPath: path) }
 
-    public init(prefix: String = "kiln-test") throws {
+    /// A new directory in `parent` (default: the system's temporary directory).
+    public init(prefix: String = "kiln-test", in parent: String? = nil) throws {
         // Without a doubled slash ("/tmp/" + "/name"): paths are compared with the kernel's (mountinfo).
-        let base = NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
+        let parent = parent ?? NSTemporaryDirectory()
+        let base = parent.hasSuffix("/") ? String(parent.dropLast()) : parent
         var template = Array((base + "/\(prefix).XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
             throw CocoaError(.fileWriteUnknown)

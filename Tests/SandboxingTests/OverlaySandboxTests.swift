@@ -18,10 +18,11 @@ struct OverlaySandboxTests {
         var buildDirectory: String { directory.path + "/build" }
 
         /// With `warm`, one job has run: the test's jobs find sandboxes made ahead for the toolchain.
-        init(limits: SandboxLimits = SandboxLimits(), warm: Bool = true) async throws {
+        init(limits: SandboxLimits = SandboxLimits(), warm: Bool = true, jobsBase: String? = nil, rootless: Bool? = nil) async throws {
             directory = try TemporaryDirectory(prefix: "kiln-overlay")
             sandbox = OverlaySandbox(
-                buildDirectory: directory.path + "/build", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 30, limits: limits)
+                buildDirectory: directory.path + "/build", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 30, limits: limits,
+                rootless: rootless, jobsBase: jobsBase)
             jobs = try ShellJobs(in: directory)
             try await sandbox.prepare()
             if warm {
@@ -32,14 +33,19 @@ struct OverlaySandboxTests {
 
         /// The sandboxes made ahead, by directory name.
         var sandboxesAhead: [String] {
-            get throws { try FileManager.default.contentsOfDirectory(atPath: buildDirectory + "/builds").filter { $0.hasPrefix("ahead-") }.sorted() }
+            get throws { try FileManager.default.contentsOfDirectory(atPath: sandbox.jobsDirectory).filter { $0.hasPrefix("ahead-") }.sorted() }
         }
 
         /// Shuts the sandbox down and checks that no job directory or mount stayed behind.
         func finish() async throws {
             await sandbox.shutdown()
-            #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(buildDirectory), "no mount may stay behind")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: buildDirectory + "/builds").isEmpty)
+            let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+            #expect(!mounts.contains(buildDirectory) && !mounts.contains(sandbox.jobsDirectory), "no mount may stay behind")
+            if sandbox.jobsDirectory == buildDirectory + "/builds" {
+                #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.jobsDirectory).isEmpty)
+            } else {
+                #expect(!FileManager.default.fileExists(atPath: sandbox.jobsDirectory), "a jobs_dir of its own is not left behind")
+            }
         }
     }
 
@@ -54,6 +60,29 @@ struct OverlaySandboxTests {
         #expect(String(decoding: result.output.stderr, as: UTF8.self) == "to-stderr\n")
         #expect(try fixture.jobs.output(result, "out/a.txt") == "input bytes\ntoolchain \n")
         #expect(result.outputs.count == 1, "missing outputs are left out")
+        try await fixture.finish()
+    }
+
+    /// `jobs_dir`: the jobs' layers go to a directory of this builder's own on another filesystem (a tmpfs where
+    /// there is one), none to build_dir; builders with other build_dirs share the base without meeting.
+    @Test(arguments: [false, true]) func jobsLayersGoToTheJobsDirectory(rootless: Bool) async throws {
+        var isDirectory: ObjCBool = false
+        let shm = FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDirectory) && isDirectory.boolValue
+        let base = try TemporaryDirectory(prefix: "kiln-jobs-base", in: shm ? "/dev/shm" : nil)
+        let fixture = try await Fixture(jobsBase: base.path, rootless: rootless)
+        let jobsDirectory = fixture.sandbox.jobsDirectory
+        #expect(jobsDirectory.hasPrefix(base.path + "/kiln-jobs-"))
+        let other = OverlaySandbox(
+            buildDirectory: fixture.directory.path + "/other", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 30, jobsBase: base.path)
+        #expect(other.jobsDirectory != jobsDirectory, "another builder's jobs never share this one's directory")
+        #expect(!FileManager.default.fileExists(atPath: fixture.buildDirectory + "/builds"))
+        let result = try await fixture.sandbox.run(
+            try fixture.jobs.job(
+                "cat in.txt > out.txt; cat /proc/self/mountinfo > mounts.txt", outputs: ["out.txt", "mounts.txt"],
+                inputs: ["work/job/in.txt": "in memory\n"]))
+        #expect(try fixture.jobs.output(result, "out.txt") == "in memory\n")
+        let mounts = try #require(try fixture.jobs.output(result, "mounts.txt"))
+        #expect(mounts.contains("upperdir=\(jobsDirectory)/"), "the job's upper layer is in jobs_dir: \(mounts)")
         try await fixture.finish()
     }
 
