@@ -58,21 +58,13 @@ public struct OverlaySandbox: BuildSandbox {
         // Normalized because they are compared with the mount points of /proc/self/mountinfo.
         let buildDirectory = "/" + buildDirectory.split(separator: "/").joined(separator: "/")
         self.buildDirectory = buildDirectory
-        jobsDirectory = jobsBase.map { Self.jobsDirectory(in: $0, for: buildDirectory) } ?? buildDirectory + "/builds"
+        jobsDirectory = jobsBase.map { JobsDirectory.path(in: $0, for: buildDirectory) } ?? buildDirectory + "/builds"
         self.bubblewrapPath = bubblewrapPath
         self.limits = limits
         self.rootless = rootless ?? (geteuid() != 0)
         self.jobUser = geteuid() == 0 ? jobUser : nil
         toolchains = UnpackedToolchains(root: "\(self.buildDirectory)/toolchains", budget: toolchainBudget)
         ahead = SandboxesAhead(target: self.rootless || JobParker.path == nil ? 0 : preparedLaunches)
-    }
-
-    /// The directory of this builder's jobs under `base` (`jobs_dir`): named after its `build_dir`, so that builders
-    /// sharing a base (`/dev/shm`) never meet, and emptying it at start deletes nothing of anyone else's.
-    static func jobsDirectory(in base: String, for buildDirectory: String) -> String {
-        let hash = buildDirectory.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }  // FNV-1a
-        let hex = String(hash, radix: 16)
-        return "/" + base.split(separator: "/").joined(separator: "/") + "/kiln-jobs-" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// Checks bwrap (and, rootless, the namespaces), detaches mounts left by an earlier run, empties `build_dir`
@@ -93,11 +85,12 @@ public struct OverlaySandbox: BuildSandbox {
             guard stuck.isEmpty else { throw SandboxError(.setup, "cannot unmount \(stuck) left under build_dir; unmount them by hand") }
         }
         host.leftovers = await clearBuildDirectory()
-        let (directory, jobsDirectory, filterPath) = (buildDirectory, jobsDirectory, filterPath)
+        let (directory, jobsDirectory, separate, filterPath) = (buildDirectory, jobsDirectory, !jobsInBuildDirectory, filterPath)
         try await BlockingWork.run {
             for child in [jobsDirectory, directory + "/toolchains"] {
                 try FileManager.default.createDirectory(atPath: child, withIntermediateDirectories: true)
             }
+            if separate { try JobsDirectory.claim(jobsDirectory) }
             if let filterPath, let architecture = SyscallFilter.Architecture.native { try SandboxRoot.writeFilter(architecture, to: filterPath) }
         }
         // Probed where the jobs' layers go: that filesystem must take an overlay's upper layer.

@@ -37,9 +37,10 @@ def own_cpu_seconds(pid):
 
 class Farm:
     def __init__(self, name, root, kiln, sccache, port, sandbox="overlay", server_extra="", kiln_arguments=(), servers=1,
-                 metrics_port=None, scheduler_tables=""):
+                 metrics_port=None, scheduler_tables="", jobs_dir=None):
         self.name, self.root, self.kiln, self.sccache, self.sandbox = name, f"{root}/{name}", kiln, sccache, sandbox
         self.scheduler_tables = scheduler_tables  # more tables of Kiln's scheduler.toml ([reapi])
+        self.jobs_dir = jobs_dir  # Kiln's overlay builders: where the jobs' layers go (a tmpfs)
         self.server_extra, self.kiln_arguments, self.servers = server_extra, list(kiln_arguments), servers
         # Kiln's builders only: builder i serves /metrics on metrics_port + i.
         self.metrics_port = metrics_port if name == "kiln" else None
@@ -63,7 +64,7 @@ class Farm:
                           f'[client_auth]\ntype = "token"\ntoken = "{CLIENT_TOKEN}"\n[server_auth]\ntype = "token"\ntoken = "{SERVER_TOKEN}"\n'
                           + self.scheduler_tables)
         os.makedirs(f"{self.root}/build", exist_ok=True)
-        if self.name == "kiln":
+        if self.name.startswith("kiln"):
             self.spawn("scheduler", [self.kiln, "scheduler", "--config", scheduler])
         else:
             self.spawn("scheduler", [f"{self.sccache}/sccache-dist", "scheduler", "--config", scheduler], {"SCCACHE_NO_DAEMON": "1"})
@@ -71,7 +72,8 @@ class Farm:
         for index in range(self.servers):
             port, suffix = (self.server_port, "") if index == 0 else (self.server_port + 9 + index, str(index))
             builder = ('type = "docker"\n' if self.sandbox == "docker" else
-                       f'type = "overlay"\nbuild_dir = "{self.root}/build/overlay{suffix}"\nbwrap_path = "/usr/bin/bwrap"\n')
+                       f'type = "overlay"\nbuild_dir = "{self.root}/build/overlay{suffix}"\nbwrap_path = "/usr/bin/bwrap"\n'
+                       + (f'jobs_dir = "{self.jobs_dir}"\n' if self.jobs_dir else ""))
             metrics = f'metrics_addr = "127.0.0.1:{self.metrics_port + index}"\n' if self.metrics_port else ""
             server = write(f"{self.root}/server{suffix}.toml", f'cache_dir = "{self.root}/cache{suffix}"\npublic_addr = "127.0.0.1:{port}"\n{metrics}'
                            f'scheduler_url = "http://127.0.0.1:{self.scheduler_port}"\n{self.server_extra}[builder]\n{builder}'

@@ -27,7 +27,8 @@ class Bench:
         self.options, self.root = options, root
         self.reapi_port = 10868
         self.farm = Farm("kiln", root, options.kiln, options.sccache, 10860,
-                         scheduler_tables=f'[reapi]\nlisten = "127.0.0.1:{self.reapi_port}"\ndir = "{root}/kiln/reapi"\n')
+                         scheduler_tables=f'[reapi]\nlisten = "127.0.0.1:{self.reapi_port}"\ndir = "{root}/kiln/reapi"\n',
+                         jobs_dir=options.jobs_dir)
         self.workspace = f"{root}/workspace"
         self.sources = sorted(name for name in os.listdir(options.source) if name.endswith(".c"))
         shutil.copytree(options.source, self.workspace, ignore=shutil.ignore_patterns("*.o", "*.a", "lua", "luac"))
@@ -117,6 +118,7 @@ def main():
     parser.add_argument("--stubs", required=True, help="Tests/BazelStubs")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", action="store_true", help="a new Bazel JVM per command (its remote path runs cold)")
+    parser.add_argument("--jobs-dir", help="the builder's jobs_dir (a tmpfs such as /dev/shm; default: under build_dir)")
     options = parser.parse_args()
     root = tempfile.mkdtemp(prefix="kiln-bench-reapi.")
     os.chmod(root, 0o755)  # the builder's jobs run as a user of their own, which must reach build_dir

@@ -21,7 +21,9 @@ import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, ti
 from compare_sccache_dist import Farm, own_cpu_seconds, write
 from fleet import CPUAccount
 
-FARMS = ["kiln", "mixed", "sccache-dist"]
+FARMS = ["kiln", "kiln-tmpfs", "mixed", "sccache-dist"]
+# Kiln's farm again with its builder's jobs_dir on a tmpfs (its jobs' layers in memory, as Bazel's --sandbox_base).
+TMPFS = "/dev/shm"
 
 
 def trivial(tag, index):
@@ -39,7 +41,8 @@ class Bench:
         for offset, name in enumerate(FARMS):
             port = 10720 + 10 * offset
             extra = f'metrics_addr = "127.0.0.1:{port + 5}"\n' if name != "sccache-dist" else ""
-            farm = Farm(name, self.root, self.options.kiln, self.options.sccache, port, server_extra=extra)
+            farm = Farm(name, self.root, self.options.kiln, self.options.sccache, port, server_extra=extra,
+                        jobs_dir=TMPFS if name == "kiln-tmpfs" else None)
             self.accounts[name] = CPUAccount(f"speed-{name}")
             farm.cgroup_procs = self.accounts[name].procs
             self.farms[name] = farm
@@ -81,7 +84,7 @@ class Bench:
         added = {name: [] for name in FARMS}
         cpu = {name: ([], []) for name in FARMS}
         for round_number in range(self.options.rounds):
-            order = FARMS[round_number % 3:] + FARMS[:round_number % 3]
+            order = FARMS[round_number % len(FARMS):] + FARMS[:round_number % len(FARMS)]
             local, _ = self.batch(self.local, f"local{round_number}")
             for name in order:
                 mean, (scheduler_cpu, server_cpu) = self.batch(self.farms[name], f"{name.replace('-', '_')}{round_number}")
@@ -115,7 +118,7 @@ class Bench:
         walls = {name: [] for name in FARMS + ["local", "client"]}
         farm_cpu = {name: [] for name in FARMS}
         for round_number in range(self.options.package_rounds):
-            order = ["local", "client"] + FARMS[round_number % 3:] + FARMS[:round_number % 3]
+            order = ["local", "client"] + FARMS[round_number % len(FARMS):] + FARMS[:round_number % len(FARMS)]
             for name in order:
                 subprocess.run(["make", "clean"], cwd=source, check=True, capture_output=True)
                 # Every build's compile commands are new to every cache (the client's and Kiln's result cache).
@@ -226,13 +229,14 @@ def main():
     base = added["sccache-dist"]
     print(f"\nfarm-added time per job: {options.units} trivial distinct units one at a time, median of {options.rounds} interleaved rounds")
     print(f"{'':44}{'time':>10}{'/ sccache-dist':>16}{'scheduler CPU':>16}{'server CPU':>13}")
-    labels = {"kiln": "Kiln scheduler + Kiln builder", "mixed": "sccache-dist scheduler + Kiln builder",
+    labels = {"kiln": "Kiln scheduler + Kiln builder", "kiln-tmpfs": f"the same, jobs_dir = \"{TMPFS}\"",
+              "mixed": "sccache-dist scheduler + Kiln builder",
               "sccache-dist": "sccache-dist 0.4.0 (scheduler + server)"}
     for name in FARMS:
         print(f"{labels[name]:44}{added[name] * 1000:>8.1f}ms{ratio(added[name], base):>16}"
               f"{cpu[name][0] * 1000:>14.2f}ms{cpu[name][1] * 1000:>11.2f}ms")
     print(f"CPU per job, Kiln / sccache-dist: scheduler {ratio(cpu['kiln'][0], cpu['sccache-dist'][0])}, "
-          f"build server {ratio(cpu['kiln'][1], cpu['sccache-dist'][1])}")
+          f"build server {ratio(cpu['kiln'][1], cpu['sccache-dist'][1])} ({ratio(cpu['kiln-tmpfs'][1], cpu['sccache-dist'][1])} with jobs_dir on tmpfs)")
     print(f"{'Kiln, a second runner (result cache hits)':44}{hit * 1000:>8.1f}ms"
           "   (no sandbox, no compiler; below zero: faster than compiling locally)")
     print(f"\nKiln's per-job budget (means over the trivial rounds' jobs, the warm-up excluded; phases may overlap):")
@@ -250,7 +254,8 @@ def main():
         for name in FARMS:
             print(f"{labels[name]:44}{walls[name]:>9.2f}s{ratio(walls[name], walls['local']):>10}"
                   f"{ratio(walls[name], walls['sccache-dist']):>16}{farm_cpu[name] * 1000:>12.1f}ms")
-        print(f"farm CPU per cold job, Kiln / sccache-dist: {ratio(farm_cpu['kiln'], farm_cpu['sccache-dist'])}")
+        print(f"farm CPU per cold job, Kiln / sccache-dist: {ratio(farm_cpu['kiln'], farm_cpu['sccache-dist'])} "
+              f"({ratio(farm_cpu['kiln-tmpfs'], farm_cpu['sccache-dist'])} with jobs_dir on tmpfs)")
     if docker is not None:
         print(f"\nKiln docker sandbox: farm-added time per trivial job {docker * 1000:.1f}ms "
               f"(sccache-dist 0.4.0's docker builder against Kiln's: scripts/bench/compare-sccache-dist --sandbox docker)")
