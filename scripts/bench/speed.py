@@ -21,8 +21,8 @@ import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, ti
 from compare_sccache_dist import Farm, own_cpu_seconds, write
 from fleet import CPUAccount
 
-FARMS = ["kiln", "kiln-tmpfs", "mixed", "sccache-dist"]
-# Kiln's farm again with its builder's jobs_dir on a tmpfs (its jobs' layers in memory, as Bazel's --sandbox_base).
+FARMS = ["kiln", "kiln-tmpfs", "mixed", "mixed-tmpfs", "sccache-dist"]
+# Kiln's builder again with its jobs_dir on a tmpfs (its jobs' layers in memory, as Bazel's --sandbox_base).
 TMPFS = "/dev/shm"
 
 
@@ -42,7 +42,7 @@ class Bench:
             port = 10720 + 10 * offset
             extra = f'metrics_addr = "127.0.0.1:{port + 5}"\n' if name != "sccache-dist" else ""
             farm = Farm(name, self.root, self.options.kiln, self.options.sccache, port, server_extra=extra,
-                        jobs_dir=TMPFS if name == "kiln-tmpfs" else None)
+                        jobs_dir=TMPFS if name.endswith("-tmpfs") else None)
             self.accounts[name] = CPUAccount(f"speed-{name}")
             farm.cgroup_procs = self.accounts[name].procs
             self.farms[name] = farm
@@ -153,7 +153,7 @@ class Bench:
                 {name: statistics.median(values) for name, values in farm_cpu.items()})
 
     def docker_overhead(self):
-        farm = Farm("kiln", f"{self.root}/docker", self.options.kiln, self.options.sccache, 10760, sandbox="docker")
+        farm = Farm("kiln", f"{self.root}/docker", self.options.kiln, self.options.sccache, 10770, sandbox="docker")
         try:
             farm.start()
             directory = f"{farm.root}/warmup"
@@ -230,7 +230,7 @@ def main():
     print(f"\nfarm-added time per job: {options.units} trivial distinct units one at a time, median of {options.rounds} interleaved rounds")
     print(f"{'':44}{'time':>10}{'/ sccache-dist':>16}{'scheduler CPU':>16}{'server CPU':>13}")
     labels = {"kiln": "Kiln scheduler + Kiln builder", "kiln-tmpfs": f"the same, jobs_dir = \"{TMPFS}\"",
-              "mixed": "sccache-dist scheduler + Kiln builder",
+              "mixed": "sccache-dist scheduler + Kiln builder", "mixed-tmpfs": f"the same, jobs_dir = \"{TMPFS}\"",
               "sccache-dist": "sccache-dist 0.4.0 (scheduler + server)"}
     for name in FARMS:
         print(f"{labels[name]:44}{added[name] * 1000:>8.1f}ms{ratio(added[name], base):>16}"
