@@ -26,6 +26,11 @@ FARMS = ["kiln", "kiln-tmpfs", "mixed", "mixed-tmpfs", "sccache-dist"]
 TMPFS = "/dev/shm"
 
 
+def rotated(names, by):
+    """`names` started `by` places further on: each round visits the farms in another order."""
+    return names[by % len(names):] + names[:by % len(names)]
+
+
 def trivial(tag, index):
     """A distinct, include-free translation unit: the compiler's own work is as small as it gets."""
     return f"int kiln_bench_{tag}_{index}(int x) {{ return x * {index + 3} + {len(tag)}; }}\n"
@@ -84,7 +89,7 @@ class Bench:
         added = {name: [] for name in FARMS}
         cpu = {name: ([], []) for name in FARMS}
         for round_number in range(self.options.rounds):
-            order = FARMS[round_number % len(FARMS):] + FARMS[:round_number % len(FARMS)]
+            order = rotated(FARMS, round_number)
             local, _ = self.batch(self.local, f"local{round_number}")
             for name in order:
                 mean, (scheduler_cpu, server_cpu) = self.batch(self.farms[name], f"{name.replace('-', '_')}{round_number}")
@@ -118,7 +123,7 @@ class Bench:
         walls = {name: [] for name in FARMS + ["local", "client"]}
         farm_cpu = {name: [] for name in FARMS}
         for round_number in range(self.options.package_rounds):
-            order = ["local", "client"] + FARMS[round_number % len(FARMS):] + FARMS[:round_number % len(FARMS)]
+            order = ["local", "client"] + rotated(FARMS, round_number)
             for name in order:
                 subprocess.run(["make", "clean"], cwd=source, check=True, capture_output=True)
                 # Every build's compile commands are new to every cache (the client's and Kiln's result cache).
