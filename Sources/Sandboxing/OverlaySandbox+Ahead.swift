@@ -32,13 +32,10 @@ extension OverlaySandbox {
         }
         var process = launch.process
         if process == nil { process = try? await ParkedProcess.park(cgroupProcsFiles: launch.cgroup?.procsFiles ?? [], parker: parker).get() }
-        let (root, user) = (jobDirectory + "/root", jobUser)
+        let (root, user, spares) = (jobDirectory + "/root", jobUser, spares)
         do {
             try await BlockingWork.run {
-                for layer in ["upper", "work", "root"] {
-                    try FileManager.default.createDirectory(atPath: jobDirectory + "/" + layer, withIntermediateDirectories: true)
-                }
-                try SandboxRoot.makeMountPoints(in: jobDirectory + "/upper", user: user)
+                try spares.make(jobDirectory, user: user)
                 try OverlayMount.mount(lower: lease.directory, upper: jobDirectory + "/upper", work: jobDirectory + "/work", at: root)
             }
         } catch {

@@ -14,7 +14,8 @@ import Synchronization
 /// As root the overlay is mounted on the host (as upstream does), and the next jobs' sandboxes are made ahead
 /// (see `OverlaySandbox+Ahead.swift`); rootless, each job mounts it in a user and mount namespace of its own
 /// (``RootlessOverlay``). Layout under `build_dir`: `toolchains/<archive_id>`
-/// (unpacked once, see ``UnpackedToolchains``) and `builds/<job>-<n>/{upper,work,root}`, removed after the job;
+/// (unpacked once, see ``UnpackedToolchains``) and `builds/<job>-<n>/{upper,work,root}`, removed after the job
+/// (as root, emptied and kept for a next job as `spare-<n>`: ``SpareJobTrees``);
 /// with `jobs_dir`, the jobs' directories go to a directory of this builder's own there instead (a tmpfs such as
 /// `/dev/shm` spares each job the disk filesystem's metadata work, as Bazel's `--sandbox_base` does).
 public struct OverlaySandbox: BuildSandbox {
@@ -35,6 +36,8 @@ public struct OverlaySandbox: BuildSandbox {
     let cleanups = PendingCleanups()
     /// Sandboxes made ready before their jobs, as root (see ``SandboxAhead``).
     let ahead: SandboxesAhead
+    /// Finished jobs' directories kept for the next, as root.
+    let spares: SpareJobTrees
     /// Whom jobs run as: a root server's jobs as an unprivileged user of their own (rootless too: the user then
     /// owns the job's layers and mounts them); nil, a server that is not root: its own user.
     let jobUser: JobProcess.User?
@@ -65,6 +68,7 @@ public struct OverlaySandbox: BuildSandbox {
         self.jobUser = geteuid() == 0 ? jobUser : nil
         toolchains = UnpackedToolchains(root: "\(self.buildDirectory)/toolchains", budget: toolchainBudget)
         ahead = SandboxesAhead(target: self.rootless || JobParker.path == nil ? 0 : preparedLaunches)
+        spares = SpareJobTrees(in: jobsDirectory)
     }
 
     /// Checks bwrap (and, rootless, the namespaces), detaches mounts left by an earlier run, empties `build_dir`
@@ -76,6 +80,7 @@ public struct OverlaySandbox: BuildSandbox {
         }
         for sandbox in await ahead.takeAll(stopping: false) { await giveUp(sandbox) }
         await settle()
+        _ = spares.takeAll()  // deleted with the rest below
         let probe = try await ProcessRunner(timeout: .seconds(10), maxStreamBytes: 4096).run(bubblewrapPath, ["--version"], environment: [:])
         guard probe.termination == .exited(0) else {
             throw SandboxError(.unavailable, "'\(bubblewrapPath) --version' failed; install bubblewrap (apt install bubblewrap) or fix bwrap_path")
@@ -137,6 +142,7 @@ public struct OverlaySandbox: BuildSandbox {
         await settle()
         for sandbox in await ahead.takeAll(stopping: true) { await giveUp(sandbox) }
         await settle()
+        for spare in spares.takeAll() { try? await RootlessOverlay.removeTree(spare) }
         // A directory of its own elsewhere (a tmpfs) is not left behind empty; build_dir's is emptied at start.
         if !jobsInBuildDirectory { rmdir(jobsDirectory) }
     }
@@ -215,10 +221,9 @@ public struct OverlaySandbox: BuildSandbox {
         let (upper, work, root) = (jobDirectory + "/upper", jobDirectory + "/work", jobDirectory + "/root")
         // Rootless, the server never sees the mount: the job's files are its upper layer.
         let files = rootless ? upper : root
-        let (rootless, user) = (rootless, jobUser)
+        let (rootless, user, spares) = (rootless, jobUser, spares)
         try await BlockingWork.run {
-            for layer in [upper, work, root] { try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true) }
-            try SandboxRoot.makeMountPoints(in: upper, user: user)
+            try spares.make(jobDirectory, user: user)
             if !rootless { try OverlayMount.mount(lower: lowerLayer, upper: upper, work: work, at: root) }
             if rootless, let user {
                 for layer in [upper, work, root] where chown(layer, user.uid, user.gid) != 0 {
@@ -269,15 +274,19 @@ public struct OverlaySandbox: BuildSandbox {
     }
 
     /// Kills what is left of the job before its answer goes out; then, in the background, unmounts (as root) and
-    /// deletes its directories and cgroup. If the unmount fails the directory is left alone: deleting through a
-    /// live overlay would reach into the shared toolchain.
+    /// deletes its directories (or, as root, empties and keeps them for the next: ``SpareJobTrees``) and cgroup. If
+    /// the unmount fails the directory is left alone: deleting through a live overlay would reach into the shared
+    /// toolchain.
     func finish(jobDirectory: String, launch: (cgroup: JobCgroup?, process: ParkedProcess?), lease: UnpackedToolchains.Lease) async {
         launch.process?.discard()  // only when the job never launched it
         if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.killAll() } }
-        let (rootless, toolchains) = (rootless, toolchains)
+        let (rootless, toolchains, spares, user) = (rootless, toolchains, spares, jobUser)
         await cleanups.start {
             if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.remove() } }
-            if rootless || OverlayMount.unmount(jobDirectory + "/root") { try? await RootlessOverlay.removeTree(jobDirectory) }
+            if rootless || OverlayMount.unmount(jobDirectory + "/root") {
+                let kept = rootless ? false : (try? await BlockingWork.run { spares.keep(jobDirectory, user: user) }) == true
+                if !kept { try? await RootlessOverlay.removeTree(jobDirectory) }
+            }
             await toolchains.release(lease)
         }
     }

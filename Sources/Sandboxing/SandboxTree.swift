@@ -29,6 +29,20 @@ enum SandboxTree {
         return removeEntry(name, in: parent)
     }
 
+    /// Removes everything in the directory at `path` (not followed if it is a symlink) but the entries named in
+    /// `keeping`; true when nothing else is left.
+    static func removeContents(of path: String, keeping: Set<String> = []) -> Bool {
+        let directory = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directory >= 0 else { return false }
+        defer { close(directory) }
+        var names: [String] = []
+        let listed = forEachEntry(of: directory) { name, _ in
+            if !keeping.contains(name) { names.append(name) }
+            return true
+        }
+        return listed && names.allSatisfy { removeEntry($0, in: directory) }
+    }
+
     /// True when `path` under `root` is a directory reached without following a symlink.
     static func isPlainDirectory(_ components: [String], under root: String) -> Bool {
         var descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
