@@ -8,10 +8,12 @@ import KilnErrors
 /// (an unprivileged bubblewrap cannot create them in a root it does not own), `/dev/shm` as a directory of the
 /// job's own layer, and a `/tmp` anyone may write (compilers put their temporary files there).
 enum SandboxRoot {
+    /// The mount points a job's layer holds, parents first, with their modes.
+    static let mountPoints: [(path: String, mode: mode_t)] = [("proc", 0o755), ("dev", 0o755), ("dev/shm", 0o1777), ("tmp", 0o1777)]
+
     /// Creates `proc`, `dev`, `dev/shm` (sticky, owned by `user`) and `tmp` (sticky) in `upper`, the job's layer.
     static func makeMountPoints(in upper: String, user: JobProcess.User?) throws {
-        let directories: [(String, mode_t)] = [("proc", 0o755), ("dev", 0o755), ("dev/shm", 0o1777), ("tmp", 0o1777)]
-        for (name, mode) in directories {
+        for (name, mode) in mountPoints {
             let path = upper + "/" + name
             guard mkdir(path, mode) == 0 || errno == EEXIST, chmod(path, mode) == 0 else {
                 throw SandboxError(.setup, "cannot create '\(path)' for the job's sandbox", cause: String(cString: strerror(errno)))

@@ -61,10 +61,17 @@ final class SpareJobTrees: Sendable {
     /// fails it. The mount points' modes and owner are set again.
     static func emptyToSkeleton(_ jobDirectory: String, user: JobProcess.User?) -> Bool {
         let upper = jobDirectory + "/upper"
-        let kept: [(String, Set<String>)] = [
+        let points = SandboxRoot.mountPoints.map(\.path)
+        // `upper` and each mount point keep the mount points directly below them.
+        let inUpper = ([""] + points).map { directory -> (String, Set<String>) in
+            let prefix = directory.isEmpty ? "" : directory + "/"
+            let below = points.filter { $0.hasPrefix(prefix) && !$0.dropFirst(prefix.count).contains("/") }
+            return (directory.isEmpty ? upper : upper + "/" + directory, Set(below.map { String($0.dropFirst(prefix.count)) }))
+        }
+        let layers: [(String, Set<String>)] = [
             (jobDirectory, ["upper", "work", "root"]), (jobDirectory + "/work", []), (jobDirectory + "/root", []),
-            (upper, ["proc", "dev", "tmp"]), (upper + "/dev", ["shm"]), (upper + "/dev/shm", []), (upper + "/proc", []), (upper + "/tmp", []),
         ]
+        let kept = layers + inUpper
         guard kept.allSatisfy({ SandboxTree.removeContents(of: $0.0, keeping: $0.1) }) else { return false }
         return (try? SandboxRoot.makeMountPoints(in: upper, user: user)) != nil
     }
