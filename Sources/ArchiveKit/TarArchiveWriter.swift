@@ -1,8 +1,8 @@
 import CArchive
 import KilnErrors
 
-/// Writes tar archives with libarchive: used to build container inputs and, in tests, hostile archives.
-/// Blocking: call it off the event loop.
+/// Writes tar archives with libarchive, to a file or into memory: used to build container inputs and REAPI input
+/// roots and, in tests, hostile archives. Blocking: call it off the event loop.
 public final class TarArchiveWriter {
     public enum Compression: Sendable { case none, gzip, zstd, xz }
     public enum Format: Sendable { case ustar, gnu, pax }
@@ -11,11 +11,40 @@ public final class TarArchiveWriter {
 
     let archive: OpaquePointer
     private var finished = false
+    /// Where an archive written in memory goes; kept alive as long as libarchive may write to it.
+    private let buffer: TarArchiveBuffer?
 
     /// Starts an archive written to the file at `path`.
     public init(path: String, compression: Compression = .none, format: Format = .pax) throws {
+        archive = try Self.newArchive(compression: compression, format: format)
+        buffer = nil
+        guard archive_write_open_filename(archive, path) == ARCHIVE_OK else {
+            throw ArchiveError(.io, "cannot create '\(path)'", cause: SafeExtractor.message(archive))
+        }
+    }
+
+    /// Starts an uncompressed archive written into `buffer`, for archives that travel in memory anyway (a REAPI
+    /// action's input root): no file to create, write, read back and delete.
+    public init(into buffer: TarArchiveBuffer, format: Format = .pax) throws {
+        archive = try Self.newArchive(compression: .none, format: format)
+        self.buffer = buffer
+        // No padding of the end to a whole 10 KiB block (a tape's): as libarchive writes a regular file.
+        archive_write_set_bytes_in_last_block(archive, 1)
+        let opened = archive_write_open2(
+            archive, Unmanaged.passUnretained(buffer).toOpaque(), nil,
+            { _, context, data, length in
+                guard let context, let data else { return 0 }
+                Unmanaged<TarArchiveBuffer>.fromOpaque(context).takeUnretainedValue().bytes
+                    .append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
+                return la_ssize_t(length)
+            }, nil, nil)
+        guard opened == ARCHIVE_OK else {
+            throw ArchiveError(.io, "cannot start an archive in memory", cause: SafeExtractor.message(archive))
+        }
+    }
+
+    private static func newArchive(compression: Compression, format: Format) throws -> OpaquePointer {
         guard let archive = archive_write_new() else { throw ArchiveError(.io, "libarchive could not allocate a writer") }
-        self.archive = archive
         switch format {
         case .ustar: archive_write_set_format_ustar(archive)
         case .gnu: archive_write_set_format_gnutar(archive)
@@ -27,9 +56,7 @@ public final class TarArchiveWriter {
         case .zstd: archive_write_add_filter_zstd(archive)
         case .xz: archive_write_add_filter_xz(archive)
         }
-        guard archive_write_open_filename(archive, path) == ARCHIVE_OK else {
-            throw ArchiveError(.io, "cannot create '\(path)'", cause: SafeExtractor.message(archive))
-        }
+        return archive
     }
 
     deinit {
@@ -118,4 +145,11 @@ public final class TarArchiveWriter {
         configure(entry)
         try write(entry: entry, data: data)
     }
+}
+
+/// The bytes of an archive a ``TarArchiveWriter`` writes in memory: whole once the writer has finished.
+public final class TarArchiveBuffer {
+    public fileprivate(set) var bytes: [UInt8] = []
+
+    public init() {}
 }

@@ -51,11 +51,10 @@ struct InputRootArchive {
         for case (let path, .file(let digest, _)) in entries { digests[path] = digest }
         let blobs = try await cas.read(Array(digests.values))
         if let absent = digests.values.first(where: { blobs[$0] == nil }) { throw Self.missing(absent) }
-        let file = NSTemporaryDirectory() + "kiln-inputs-\(UUID().uuidString).tar"
         let contentsByPath = digests.mapValues { blobs[$0] ?? [] }
         return try await BlockingWork.run {
-            defer { unlink(file) }
-            let writer = try TarArchiveWriter(path: file)
+            let buffer = TarArchiveBuffer()
+            let writer = try TarArchiveWriter(into: buffer)
             for (path, kind) in entries {
                 switch kind {
                 case .directory: try writer.addDirectory(path)
@@ -64,7 +63,7 @@ struct InputRootArchive {
                 }
             }
             try writer.finish()
-            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            return buffer.bytes
         }
     }
 

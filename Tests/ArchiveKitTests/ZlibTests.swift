@@ -15,6 +15,16 @@ import Testing
         #expect(throws: ArchiveError.self) { try ZlibDeflate.decompress(damaged, maxOutput: 1 << 20) }
     }
 
+    /// The scheduler sends a REAPI action's inputs stored (level 0): still a zlib stream that inflates back, and
+    /// no smaller than what it carries (nothing was compressed).
+    @Test func aStoredStreamInflatesBack() throws {
+        let data = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 % 97) }
+        let stored = try ZlibDeflate.compress(data, level: 0)
+        #expect(stored.count > data.count && stored.count < data.count + 100)
+        #expect(try ZlibDeflate.decompress(stored, maxOutput: 300_000) == data)
+        #expect(try ZlibDeflate.compress(data, level: 1).count < data.count / 10, "level 1 does compress this")
+    }
+
     /// zlib counts in 32 bits; buffers of 4 GiB and more go through it in pieces. The same code with tiny pieces
     /// must give a stream that inflates back to the input, piece by piece too.
     @Test(arguments: [1, 7, 4096]) func buffersGoThroughZlibInPieces(chunk: Int) throws {
