@@ -17,12 +17,25 @@ extension SafeExtractor {
     func diskWriter() throws -> OpaquePointer {
         guard let writer = archive_write_disk_new() else { throw ArchiveError(.io, "libarchive could not allocate a writer") }
         // Member paths are rewritten to absolute paths under the (symlink-free) root after our own checks, so
-        // libarchive's NOABSOLUTEPATHS cannot apply; its symlink and `..` checks stay on as a second line.
+        // libarchive's NOABSOLUTEPATHS cannot apply; its `..` check stays on as a second line. Its symlink check
+        // (SECURE_SYMLINKS) does not: it opens every component of the absolute path, the root's own ancestors
+        // included, for each member (~40 system calls a file, most of the unpack of a REAPI action's input root);
+        // ours walk only what is under the root (``refuseSymlinkInPath``, ``removeSymlink(at:member:)``).
         let flags =
-            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-            | ARCHIVE_EXTRACT_SECURE_NODOTDOT | (owner == nil ? 0 : ARCHIVE_EXTRACT_OWNER)
+            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT | (owner == nil ? 0 : ARCHIVE_EXTRACT_OWNER)
         archive_write_disk_set_options(writer, flags)
         return writer
+    }
+
+    /// Removes a symlink an earlier member left where `path`'s member goes, so that the member replaces it (as
+    /// libarchive's secure mode does): libarchive, finding something in the way, looks at it through the link, and
+    /// a directory member would get the owner, mode and times of the link's target set.
+    func removeSymlink(at path: String, member: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return }
+        guard unlink(path) == 0 else {
+            throw ArchiveError(.io, "could not replace the symlink where member '\(member)' goes: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Refuses a member whose parent directories (or, for hard-link targets, the target itself) are symlinks

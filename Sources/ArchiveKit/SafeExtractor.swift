@@ -9,7 +9,7 @@ import KilnErrors
 /// anything that could write outside it.
 ///
 /// Refused with a clear ``ArchiveError``: absolute or `..` member paths and hard-link targets; writing through a
-/// symlink (checked by us, and by libarchive's secure flags as a second line); devices, fifos and sockets; more
+/// symlink (a member over a symlink replaces the link, as libarchive's secure mode does); devices, fifos and sockets; more
 /// bytes or entries than ``ExtractionLimits`` allow. setuid, setgid and sticky bits are stripped, owners are not
 /// restored unless ``owner`` says whose every file is. Symlinks are created verbatim, absolute targets included: they resolve inside the sandbox that mounts
 /// the root as `/`, and nothing here ever follows them. Blocking: call it off the event loop.
@@ -115,6 +115,7 @@ public struct SafeExtractor: Sendable {
         let hardLinkTarget = try member.hardLinkTarget(entry)
         if let root {
             try refuseSymlinkInPath(relative, root: root, member: rawName)
+            try removeSymlink(at: root + "/" + relative, member: rawName)
             archive_entry_set_pathname(entry, root + "/" + relative)
             if let hardLinkTarget {
                 try refuseSymlinkInPath(hardLinkTarget, root: root, member: rawName, includingLast: true)

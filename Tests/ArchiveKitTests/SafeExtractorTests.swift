@@ -95,6 +95,37 @@ import Testing
         }
     }
 
+    /// A member whose own place holds a symlink the archive made replaces the link (as libarchive's secure mode
+    /// does); nothing is done through it (a directory member would otherwise set the mode of the link's target).
+    @Test(arguments: ["directory", "file", "hardlink"])
+    func aSymlinkWhereAMemberGoesIsNotFollowed(kind: String) throws {
+        let scratch = try Scratch()
+        let outsideMode = try FileManager.default.attributesOfItem(atPath: scratch.outside)[.posixPermissions] as? Int
+        try scratch.build { tar in
+            try tar.addFile("real", contents: Array("inside".utf8))
+            try tar.addSymlink("link", target: kind == "directory" ? scratch.outside : scratch.outside + "/secret")
+            switch kind {
+            case "directory": try tar.addDirectory("link", mode: 0o777)
+            case "file": try tar.addFile("link", contents: Array("overwritten".utf8), mode: 0o777)
+            default: try tar.addHardlink("link", target: "real")
+            }
+        }
+        try SafeExtractor(limits: .jobInputs).extract(file: scratch.archive, into: scratch.root)
+        let placed = try FileManager.default.attributesOfItem(atPath: scratch.root + "/link")
+        let expected: FileAttributeType = kind == "directory" ? .typeDirectory : .typeRegular
+        #expect(placed[.type] as? FileAttributeType == expected, "the member took the link's place")
+        if kind == "file" { #expect(try String(contentsOfFile: scratch.root + "/link", encoding: .utf8) == "overwritten") }
+        if kind == "hardlink" {
+            #expect(
+                placed[.systemFileNumber] as? Int
+                    == (try FileManager.default.attributesOfItem(atPath: scratch.root + "/real")[.systemFileNumber] as? Int))
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: scratch.outside)[.posixPermissions] as? Int == outsideMode)
+        #expect(try String(contentsOfFile: scratch.outside + "/secret", encoding: .utf8) == "secret")
+        let secretMode = try FileManager.default.attributesOfItem(atPath: scratch.outside + "/secret")[.posixPermissions] as? Int
+        #expect(secretMode != 0o777)
+    }
+
     @Test func hardLinksOutsideAreRefused() throws {
         try Self.expectRefused(.unsafePath) { try $0.addHardlink("stolen", target: "../outside/secret") }
         try Self.expectRefused(.unsafePath) { try $0.addHardlink("stolen", target: "/etc/passwd") }
