@@ -57,22 +57,22 @@ final class SpareJobTrees: Sendable {
         }
     }
 
-    /// Removes all but the skeleton, never following a symlink: a skeleton entry that is not a plain directory
-    /// fails it. The mount points' modes and owner are set again.
-    static func emptyToSkeleton(_ jobDirectory: String, user: JobProcess.User?) -> Bool {
-        let upper = jobDirectory + "/upper"
+    /// The skeleton, relative to a job's directory: each directory with the entries it keeps. `upper` and each
+    /// mount point keep the mount points directly below them. Worked out once, not for every finished job.
+    static let skeleton: [(directory: String, keeping: Set<String>)] = {
         let points = SandboxRoot.mountPoints.map(\.path)
-        // `upper` and each mount point keep the mount points directly below them.
         let inUpper = ([""] + points).map { directory -> (String, Set<String>) in
             let prefix = directory.isEmpty ? "" : directory + "/"
             let below = points.filter { $0.hasPrefix(prefix) && !$0.dropFirst(prefix.count).contains("/") }
-            return (directory.isEmpty ? upper : upper + "/" + directory, Set(below.map { String($0.dropFirst(prefix.count)) }))
+            return ("/upper" + (directory.isEmpty ? "" : "/" + directory), Set(below.map { String($0.dropFirst(prefix.count)) }))
         }
-        let layers: [(String, Set<String>)] = [
-            (jobDirectory, ["upper", "work", "root"]), (jobDirectory + "/work", []), (jobDirectory + "/root", []),
-        ]
-        let kept = layers + inUpper
-        guard kept.allSatisfy({ SandboxTree.removeContents(of: $0.0, keeping: $0.1) }) else { return false }
-        return (try? SandboxRoot.makeMountPoints(in: upper, user: user)) != nil
+        return [("", ["upper", "work", "root"]), ("/work", []), ("/root", [])] + inUpper
+    }()
+
+    /// Removes all but the skeleton, never following a symlink: a skeleton entry that is not a plain directory
+    /// fails it. The mount points' modes and owner are set again.
+    static func emptyToSkeleton(_ jobDirectory: String, user: JobProcess.User?) -> Bool {
+        guard skeleton.allSatisfy({ SandboxTree.removeContents(of: jobDirectory + $0.directory, keeping: $0.keeping) }) else { return false }
+        return (try? SandboxRoot.makeMountPoints(in: jobDirectory + "/upper", user: user)) != nil
     }
 }
