@@ -13,8 +13,8 @@ import KilnErrors
 public actor DiskBlobStore {
     let directory: String
     let verifiesContent: Bool
-    private var index: LRUIndex<BlobDigest>
-    private var uploads = 0
+    var index: LRUIndex<BlobDigest>
+    var uploads = 0
 
     /// Opens (creating if needed) the store in `directory` and takes in what an earlier run left there.
     public init(directory: String, capacity: UInt64, verifiesContent: Bool = true) throws {

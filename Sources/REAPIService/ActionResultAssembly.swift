@@ -15,46 +15,46 @@ struct ActionResultAssembly {
     ) async throws
         -> Build_Bazel_Remote_Execution_V2_ActionResult
     {
+        // The outputs to keep, in the order the command declared them (the API sorts nothing, but stable results
+        // hash alike): each file, then each directory's files and subdirectories (`/`-ended, empty data).
+        let byPath = Dictionary(complete.outputs.map { ($0.path, $0.data) }, uniquingKeysWith: { first, _ in first })
+        let files = declared.filter { byPath[$0] != nil }
+        // The builder names each directory it found with a trailing `/`; no such entry: the action made none.
+        let trees = directories.filter { byPath[$0 + "/"] != nil }.map { path in
+            (path, complete.outputs.filter { $0.path.hasPrefix(path + "/") && $0.path.count > path.count + 1 })
+        }
+        let compressed = files.compactMap { byPath[$0] } + trees.flatMap { $0.1.filter { !$0.path.hasSuffix("/") }.map(\.data) }
+        let contents = try await BlockingWork.run { try compressed.map { try $0.decompressed() } }
+        // stdout, stderr and every output file in one batch; the trees, which name those files, after.
+        var digests = try await cas.store([complete.output.stdout, complete.output.stderr] + contents)[...]
+        var bytes = contents[...]
         var result = Build_Bazel_Remote_Execution_V2_ActionResult()
         result.exitCode = complete.output.code
-        result.stdoutDigest = try await put(complete.output.stdout)
-        result.stderrDigest = try await put(complete.output.stderr)
-        // In the order the command declared them (the API sorts nothing, but stable results hash alike).
-        let byPath = Dictionary(complete.outputs.map { ($0.path, $0.data) }, uniquingKeysWith: { first, _ in first })
-        for path in declared {
-            guard let data = byPath[path] else { continue }
-            let bytes = try await BlockingWork.run { try data.decompressed() }
+        result.stdoutDigest = Digest(digests.removeFirst())
+        result.stderrDigest = Digest(digests.removeFirst())
+        for path in files {
             var file = Build_Bazel_Remote_Execution_V2_OutputFile()
             file.path = path
-            file.digest = try await put(bytes)
-            file.isExecutable = Self.looksExecutable(bytes)
+            file.digest = Digest(digests.removeFirst())
+            file.isExecutable = Self.looksExecutable(bytes.removeFirst())
             result.outputFiles.append(file)
         }
-        for path in directories {
-            // The builder names each directory it found with a trailing `/`; no such entry: the action made none.
-            guard byPath[path + "/"] != nil else { continue }
+        for (path, outputs) in trees {
             var tree = OutputTreeBuilder()
-            for output in complete.outputs where output.path.hasPrefix(path + "/") {
+            for output in outputs {
                 let relative = String(output.path.dropFirst(path.count + 1))
-                if relative.isEmpty || relative.hasSuffix("/") {
+                if relative.hasSuffix("/") {
                     tree.addDirectory(relative)
-                    continue
+                } else {
+                    tree.addFile(relative, digest: Digest(digests.removeFirst()), isExecutable: Self.looksExecutable(bytes.removeFirst()))
                 }
-                let bytes = try await BlockingWork.run { try output.data.decompressed() }
-                tree.addFile(relative, digest: try await put(bytes), isExecutable: Self.looksExecutable(bytes))
             }
             var directory = Build_Bazel_Remote_Execution_V2_OutputDirectory()
             directory.path = path
-            directory.treeDigest = try await put(try tree.tree().serializedBytes() as [UInt8])
+            directory.treeDigest = Digest(try await cas.store([try tree.tree().serializedBytes() as [UInt8]])[0])
             result.outputDirectories.append(directory)
         }
         return result
-    }
-
-    private func put(_ bytes: [UInt8]) async throws -> Build_Bazel_Remote_Execution_V2_Digest {
-        let digest = BlobDigest.of(bytes)
-        if !(await cas.missing([digest]).isEmpty) { try await cas.write(bytes, as: digest) }
-        return Digest(digest)
     }
 
     /// Builders return outputs without their mode, so the executable bit is read from the bytes: an ELF program

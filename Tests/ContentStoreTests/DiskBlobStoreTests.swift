@@ -76,6 +76,35 @@ import Testing
         #expect(await store.missing([altered, digests[1]]) == [altered], "the altered blob was dropped")
     }
 
+    /// An action's results stored in one batch: the digests of the bytes in order, each blob once, the empty one
+    /// never; a blob already held is not written again but counts as used; all of it there after a restart.
+    @Test func manyBlobsAreStoredAtOnce() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-cas")
+        let (first, second) = (Self.payload(20, count: 30_000), Self.payload(21, count: 12))
+        let store = try DiskBlobStore(directory: directory.path, capacity: 100_000)
+        let digests = try await store.store([first, [], second, first])
+        #expect(digests == [.of(first), .empty, .of(second), .of(first)])
+        #expect(await store.count == 2)
+        #expect(await store.totalSize == 30_012)
+        #expect(try await store.read(digests) == [digests[0]: first, .empty: [], digests[2]: second])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/.incoming").isEmpty, "nothing left behind")
+
+        let path = "\(directory.path)/\(digests[0].hash.prefix(2))/\(digests[0].hash)_30000"
+        let old = Date(timeIntervalSinceNow: -3600)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path)
+        let inode = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
+        #expect(try await store.store([first]) == [digests[0]])
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect(attributes[.systemFileNumber] as? Int == inode, "a held blob is not written again")
+        #expect((attributes[.modificationDate] as? Date ?? old) > old, "but it counts as used")
+
+        await #expect(throws: ContentStoreError.self) { try await store.store([Self.payload(22, count: 100_001)]) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/.incoming").isEmpty)
+        let reopened = try DiskBlobStore(directory: directory.path, capacity: 100_000)
+        #expect(await reopened.missing(digests) == [])
+        #expect(try await reopened.read(digests[2]) == second)
+    }
+
     /// Blobs and their order of use survive a restart; the least recently used go first when the store is full.
     @Test func survivesARestartAndEvictsTheLeastRecentlyUsed() async throws {
         let directory = try TemporaryDirectory(prefix: "kiln-cas")
