@@ -35,6 +35,13 @@ public struct SafeExtractor: Sendable {
         try walk(file: path, into: root, inflatingWhole: inflatingWhole, digesting: digesting)
     }
 
+    /// Unpacks the archive held in `bytes` (a job's inputs, kept in memory) into the existing directory `root`.
+    @discardableResult
+    public func extract(bytes: [UInt8], into root: String) throws -> ExtractionSummary {
+        var digest: ArchiveContentDigest? = nil
+        return try bytes.withUnsafeBytes { try extract(buffer: $0, into: root, digest: &digest) }
+    }
+
     /// The ``ArchiveContentDigest`` of the archive file at `path`, which passes every check of an unpack; nothing
     /// is written.
     public func contentDigest(file path: String) throws -> [UInt8] {

@@ -18,16 +18,17 @@ struct JobBuild: Sendable {
     /// Awaited right before this job's own compiler starts; a throw ends the job before it runs.
     var beforeCompiler: @Sendable () async throws -> Void = {}
 
-    /// `inputsDigest` is the ``InputsTarDigest`` of the inputs (nil without a result cache).
+    /// `inputs`: the inputs tar's spool file and, when it stayed in memory, the tar itself; `inputsDigest` is its
+    /// ``InputsTarDigest`` (nil without a result cache).
     func run(
-        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
+        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputs: (path: String, tar: [UInt8]?), inputsDigest: [UInt8]?
     ) async throws -> JobComplete {
         let started = ContinuousClock.now
         let kind = server.kinds.kind(of: toolchain.archiveID, archivePath: server.archives.archivePath(of: toolchain.archiveID))
         return try await server.kinds.running(kind, report: server.metrics.recordRunning) {
             do {
                 let (result, source) = try await serve(
-                    job, toolchain: toolchain, request: request, inputsTarPath: inputsTarPath, inputsDigest: inputsDigest)
+                    job, toolchain: toolchain, request: request, inputs: inputs, inputsDigest: inputsDigest)
                 server.metrics.count(result.output.code == 0 ? .succeeded : .compileFailed, of: kind)
                 server.metrics.count(source)
                 server.metrics.jobDuration.record(duration: started.duration(to: .now))
@@ -40,11 +41,11 @@ struct JobBuild: Sendable {
     }
 
     private func serve(
-        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputsTarPath: String, inputsDigest: [UInt8]?
+        _ job: JobID, toolchain: Toolchain, request: RunJobHttpRequest, inputs: (path: String, tar: [UInt8]?), inputsDigest: [UInt8]?
     ) async throws -> (JobComplete, BuilderMetrics.ResultSource) {
         let sandboxJob = SandboxJob(
             id: job, toolchain: toolchain, toolchainArchivePath: "", command: server.environment.command(request.command),
-            outputs: request.outputs, inputsTarPath: inputsTarPath)
+            outputs: request.outputs, inputsTarPath: inputs.path, inputsTar: inputs.tar)
         guard let results = server.results, let inputsDigest else { return (try await buildInSlot(sandboxJob), .built) }
         // Lookup (the toolchain's content, then the result or the wait for an identical job) until the build
         // starts; storing after it ends.

@@ -37,15 +37,15 @@ struct RunJob: Sendable {
         // The Started report needs nothing from the body: it travels while the inputs arrive and the sandbox is set
         // up. The compiler waits for it: sccache-dist runs nothing when it fails, and answers 500.
         let started = Task { [server] in try await timeline.measure(.startedReport) { try await server.link.reportJobState(job, .started) } }
-        let inputs: Result<(RunJobHttpRequest, [UInt8]?), any Error>
+        let inputs: Result<(RunJobHttpRequest, [UInt8]?, [UInt8]?), any Error>
         do {
             inputs = .success(try await timeline.measure(.requestRead) { try await spoolInputs(request, to: spool, digest: server.results != nil) })
         } catch {
             inputs = .failure(error)
         }
-        let (runRequest, inputsDigest): (RunJobHttpRequest, [UInt8]?)
+        let (runRequest, inputsDigest, inputsTar): (RunJobHttpRequest, [UInt8]?, [UInt8]?)
         switch inputs {
-        case .success(let read): (runRequest, inputsDigest) = read
+        case .success(let read): (runRequest, inputsDigest, inputsTar) = read
         case .failure(let error):
             // A malformed body is the client's own fault, whatever the scheduler said. If Started went through, the
             // scheduler must hear Complete too, or it counts the job against this server forever.
@@ -59,7 +59,8 @@ struct RunJob: Sendable {
         do {
             result = try await context.cancellingOnDisconnect { [server] in
                 try await JobBuild(server: server, timeline: timeline, onCompilerEnd: complete.send, beforeCompiler: { try await started.value })
-                    .run(job, toolchain: toolchain, request: runRequest, inputsTarPath: spool, inputsDigest: inputsDigest)
+                    .run(
+                        job, toolchain: toolchain, request: runRequest, inputs: (spool, inputsTar), inputsDigest: inputsDigest)
             }
         } catch {
             if let refused = await startedFailure(started, job: job) { return refused }
@@ -90,12 +91,13 @@ struct RunJob: Sendable {
         return WireHTTP.error(.internalServerError, "failed to update the job state")
     }
 
-    /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to `path`
-    /// (and, with `digest`, into the ``InputsTarDigest`` of the result cache key).
+    /// Streams the body: the header is decoded as soon as it is complete, the inflated inputs tar goes to an
+    /// ``InputsSpool`` (returned when it stayed in memory, else in the file at `path`) and, with `digest`, into
+    /// the ``InputsTarDigest`` of the result cache key.
     /// After a bad chunk the rest of the body is still read (and dropped), so the client sees the 400.
-    private func spoolInputs(_ request: Request, to path: String, digest: Bool) async throws -> (RunJobHttpRequest, [UInt8]?) {
+    private func spoolInputs(_ request: Request, to path: String, digest: Bool) async throws -> (RunJobHttpRequest, [UInt8]?, [UInt8]?) {
         let reader = try RunJobBodyReader(maxHeaderBytes: Self.maxRunJobHeader, maxInputBytes: Self.maxInputBytes)
-        let file = try FileWriter(path: path)
+        let spool = InputsSpool(path: path)
         var header: RunJobHttpRequest?
         var inputsDigest = digest ? InputsTarDigest() : nil
         var failure: (any Error)?
@@ -111,7 +113,7 @@ struct RunJob: Sendable {
                     try reader.consume(
                         chunk,
                         tarSink: {
-                            try file.write($0)
+                            try spool.write($0)
                             inputsDigest?.update($0)
                         })
                 }
@@ -122,8 +124,8 @@ struct RunJob: Sendable {
         }
         if let failure { throw failure }
         try reader.finish()
-        try file.close()
+        let held = try spool.finish()
         guard let header else { throw WireStreamError(.badHeader, "the body ended before its RunJobHttpRequest") }
-        return (header, inputsDigest?.finalize())
+        return (header, inputsDigest?.finalize(), held)
     }
 }

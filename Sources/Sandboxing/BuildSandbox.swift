@@ -1,5 +1,6 @@
 import ArchiveKit
 import BlockingPool
+import Foundation
 import KilnProtocol
 
 /// Runs one compile in isolation: the toolchain and the job's inputs make up one root, `executable` runs there
@@ -49,6 +50,9 @@ public struct SandboxJob: Sendable {
     public var outputs: [String]
     /// The job's inputs as an uncompressed tar file.
     public var inputsTarPath: String
+    /// The inputs tar itself, when it was small enough to keep in memory: then nothing is at ``inputsTarPath``
+    /// until a sandbox that needs a file writes it there (see ``inputsFile()``).
+    public var inputsTar: [UInt8]?
     /// Called once the job's root is ready, right before the compiler starts (setup time ends here). The compiler
     /// waits for it; when it throws, the job ends with that error and its compiler never runs.
     public var onCompilerStart: (@Sendable () async throws -> Void)?
@@ -59,7 +63,7 @@ public struct SandboxJob: Sendable {
 
     public init(
         id: JobID, toolchain: Toolchain, toolchainArchivePath: String, command: CompileCommand, outputs: [String],
-        inputsTarPath: String
+        inputsTarPath: String, inputsTar: [UInt8]? = nil
     ) {
         self.id = id
         self.toolchain = toolchain
@@ -67,6 +71,20 @@ public struct SandboxJob: Sendable {
         self.command = command
         self.outputs = outputs
         self.inputsTarPath = inputsTarPath
+        self.inputsTar = inputsTar
+    }
+}
+
+extension SandboxJob {
+    /// The inputs as a tar file at ``inputsTarPath``, written there first when they were held in memory. Blocking.
+    func inputsFile() throws -> String {
+        guard let inputsTar else { return inputsTarPath }
+        do {
+            try Data(inputsTar).write(to: URL(fileURLWithPath: inputsTarPath))
+        } catch {
+            throw SandboxError(.setup, "cannot write the job's inputs to '\(inputsTarPath)'; check the spool directory", underlying: error)
+        }
+        return inputsTarPath
     }
 }
 

@@ -64,7 +64,7 @@ public struct DockerSandbox: BuildSandbox {
         // The directories the job writes in, relative to the root.
         let needed = layout.directories.map { $0.joined(separator: "/") }
         let inputs = job.inputsTarPath + ".container"
-        try await rewriteInputs(job.inputsTarPath, to: inputs, directories: needed)
+        try await rewriteInputs(try await BlockingWork.run { try job.inputsFile() }, to: inputs, directories: needed)
         defer { unlink(inputs) }
 
         let lease = try await pool.acquire(job.toolchain, archivePath: job.toolchainArchivePath, onUnpacked: job.onToolchainUnpacked)

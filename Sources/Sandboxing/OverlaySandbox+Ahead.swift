@@ -60,7 +60,7 @@ extension OverlaySandbox {
         do {
             let layout = try JobLayout(command: job.command, outputs: job.outputs)
             let root = sandbox.jobDirectory + "/root"
-            try await SandboxRoot.placeInputs(job.inputsTarPath, into: root, layout: layout, user: jobUser)
+            try await SandboxRoot.placeInputs(of: job, into: root, layout: layout, user: jobUser)
             let command = JobProcess(
                 executable: job.command.executable, arguments: job.command.arguments, environment: job.command.environmentByName)
             let (limits, cwd) = (limits, job.command.cwd)

@@ -231,7 +231,7 @@ public struct OverlaySandbox: BuildSandbox {
                 }
             }
         }
-        try await SandboxRoot.placeInputs(job.inputsTarPath, into: files, layout: layout, user: user)
+        try await SandboxRoot.placeInputs(of: job, into: files, layout: layout, user: user)
         let hostPaths = hostPaths(of: job.toolchain.archiveID)
         var command =
             [bubblewrapPath] + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, hostPaths: hostPaths, command: job.command)

@@ -87,7 +87,7 @@ public struct PotSandbox: BuildSandbox {
     private func runInContainer(_ job: SandboxJob, layout: JobLayout, container: String) async throws -> JobComplete {
         let root = settings.root(of: container)
         let user = try await BlockingWork.run { [settings] in try PotSandbox.jailUser(settings.jailUser, in: root) }
-        try await SandboxRoot.placeInputs(job.inputsTarPath, into: root, layout: layout, user: user)
+        try await SandboxRoot.placeInputs(of: job, into: root, layout: layout, user: user)
         try await job.onCompilerStart?()
         let outcome = try await jails.compile(in: container, job.command)
         job.onCompilerEnd?()

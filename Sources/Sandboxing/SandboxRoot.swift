@@ -33,11 +33,14 @@ enum SandboxRoot {
         }
     }
 
-    /// Unpacks the job's inputs into `root` (the files `user` gets) and makes the directories it writes in.
-    static func placeInputs(_ tar: String, into root: String, layout: JobLayout, user: JobProcess.User?) async throws {
+    /// Unpacks the job's inputs (from memory or from their file) into `root` (the files `user` gets) and makes the
+    /// directories it writes in.
+    static func placeInputs(of job: SandboxJob, into root: String, layout: JobLayout, user: JobProcess.User?) async throws {
+        let (path, bytes) = (job.inputsTarPath, job.inputsTar)
         try await BlockingWork.run {
             do {
-                try SafeExtractor(limits: .jobInputs, owner: user.map { ($0.uid, $0.gid) }).extract(file: tar, into: root)
+                let extractor = SafeExtractor(limits: .jobInputs, owner: user.map { ($0.uid, $0.gid) })
+                if let bytes { try extractor.extract(bytes: bytes, into: root) } else { try extractor.extract(file: path, into: root) }
             } catch let error as ArchiveError {
                 throw SandboxError.inputsRefused(error)
             }

@@ -56,6 +56,14 @@ import Testing
             #expect((gcc[.posixPermissions] as? Int) == 0o755)
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch.root + "/lib64") == "/usr/lib64")
             if format != .ustar { #expect(FileManager.default.fileExists(atPath: scratch.root + "/" + Self.longName)) }
+            // The same archive held in memory (a job's inputs) unpacks to the same tree.
+            let again = scratch.directory.path + "/again"
+            try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: false)
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: scratch.archive)))
+            #expect(try SafeExtractor(limits: .toolchain).extract(bytes: bytes, into: again).entries == summary.entries)
+            #expect(
+                try FileManager.default.subpathsOfDirectory(atPath: again).sorted()
+                    == FileManager.default.subpathsOfDirectory(atPath: scratch.root).sorted())
         }
     }
 
@@ -63,14 +71,23 @@ import Testing
         _ code: ArchiveError.Code, limits: ExtractionLimits = .jobInputs,
         _ build: (TarArchiveWriter) throws -> Void
     ) throws {
-        let scratch = try Scratch()
-        try scratch.build(build)
-        let before = try scratch.outsideListing()
-        #expect(throws: ArchiveError(code, "")) {
-            try SafeExtractor(limits: limits).extract(file: scratch.archive, into: scratch.root)
+        // From the archive's file, and from its bytes in memory (how a builder holds a job's small inputs).
+        for fromMemory in [false, true] {
+            let scratch = try Scratch()
+            try scratch.build(build)
+            let before = try scratch.outsideListing()
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: scratch.archive)))
+            #expect(throws: ArchiveError(code, ""), fromMemory ? "from memory" : "from the file") {
+                let extractor = SafeExtractor(limits: limits)
+                if fromMemory {
+                    try extractor.extract(bytes: bytes, into: scratch.root)
+                } else {
+                    try extractor.extract(file: scratch.archive, into: scratch.root)
+                }
+            }
+            #expect(try scratch.outsideListing() == before, "something was written outside the root")
+            #expect(try String(contentsOfFile: scratch.outside + "/secret", encoding: .utf8) == "secret")
         }
-        #expect(try scratch.outsideListing() == before, "something was written outside the root")
-        #expect(try String(contentsOfFile: scratch.outside + "/secret", encoding: .utf8) == "secret")
     }
 
     @Test func dotDotIsRefused() throws {
