@@ -89,6 +89,7 @@ class Bench:
         # server's JIT), not measured.
         self.compiles("warmup", True)
         self.bazel_round("warmup")
+        os.sync()  # what the warm-ups left dirty (the toolchain unpack, Bazel's install base) written back first
         rounds = {key: [] for key in ("local", "remote", "hits", "gcc", "sccache")}
         actions = 0
         for number in range(self.options.rounds):

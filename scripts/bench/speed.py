@@ -31,6 +31,13 @@ def rotated(names, by):
     return names[by % len(names):] + names[:by % len(names)]
 
 
+def settle_disk():
+    """Writes back what the warm-ups left dirty (every builder's unpacked toolchain, some hundreds of MB) before
+    anything is timed: the kernel otherwise flushes it a few seconds into the first round, stalling the machine for
+    a third of a second (compiles and job_state reports alike) inside whichever farm comes first."""
+    os.sync()
+
+
 def trivial(tag, index):
     """A distinct, include-free translation unit: the compiler's own work is as small as it gets."""
     return f"int kiln_bench_{tag}_{index}(int x) {{ return x * {index + 3} + {len(tag)}; }}\n"
@@ -61,6 +68,8 @@ class Bench:
             directory = f"{farm.root}/warmup"
             write(f"{directory}/warmup.c", trivial("warmup", 0))
             farm.compile(directory, "warmup")
+        settle_disk()
+
 
     def stop(self):
         # A start that failed half-way has no local client yet; its farms are stopped all the same.
@@ -164,6 +173,7 @@ class Bench:
             directory = f"{farm.root}/warmup"
             write(f"{directory}/warmup.c", trivial("dwarmup", 0))
             farm.compile(directory, "warmup", timeout=300)
+            settle_disk()
             added = []
             for round_number in range(self.options.rounds):
                 local, _ = self.batch(self.local, f"dlocal{round_number}")
