@@ -84,9 +84,8 @@ public struct SafeExtractor: Sendable {
     }
 
     private func extractEntries(from reader: OpaquePointer, into root: String?, digest: inout ArchiveContentDigest?) throws -> ExtractionSummary {
-        let rootPath = try root.map(Self.resolved)
-        let writer = try rootPath.map { _ in try diskWriter() }
-        defer { if let writer { archive_write_free(writer) } }
+        let writer = try root.map { try RootedWriter(root: Self.resolved($0), owner: owner) }
+        let now = timespec(tv_sec: time(nil), tv_nsec: 0)
         var summary = ExtractionSummary()
         var entry: OpaquePointer?
         while true {
@@ -99,78 +98,80 @@ public struct SafeExtractor: Sendable {
             guard summary.entries <= limits.maxEntries else {
                 throw ArchiveError(.limitExceeded, "the archive has more than \(limits.maxEntries) entries")
             }
-            guard try prepare(entry, root: rootPath, summary: &summary, digest: &digest) else { continue }
-            if let writer, archive_write_header(writer, entry) != ARCHIVE_OK {
-                let name = String(cString: archive_entry_pathname(entry))
-                throw ArchiveError(.io, "could not write '\(name)'", cause: Self.message(writer))
+            guard let member = try check(entry, summary: &summary, digest: &digest) else { continue }
+            guard let writer, let file = try place(member, entry: entry, with: writer, now: now) else {
+                _ = try copyData(from: reader, to: nil, summary: &summary, digest: &digest)
+                continue
             }
-            try copyData(from: reader, to: writer, summary: &summary, digest: &digest)
-            if let writer, archive_write_finish_entry(writer) != ARCHIVE_OK {
-                throw ArchiveError(.io, "could not finish an entry", cause: Self.message(writer))
+            let written: Int64
+            do {
+                written = try copyData(from: reader, to: (writer, file), summary: &summary, digest: &digest)
+            } catch {
+                writer.abandon(file)
+                throw error
             }
+            let size = archive_entry_size_is_set(entry) != 0 ? Int64(max(archive_entry_size(entry), 0)) : written
+            try writer.finishFile(
+                file, size: size, written: written, mode: member.permissions, times: Self.times(of: entry, now: now), member: member.rawName)
         }
+        try writer?.finish()
         summary.contentDigest = digest?.finalize()
         return summary
     }
 
-    /// Checks one entry and, given a root, points it there. False means skip it (the root itself).
-    private func prepare(_ entry: OpaquePointer, root: String?, summary: inout ExtractionSummary, digest: inout ArchiveContentDigest?) throws -> Bool
-    {
+    /// A member that passed ``check(_:summary:digest:)``: where it goes and what it is.
+    struct CheckedMember {
+        let rawName: String
+        let relative: String
+        let type: UInt32
+        let permissions: mode_t
+        let hardLinkTarget: String?
+    }
+
+    /// Checks one entry against the path rules and the limits. Nil means skip it (the root itself).
+    private func check(_ entry: OpaquePointer, summary: inout ExtractionSummary, digest: inout ArchiveContentDigest?) throws -> CheckedMember? {
         let member = try ArchiveMember(entry)
-        let (rawName, type) = (member.rawName, member.type)
-        guard let relative = member.relativePath else { return false }  // "./" names the root itself
+        guard let relative = member.relativePath else { return nil }  // "./" names the root itself
         let hardLinkTarget = try member.hardLinkTarget(entry)
-        if let root {
-            try refuseSymlinkInPath(relative, root: root, member: rawName)
-            try removeSymlink(at: root + "/" + relative, member: rawName)
-            archive_entry_set_pathname(entry, root + "/" + relative)
-            if let hardLinkTarget {
-                try refuseSymlinkInPath(hardLinkTarget, root: root, member: rawName, includingLast: true)
-                archive_entry_set_hardlink(entry, root + "/" + hardLinkTarget)
-            }
-        }
-        if let owner {
-            archive_entry_set_uid(entry, la_int64_t(owner.uid))
-            archive_entry_set_gid(entry, la_int64_t(owner.gid))
-            archive_entry_set_uname(entry, nil)
-            archive_entry_set_gname(entry, nil)
-        }
         let permissions = UInt32(archive_entry_perm(entry))
-        if permissions & 0o7000 != 0 {
-            summary.strippedSpecialBits += 1
-            archive_entry_set_perm(entry, mode_t(permissions & 0o777))
-        }
+        if permissions & 0o7000 != 0 { summary.strippedSpecialBits += 1 }
         digest?.begin(
-            path: relative, type: type, permissions: permissions & 0o777,
+            path: relative, type: member.type, permissions: permissions & 0o777,
             symlinkTarget: archive_entry_symlink(entry).map { String(cString: $0) }, hardLinkTarget: hardLinkTarget)
-        if type == FileTypeBits.regular, archive_entry_size_is_set(entry) != 0 {
+        if member.type == FileTypeBits.regular, archive_entry_size_is_set(entry) != 0 {
             summary.bytes += UInt64(max(archive_entry_size(entry), 0))
             guard summary.bytes <= limits.maxTotalBytes else {
                 throw ArchiveError(.limitExceeded, "the archive unpacks to more than \(limits.maxTotalBytes) bytes")
             }
         }
-        return true
+        return CheckedMember(
+            rawName: member.rawName, relative: relative, type: member.type, permissions: mode_t(permissions & 0o777),
+            hardLinkTarget: hardLinkTarget)
     }
 
+    /// Reads a member's data, checks it against the limits and writes it to `file` when there is one; returns
+    /// the end of what was written.
     private func copyData(
-        from reader: OpaquePointer, to writer: OpaquePointer?, summary: inout ExtractionSummary, digest: inout ArchiveContentDigest?
-    ) throws {
+        from reader: OpaquePointer, to file: (writer: RootedWriter, descriptor: Int32)?, summary: inout ExtractionSummary,
+        digest: inout ArchiveContentDigest?
+    ) throws -> Int64 {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
+        var end: Int64 = 0
         while true {
             let status = archive_read_data_block(reader, &buffer, &size, &offset)
-            if status == ARCHIVE_EOF { return }
+            if status == ARCHIVE_EOF { return end }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
                 throw ArchiveError(.corrupt, "member data is damaged", cause: Self.message(reader))
             }
             guard offset >= 0, UInt64(offset) + UInt64(size) <= limits.maxTotalBytes else {
                 throw ArchiveError(.limitExceeded, "a member unpacks to more than \(limits.maxTotalBytes) bytes")
             }
-            digest?.update(UnsafeRawBufferPointer(start: buffer, count: size), at: UInt64(offset))
-            if let writer, archive_write_data_block(writer, buffer, size, offset) != ARCHIVE_OK {
-                throw ArchiveError(.io, "could not write member data", cause: Self.message(writer))
-            }
+            let block = UnsafeRawBufferPointer(start: buffer, count: size)
+            digest?.update(block, at: UInt64(offset))
+            if let file, size > 0 { try file.writer.write(block, to: file.descriptor, at: Int64(offset)) }
+            end = max(end, Int64(offset) + Int64(size))
         }
     }
 

@@ -162,6 +162,54 @@ import Testing
         }
     }
 
+    /// Modes and times as the archive has them, a read-only directory filled before it gets its mode, and members
+    /// that come twice or replace a file: what each sandbox's root looks like after an unpack.
+    @Test func modesTimesAndReplacedMembers() throws {
+        let scratch = try Scratch()
+        try scratch.build { tar in
+            try tar.addDirectory("ro", mode: 0o555)
+            try tar.addFile("ro/inside", contents: [1, 2], mode: 0o600)
+            try tar.addFile("twice", contents: Array("first".utf8))
+            try tar.addFile("twice", contents: Array("second".utf8), mode: 0o640)
+            try tar.addFile("becomes-directory", contents: [1])
+            try tar.addDirectory("becomes-directory", mode: 0o750)
+            try tar.addFile("implicit/parents/file", contents: [3])
+        }
+        try SafeExtractor(limits: .jobInputs).extract(file: scratch.archive, into: scratch.root)
+        func attributes(_ path: String) throws -> [FileAttributeKey: Any] {
+            try FileManager.default.attributesOfItem(atPath: scratch.root + "/" + path)
+        }
+        #expect(try attributes("ro")[.posixPermissions] as? Int == 0o555)
+        #expect(try attributes("ro/inside")[.posixPermissions] as? Int == 0o600)
+        #expect(try attributes("twice")[.posixPermissions] as? Int == 0o640)
+        #expect(try String(contentsOfFile: scratch.root + "/twice", encoding: .utf8) == "second")
+        #expect(try attributes("becomes-directory")[.type] as? FileAttributeType == .typeDirectory)
+        #expect(try attributes("becomes-directory")[.posixPermissions] as? Int == 0o750)
+        #expect(try attributes("implicit/parents")[.type] as? FileAttributeType == .typeDirectory)
+        for path in ["ro", "ro/inside", "twice"] {
+            // TarArchiveWriter stamps every member 1_700_000_000; a directory keeps it after its contents are written.
+            #expect((try attributes(path)[.modificationDate] as? Date)?.timeIntervalSince1970 == 1_700_000_000, "\(path)")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scratch.root + "/ro")  // so the scratch goes
+    }
+
+    /// As root, every member gets the owner asked for (a job's inputs are its user's), symlinks included.
+    @Test(.enabled(if: geteuid() == 0, "giving files to another user needs root"))
+    func membersGetTheOwnerAskedFor() throws {
+        let scratch = try Scratch()
+        try scratch.build { tar in
+            try tar.addDirectory("dir")
+            try tar.addFile("dir/file", contents: [1])
+            try tar.addSymlink("dir/link", target: "file")
+        }
+        try SafeExtractor(limits: .jobInputs, owner: (65532, 65533)).extract(file: scratch.archive, into: scratch.root)
+        for path in ["dir", "dir/file", "dir/link"] {
+            var info = stat()
+            #expect(lstat(scratch.root + "/" + path, &info) == 0)
+            #expect(info.st_uid == 65532 && info.st_gid == 65533, "\(path)")
+        }
+    }
+
     @Test func setuidBitsAreStripped() throws {
         let scratch = try Scratch()
         try scratch.build { try $0.addFile("bin/su", contents: [0x7F], mode: 0o4755) }
