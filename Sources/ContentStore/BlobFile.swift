@@ -3,19 +3,25 @@ import Foundation
 import KilnErrors
 
 /// A stored blob held open for reading: the descriptor keeps the bytes readable even when the store evicts the
-/// blob meanwhile. Reads block; run them on `BlockingWork`.
+/// blob meanwhile (or its bytes, for one the store holds in memory: ``RecentBlobs``). Reads block; run them on
+/// `BlockingWork`.
 public final class BlobFile: Sendable {
     private let descriptor: Int32
+    private let memory: [UInt8]?
     /// The blob's length in bytes.
     public let size: Int
 
     /// The empty blob, which is never stored.
     static let empty = BlobFile(descriptor: -1, size: 0)
 
-    private init(descriptor: Int32, size: Int) {
+    private init(descriptor: Int32, size: Int, memory: [UInt8]? = nil) {
         self.descriptor = descriptor
         self.size = size
+        self.memory = memory
     }
+
+    /// A blob held in memory.
+    convenience init(bytes: [UInt8]) { self.init(descriptor: -1, size: bytes.count, memory: bytes) }
 
     convenience init?(path: String) {
         let descriptor = Foundation.open(path, O_RDONLY | O_CLOEXEC)
@@ -34,6 +40,7 @@ public final class BlobFile: Sendable {
     public func read(offset: Int, count: Int) throws -> [UInt8] {
         let wanted = max(0, min(count, size - offset))
         guard wanted > 0 else { return [] }
+        if let memory { return Array(memory[offset..<offset + wanted]) }
         var bytes = [UInt8](repeating: 0, count: wanted)
         var done = 0
         while done < wanted {

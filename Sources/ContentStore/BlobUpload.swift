@@ -8,6 +8,8 @@ public final class BlobUpload {
     private var hasher = SHA256()
     private let limit: UInt64
     private var finished = false
+    /// The bytes so far while the blob is small enough for ``RecentBlobs``; nil past that.
+    private var copy: [UInt8]? = []
     public private(set) var size: UInt64 = 0
 
     init(temporaryPath: String, limit: UInt64) throws {
@@ -28,6 +30,9 @@ public final class BlobUpload {
             throw ContentStoreError(.tooLarge, "the blob is larger than the whole store (\(limit) bytes); raise its size")
         }
         hasher.update(bufferPointer: piece)
+        if let held = copy?.count {
+            if held + piece.count <= RecentBlobs.maxBlobBytes { copy?.append(contentsOf: piece) } else { copy = nil }
+        }
         do {
             try file.write(piece)
         } catch {
@@ -45,7 +50,7 @@ public final class BlobUpload {
         }
         finished = true
         let digest = try BlobDigest(hash: BlobDigest.hex(hasher.finalize()), sizeBytes: Int64(size))
-        return FinishedBlobUpload(temporaryPath: file.path, digest: digest)
+        return FinishedBlobUpload(temporaryPath: file.path, digest: digest, bytes: copy)
     }
 }
 
@@ -53,4 +58,6 @@ public final class BlobUpload {
 public struct FinishedBlobUpload: Sendable {
     let temporaryPath: String
     public let digest: BlobDigest
+    /// The blob's bytes when it is small enough to be held in memory as well.
+    let bytes: [UInt8]?
 }

@@ -29,9 +29,8 @@ extension DiskBlobStore {
             for path in touched { utimes(path, nil) }
             for blob in written { try Self.place(blob.bytes, at: Self.path(of: blob.digest, in: directory), through: blob.temporary) }
         }
-        for blob in new {
-            for evicted in index.insert(blob.digest, size: UInt64(blob.digest.sizeBytes)) { unlink(Self.path(of: evicted, in: directory)) }
-        }
+        for blob in new { insert(blob.digest, size: blob.digest.sizeBytes) }
+        if verifiesContent { for (digest, bytes) in zip(digests, blobs) where digest != .empty { recent.remember(bytes, as: digest) } }
         return digests
     }
 

@@ -9,18 +9,24 @@ import KilnErrors
 ///
 /// As the content-addressable storage (`verifiesContent`), every blob is checked against its digest when it is
 /// written and again each time it is read: one that no longer matches (a torn or altered file) is removed and
-/// reported missing, and the client uploads it again. As the action cache, the digest is only a key.
+/// reported missing, and the client uploads it again. As the action cache, the digest is only a key. The content
+/// store also holds the small blobs it lately wrote or read in memory (``RecentBlobs``), checked as they came in.
 public actor DiskBlobStore {
     let directory: String
     let verifiesContent: Bool
     var index: LRUIndex<BlobDigest>
+    var recent: RecentBlobs
     var uploads = 0
+
+    /// The most bytes of recent blobs a content store holds in memory.
+    public static let recentCapacity: UInt64 = 64 << 20
 
     /// Opens (creating if needed) the store in `directory` and takes in what an earlier run left there.
     public init(directory: String, capacity: UInt64, verifiesContent: Bool = true) throws {
         self.directory = directory
         self.verifiesContent = verifiesContent
         index = LRUIndex(capacity: capacity)
+        recent = RecentBlobs(capacity: verifiesContent ? min(Self.recentCapacity, capacity / 4) : 0)
         let files = FileManager.default
         do {
             try files.createDirectory(atPath: directory + "/.incoming", withIntermediateDirectories: true)
@@ -67,13 +73,22 @@ public actor DiskBlobStore {
     public func read(_ digests: [BlobDigest]) async throws -> [BlobDigest: [UInt8]] {
         var found: [BlobDigest: [UInt8]] = [:]
         var paths: [(BlobDigest, String)] = []
+        var marks: [String] = []
         for digest in Set(digests) {
             if verifiesContent, digest == .empty {
                 found[digest] = []
             } else if index.touch(digest) {
-                paths.append((digest, Self.path(of: digest, in: directory)))
+                let path = Self.path(of: digest, in: directory)
+                if let recalled = recent.recall(digest) {
+                    found[digest] = recalled.bytes
+                    if recalled.markFile { marks.append(path) }
+                } else {
+                    paths.append((digest, path))
+                }
             }
         }
+        markUsed(marks)
+        guard !paths.isEmpty else { return found }
         let (verify, held) = (verifiesContent, paths)
         let (read, damaged): ([BlobDigest: [UInt8]], [BlobDigest])
         do {
@@ -95,6 +110,7 @@ public actor DiskBlobStore {
             throw ContentStoreError(.io, "cannot read blobs of the store", underlying: error)
         }
         for digest in damaged { drop(digest) }
+        if verify { for (digest, bytes) in read { recent.remember(bytes, as: digest) } }
         return found.merging(read) { first, _ in first }
     }
 
@@ -102,6 +118,10 @@ public actor DiskBlobStore {
     public func open(_ digest: BlobDigest) async throws -> BlobFile? {
         guard index.touch(digest) else { return verifiesContent && digest == .empty ? BlobFile.empty : nil }
         let path = Self.path(of: digest, in: directory)
+        if let recalled = recent.recall(digest) {
+            if recalled.markFile { markUsed([path]) }
+            return BlobFile(bytes: recalled.bytes)
+        }
         let verify = verifiesContent
         let file: BlobFile?
         do {
@@ -147,12 +167,29 @@ public actor DiskBlobStore {
                 throw ContentStoreError(.io, "cannot move a blob into '\(destination)'", cause: String(cString: strerror(errno)))
             }
         }
-        for evicted in index.insert(digest, size: UInt64(upload.digest.sizeBytes)) { unlink(Self.path(of: evicted, in: directory)) }
+        insert(digest, size: upload.digest.sizeBytes)
+        if verifiesContent, let bytes = upload.bytes { recent.remember(bytes, as: digest) }
+    }
+
+    /// Indexes a blob just placed, deleting what it evicts.
+    func insert(_ digest: BlobDigest, size: Int64) {
+        for evicted in index.insert(digest, size: UInt64(size)) {
+            recent.forget(evicted)
+            unlink(Self.path(of: evicted, in: directory))
+        }
     }
 
     private func drop(_ digest: BlobDigest) {
         index.remove(digest)
+        recent.forget(digest)
         unlink(Self.path(of: digest, in: directory))
+    }
+
+    /// Marks the files of blobs served from memory as used, in the background: their mtimes are the store's
+    /// recency after a restart, and nothing waits for them.
+    func markUsed(_ paths: [String]) {
+        guard !paths.isEmpty else { return }
+        Task.detached { try? await BlockingWork.run { for path in paths { utimes(path, nil) } } }
     }
 
     static func path(of digest: BlobDigest, in directory: String) -> String {

@@ -1,7 +1,8 @@
-import ContentStore
 import Foundation
 import KilnTestSupport
 import Testing
+
+@testable import ContentStore
 
 @Suite struct DiskBlobStoreTests {
     static func payload(_ seed: UInt8, count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 * 31) ^ seed } }
@@ -71,9 +72,34 @@ import Testing
         let altered = digests[2]
         try Data(Self.payload(99, count: 3002)).write(to: URL(fileURLWithPath: "\(directory.path)/\(altered.hash.prefix(2))/\(altered.hash)_3002"))
         let never = BlobDigest.of(Self.payload(7, count: 10))
-        let read = try await store.read(digests + [never, .empty, digests[0]])
+        // A new store: the first one holds what it just wrote in memory (see the next test).
+        let reopened = try DiskBlobStore(directory: directory.path, capacity: 1 << 20)
+        let read = try await reopened.read(digests + [never, .empty, digests[0]])
         #expect(read == [digests[0]: blobs[0], digests[1]: blobs[1], .empty: []])
-        #expect(await store.missing([altered, digests[1]]) == [altered], "the altered blob was dropped")
+        #expect(await reopened.missing([altered, digests[1]]) == [altered], "the altered blob was dropped")
+    }
+
+    /// Small blobs just written (or read) are served from memory, checked as they came in: a file altered behind
+    /// one is not read again until the store forgets it (here, at a restart). A blob over the memory's bound is
+    /// read from disk and checked each time.
+    @Test func recentBlobsAreServedFromMemory() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-cas")
+        let store = try DiskBlobStore(directory: directory.path, capacity: 16 << 20)
+        let (small, large) = (Self.payload(30, count: 5000), Self.payload(31, count: RecentBlobs.maxBlobBytes + 1))
+        let digests = [BlobDigest.of(small), BlobDigest.of(large)]
+        try await store.write(small, as: digests[0])
+        try await store.write(large, as: digests[1])
+        for (digest, bytes) in zip(digests, [small, large]) {
+            var altered = bytes
+            altered[17] ^= 1
+            try Data(altered).write(to: URL(fileURLWithPath: "\(directory.path)/\(digest.hash.prefix(2))/\(digest.fileName)"))
+        }
+        #expect(try await store.read(digests[0]) == small, "served from memory")
+        let file = try #require(try await store.open(digests[0]))
+        #expect(try file.read(offset: 4990, count: 100) == Array(small[4990...]))
+        #expect(try await store.read(digests[1]) == nil, "read from disk, checked and dropped")
+        let reopened = try DiskBlobStore(directory: directory.path, capacity: 16 << 20)
+        #expect(try await reopened.read(digests[0]) == nil, "after a restart the file is checked")
     }
 
     /// An action's results stored in one batch: the digests of the bytes in order, each blob once, the empty one
