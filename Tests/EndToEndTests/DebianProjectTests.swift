@@ -45,17 +45,32 @@ import Testing
         try Self.buildThroughTheFarmAndCompare(farm: farm, client: client)
     }
 
+    static let make = ["-C", "src", "-j3", "linux-noreadline"]
+    private static let localLock = NSLock()
+    nonisolated(unsafe) private static var local: (path: String, build: (status: Int32, output: String))?
+
+    /// The source built here with `make -j3 CC=gcc`: once per test process, as every farm's build compares its objects
+    /// with the same local ones.
+    static func localBuild() throws -> (path: String, build: (status: Int32, output: String)) {
+        try localLock.withLock {
+            if let local { return local }
+            let path = try ProcessScratch.path("lua-local")
+            try runToCompletion("/bin/cp", ["-a", sourceDirectory, path])
+            let built = (path, try runToCompletion("/usr/bin/make", make + ["CC=gcc"], directory: path, timeoutSeconds: 900))
+            local = built
+            return built
+        }
+    }
+
     /// Builds the source with `make -j3 CC="sccache gcc"` through `client` (on `host`, or here) and locally, and
     /// expects every object byte-identical and every compile distributed.
     static func buildThroughTheFarmAndCompare(farm: Farm, client: SccacheClient, host: NetworkHosts.Host? = nil) throws {
         let remote = farm.root + "/lua-remote"
-        let local = farm.root + "/lua-local"
-        for copy in [remote, local] { try runToCompletion("/bin/cp", ["-a", sourceDirectory, copy]) }
-        let make = ["-C", "src", "-j3", "linux-noreadline"]
+        try runToCompletion("/bin/cp", ["-a", sourceDirectory, remote])
         let (executable, arguments) = farm.on(host, ("/usr/bin/make", make + ["CC=\(client.binary) gcc"]))
         let remoteBuild = try runToCompletion(executable, arguments, environment: client.environment, directory: remote, timeoutSeconds: 900)
         #expect(remoteBuild.status == 0, "make through the farm failed:\n\(remoteBuild.output.suffix(3000))")
-        let localBuild = try runToCompletion("/usr/bin/make", make + ["CC=gcc"], directory: local, timeoutSeconds: 900)
+        let (local, localBuild) = try localBuild()
         #expect(localBuild.status == 0, "local make failed:\n\(localBuild.output.suffix(3000))")
 
         let objects = try FileManager.default.contentsOfDirectory(atPath: local + "/src").filter { $0.hasSuffix(".o") }.sorted()

