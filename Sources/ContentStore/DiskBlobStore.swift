@@ -56,12 +56,21 @@ public actor DiskBlobStore {
 
     /// The digests not held, in the order asked. Those held count as used (a client asks before it relies on them).
     public func missing(_ digests: [BlobDigest]) -> [BlobDigest] {
-        digests.filter { digest in
+        var marks: [String] = []
+        let missing = digests.filter { digest in
             guard digest != .empty || !verifiesContent else { return false }
             guard index.touch(digest) else { return true }
-            utimes(Self.path(of: digest, in: directory), nil)
+            // A blob held in memory had its file marked within the minute: a client asking again for an action's
+            // inputs costs no system call per digest.
+            if let recalled = recent.recall(digest) {
+                if recalled.markFile { marks.append(Self.path(of: digest, in: directory)) }
+            } else {
+                utimes(Self.path(of: digest, in: directory), nil)
+            }
             return false
         }
+        markUsed(marks)
+        return missing
     }
 
     /// A whole blob, or nil when it is not held (or no longer matches its digest, and is dropped).

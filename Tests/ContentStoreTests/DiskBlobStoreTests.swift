@@ -102,6 +102,28 @@ import Testing
         #expect(try await reopened.read(digests[0]) == nil, "after a restart the file is checked")
     }
 
+    /// A blob a client asks about counts as used: its file is marked at once when the store does not hold it in
+    /// memory; one held in memory had its file marked within the minute and is not marked again per question.
+    @Test func blobsAskedAboutCountAsUsed() async throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-cas")
+        let blob = Self.payload(32, count: 3000)
+        let digest = BlobDigest.of(blob)
+        let path = "\(directory.path)/\(digest.hash.prefix(2))/\(digest.fileName)"
+        let old = Date(timeIntervalSinceNow: -3600)
+        let store = try DiskBlobStore(directory: directory.path, capacity: 1 << 20)
+        try await store.write(blob, as: digest)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path)
+        #expect(await store.missing([digest]) == [])
+        let modified = { try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date ?? .distantPast }
+        // Compared with half of the hour it was set back by: a time read back from the file is rounded.
+        let halfway = Date(timeIntervalSinceNow: -1800)
+        #expect(try modified() < halfway, "held in memory, written just now: no mark per question")
+
+        let reopened = try DiskBlobStore(directory: directory.path, capacity: 1 << 20)
+        #expect(await reopened.missing([digest]) == [])
+        #expect(try modified() > halfway, "not in memory: marked at once")
+    }
+
     /// An action's results stored in one batch: the digests of the bytes in order, each blob once, the empty one
     /// never; a blob already held is not written again but counts as used; all of it there after a restart.
     @Test func manyBlobsAreStoredAtOnce() async throws {
