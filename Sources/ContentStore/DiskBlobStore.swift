@@ -62,11 +62,7 @@ public actor DiskBlobStore {
             guard index.touch(digest) else { return true }
             // A blob held in memory had its file marked within the minute: a client asking again for an action's
             // inputs costs no system call per digest.
-            if let recalled = recent.recall(digest) {
-                if recalled.markFile { marks.append(Self.path(of: digest, in: directory)) }
-            } else {
-                utimes(Self.path(of: digest, in: directory), nil)
-            }
+            if recall(digest, marking: &marks) == nil { utimes(Self.path(of: digest, in: directory), nil) }
             return false
         }
         markUsed(marks)
@@ -87,12 +83,10 @@ public actor DiskBlobStore {
             if verifiesContent, digest == .empty {
                 found[digest] = []
             } else if index.touch(digest) {
-                let path = Self.path(of: digest, in: directory)
-                if let recalled = recent.recall(digest) {
-                    found[digest] = recalled.bytes
-                    if recalled.markFile { marks.append(path) }
+                if let bytes = recall(digest, marking: &marks) {
+                    found[digest] = bytes
                 } else {
-                    paths.append((digest, path))
+                    paths.append((digest, Self.path(of: digest, in: directory)))
                 }
             }
         }
@@ -126,11 +120,12 @@ public actor DiskBlobStore {
     /// A held blob opened for reading in pieces (checked against its digest first); nil when it is not held.
     public func open(_ digest: BlobDigest) async throws -> BlobFile? {
         guard index.touch(digest) else { return verifiesContent && digest == .empty ? BlobFile.empty : nil }
-        let path = Self.path(of: digest, in: directory)
-        if let recalled = recent.recall(digest) {
-            if recalled.markFile { markUsed([path]) }
-            return BlobFile(bytes: recalled.bytes)
+        var marks: [String] = []
+        if let bytes = recall(digest, marking: &marks) {
+            markUsed(marks)
+            return BlobFile(bytes: bytes)
         }
+        let path = Self.path(of: digest, in: directory)
         let verify = verifiesContent
         let file: BlobFile?
         do {
@@ -192,6 +187,13 @@ public actor DiskBlobStore {
         index.remove(digest)
         recent.forget(digest)
         unlink(Self.path(of: digest, in: directory))
+    }
+
+    /// The bytes of a blob held in memory, adding its file to `marks` when its mtime is due to be refreshed.
+    private func recall(_ digest: BlobDigest, marking marks: inout [String]) -> [UInt8]? {
+        guard let recalled = recent.recall(digest) else { return nil }
+        if recalled.markFile { marks.append(Self.path(of: digest, in: directory)) }
+        return recalled.bytes
     }
 
     /// Marks the files of blobs served from memory as used, in the background: their mtimes are the store's
