@@ -84,7 +84,7 @@ public struct CgroupHierarchy: Sendable, Hashable {
     }
 
     static func read(_ path: String) -> String {
-        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        KernelFile.text(path)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
     }
 
     @discardableResult

@@ -20,7 +20,7 @@ enum ContainerProcesses {
     /// The real uid from `status` (the owner of /proc/<pid> is root for an undumpable process of any user). A
     /// process that is gone meanwhile counts as a job's: the reset then kills through the engine, to be sure.
     private static func runsAsRoot(_ pid: String) -> Bool {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        guard let status = KernelFile.text("/proc/\(pid)/status"),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
         else { return false }
         return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first == "0"

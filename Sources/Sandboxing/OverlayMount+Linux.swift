@@ -25,7 +25,7 @@
 
         /// Every mount point at or under `directory`, deepest first.
         static func mountPoints(under directory: String) -> [String] {
-            guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+            guard let table = KernelFile.text("/proc/self/mountinfo") else { return [] }
             var points: [String] = []
             for line in table.split(separator: "\n") {
                 let fields = line.split(separator: " ")
