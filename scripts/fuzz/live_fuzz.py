@@ -122,16 +122,18 @@ class Farm:
         self.builder = split_address(options.builder)
         self.tokens = []  # (auth, job id) of real allocations on the builder
         self.kept = {}  # target -> a connection kept alive after a well-framed exchange
+        # One client context for every connection to the builder: making one costs about 0.2 ms of OpenSSL set-up,
+        # and most of the 40,000 builder requests of a run go on connections of their own.
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.tls.check_hostname = False
+        self.tls.verify_mode = ssl.CERT_NONE
 
     def connect(self, target):
         host, port = self.scheduler if target == "scheduler" else self.builder
         sock = socket.create_connection((host, port), timeout=self.options.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if target == "builder":
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            sock = context.wrap_socket(sock)
+            sock = self.tls.wrap_socket(sock)
         return sock
 
     def allocate(self):
