@@ -221,7 +221,7 @@ let package = Package(
 
         // MARK: tests
         .target(
-            name: "KilnTestSupport", dependencies: ["ArchiveKit", "BLAKE3", "KilnProtocol"], path: "Tests/KilnTestSupport",
+            name: "KilnTestSupport", dependencies: ["ArchiveKit", "BLAKE3", "KilnProtocol", "Sandboxing"], path: "Tests/KilnTestSupport",
             swiftSettings: kilnSettings),
         .testTarget(
             name: "KilnProtocolTests", dependencies: ["KilnProtocol", "WireStreams", "ArchiveKit", "KilnTestSupport"],

@@ -24,7 +24,7 @@
         }
 
         /// Every mount point at or under `directory`, deepest first.
-        static func mountPoints(under directory: String) -> [String] {
+        public static func mountPoints(under directory: String) -> [String] {
             guard let table = KernelFile.text("/proc/self/mountinfo") else { return [] }
             var points: [String] = []
             for line in table.split(separator: "\n") {
@@ -37,7 +37,7 @@
         }
 
         /// Detaches every mount under `directory`; returns the ones that would not go.
-        static func unmountAll(under directory: String) -> [String] {
+        public static func unmountAll(under directory: String) -> [String] {
             mountPoints(under: directory).filter { !unmount($0) }
         }
 

@@ -2,7 +2,7 @@ import KilnErrors
 
 /// overlayfs mounts of job roots, and the clean-up of any left behind by an earlier run. The mounting itself is
 /// Linux's (`OverlayMount+Linux.swift`); elsewhere the overlay builder is unavailable and says so.
-enum OverlayMount {
+public enum OverlayMount {
     /// The mount options of an overlay of these layers.
     static func options(lower: String, upper: String, work: String) throws -> String {
         for path in [lower, upper, work] where path.contains(",") || path.contains(":") {
@@ -21,8 +21,8 @@ enum OverlayMount {
         @discardableResult
         static func unmount(_ target: String) -> Bool { true }
 
-        static func mountPoints(under directory: String) -> [String] { [] }
+        public static func mountPoints(under directory: String) -> [String] { [] }
 
-        static func unmountAll(under directory: String) -> [String] { [] }
+        public static func unmountAll(under directory: String) -> [String] { [] }
     }
 #endif

@@ -1,4 +1,5 @@
 import Foundation
+import Sandboxing
 import Testing
 
 /// Access to `../shared/vectors`, the golden bytes captured from real sccache 0.4.0 traffic.
@@ -72,21 +73,10 @@ public final class TemporaryDirectory: @unchecked Sendable {
     /// for a few seconds, so no farm stays behind in the temporary directory.
     public func remove() {
         for attempt in 0..<10 {
-            for mountPoint in Self.mountPoints(under: path) { umount2(mountPoint, Int32(MNT_DETACH)) }
+            _ = OverlayMount.unmountAll(under: path)
             if (try? FileManager.default.removeItem(atPath: path)) != nil || !FileManager.default.fileExists(atPath: path) { return }
             if attempt < 9 { usleep(300_000) }
         }
-    }
-
-    /// Mount points at or under `directory` in this process's mount namespace, deepest first.
-    static func mountPoints(under directory: String) -> [String] {
-        let table = kernelFileText("/proc/self/mountinfo")
-        return table.split(separator: "\n").compactMap { line -> String? in
-            let fields = line.split(separator: " ")
-            guard fields.count > 4 else { return nil }
-            let point = String(fields[4])
-            return point == directory || point.hasPrefix(directory + "/") ? point : nil
-        }.sorted { $0.count > $1.count }
     }
 
     deinit { remove() }
@@ -113,13 +103,6 @@ public func writeExecutable(_ path: String, _ script: String) throws -> String {
 }
 
 /// Runs a command and returns its standard output (test helper; products use JobSpawn).
-/// A file the kernel generates (`/proc`, `/sys`), read whole: `String(contentsOfFile:)` returns only its first 4 KiB.
-public func kernelFileText(_ path: String) -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-    defer { try? handle.close() }
-    return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
-}
-
 public func runCommand(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)

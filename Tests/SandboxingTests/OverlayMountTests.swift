@@ -4,6 +4,9 @@ import Testing
 
 @testable import Sandboxing
 
+/// This process's mount table, read whole (``KernelFile``).
+func mountTable() -> String { KernelFile.text("/proc/self/mountinfo") ?? "" }
+
 @Suite struct OverlayMountTests {
     /// A builder starting after a crash unmounts what the last run left under its `build_dir`. Those mounts are the
     /// newest, so the last lines of the mount table: it used to be read only up to its first 4 KiB, and a builder on a
@@ -18,11 +21,11 @@ import Testing
             let mount = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", point])
             try #require(mount.status == 0, "\(mount.output)")
         }
-        let table = kernelFileText("/proc/self/mountinfo")
+        let table = mountTable()
         try #require(table.utf8.count > 4096 && table.contains(points[47]), "the table is longer than 4 KiB and ends with these mounts")
 
         #expect(Set(OverlayMount.mountPoints(under: directory.path)) == Set(points))
         #expect(OverlayMount.unmountAll(under: directory.path).isEmpty, "each one went")
-        #expect(!kernelFileText("/proc/self/mountinfo").contains(directory.path))
+        #expect(!mountTable().contains(directory.path))
     }
 }

@@ -39,7 +39,7 @@ struct OverlaySandboxTests {
         /// Shuts the sandbox down and checks that no job directory or mount stayed behind.
         func finish() async throws {
             await sandbox.shutdown()
-            let mounts = kernelFileText("/proc/self/mountinfo")
+            let mounts = mountTable()
             #expect(!mounts.contains(buildDirectory) && !mounts.contains(sandbox.jobsDirectory), "no mount may stay behind")
             if sandbox.jobsDirectory == buildDirectory + "/builds" {
                 #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.jobsDirectory).isEmpty)
@@ -176,7 +176,7 @@ struct OverlaySandboxTests {
             ["-t", "overlay", "overlay", "-o", "lowerdir=\(stale)/lower,upperdir=\(stale)/upper,workdir=\(stale)/work", "\(stale)/root"])
         #expect(mount.status == 0, "\(mount.output)")
         try await fixture.sandbox.prepare()
-        #expect(!kernelFileText("/proc/self/mountinfo").contains(fixture.buildDirectory))
+        #expect(!mountTable().contains(fixture.buildDirectory))
         #expect(!FileManager.default.fileExists(atPath: stale))
     }
 
