@@ -2,6 +2,8 @@ import Glibc
 import KilnMetrics
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceSupport
 
@@ -27,6 +29,16 @@ enum Bootstrap {
             logger.warning(
                 "cannot raise the open-descriptor limit", metadata: ["limit": "\(before)", "error": "\(String(cString: strerror(errno)))"])
         }
+    }
+
+    /// Runs the process's Swift tasks on NIO's event-loop threads instead of on a thread pool of their own. A
+    /// scheduler does little but network handling, and each request otherwise hops from its event loop to the pool
+    /// and back: 13 context switches per REAPI unary call against 2.6 this way, and about 40% less of the
+    /// scheduler's CPU per call (README, "Speed"). Blocking work runs on ``BlockingWork``'s threads, as everywhere,
+    /// so nothing holds a loop. NIO requires the main thread and a single call, before the tasks that matter start.
+    static func runTasksOnEventLoops(logger: Logger) async {
+        let installed = await MainActor.run { NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() }
+        if !installed { logger.notice("Swift tasks keep their own thread pool: NIO's event loops could not take them") }
     }
 
     /// Makes Prometheus the metrics back end; the answer renders its text exposition for `/metrics`.

@@ -53,6 +53,7 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Bootstrap.logger(label: "kiln.scheduler", level: options.logLevel)
+        await Bootstrap.runTasksOnEventLoops(logger: logger)
         Bootstrap.raiseDescriptorLimit(logger: logger)
         let configuration: SchedulerConfiguration
         do {
