@@ -48,6 +48,18 @@ let multiHostPrerequisiteMissing: String? =
 
         func stopBuilder(_ name: String) { builders[name]?.processes.last?.stop() }
 
+        /// Waits until the latest process of each builder in `names` is registered and the scheduler counts one
+        /// free slot per builder. `num_servers` alone is not enough after a restart: a stopped builder's old
+        /// registration stays counted until its successor's first heartbeat replaces it.
+        func waitUntilRegistered(_ names: [String]) throws {
+            for name in names {
+                try farm.waitFor("\(name) to register", seconds: 60) {
+                    builders[name]?.processes.last?.log.contains("registered with the scheduler") == true
+                }
+            }
+            try farm.waitFor("\(names.count) free job slots") { try farm.status()?.cpus == names.count }
+        }
+
         /// The builder's id at the scheduler (its public address).
         func serverID(_ name: String) -> String { "\(hosts[name].address):\(builders[name]?.port ?? 0)" }
 
@@ -158,7 +170,7 @@ let multiHostPrerequisiteMissing: String? =
             try? FileManager.default.removeItem(atPath: "\(farm.root)/\(name)/cache/results")
             try spread.startBuilder(name)
         }
-        try farm.waitForServers(3)
+        try spread.waitUntilRegistered(["b1", "b2", "b3"])
         #expect(Self.compileAtOnce(Array(clients[4..<6]), "heavy", in: shared) == [0, 0], "\(farm.logs)")
         let all = try Self.results(ofTheKeyWith: 6, in: spread)
         #expect(all.filter { $0.source == "built" }.count == 1, "still once: \(all)")
