@@ -100,7 +100,7 @@ import Testing
         #expect(first.log.contains("toolchain stored"), "the first run must receive the toolchain: \(first.log.suffix(2000))")
         first.stop()
         let second = try farm.startKilnBuilder(port: port, name: "persistent", logName: "persistent-restarted")
-        try farm.waitFor("the restarted builder to register") { second.log.contains("registered with the scheduler") }
+        try farm.waitFor("the restarted builder to register") { second.registeredWithScheduler }
         try SchedulerConformanceTests.compileAndCompare(client, "after", farm: farm, salt: 22)
         #expect(!second.log.contains("toolchain stored"), "the restarted builder must reuse its cache: \(second.log.suffix(2000))")
         let stats = try client.stats()
@@ -138,7 +138,7 @@ import Testing
         let bytes = try #require(FileManager.default.contents(atPath: archive))
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: archive))
         let second = try farm.startKilnBuilder(port: port, name: "torn", logName: "torn-restarted", sandbox: sandbox)
-        try farm.waitFor("the restarted builder to register") { second.log.contains("registered with the scheduler") }
+        try farm.waitFor("the restarted builder to register") { second.registeredWithScheduler }
         try SchedulerConformanceTests.compileAndCompare(client, "torn", farm: farm, salt: 32)
         try SchedulerConformanceTests.compileAndCompare(client, "after", farm: farm, salt: 33)
         #expect(second.log.contains("toolchain stored"), "the client uploaded the toolchain again: \(second.log.suffix(3000))")

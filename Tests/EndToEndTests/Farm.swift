@@ -221,3 +221,9 @@ final class Farm: @unchecked Sendable {
         try waitFor("\(count) build server(s) to register") { try self.status()?.servers == count }
     }
 }
+
+extension ManagedProcess {
+    /// Whether this builder process logged that the scheduler accepted its heartbeat: after a restart, the
+    /// scheduler's server count alone may still be the stopped process's registration.
+    var registeredWithScheduler: Bool { log.contains("registered with the scheduler") }
+}

@@ -111,7 +111,7 @@ import Testing
         // A returns (same address, same cache_dir): it registers anew, its lost jobs are gone, and it takes work.
         let returned = try farm.startKilnBuilder(port: portA, name: "builder-a", logName: "builder-a-returned", maxJobs: 2)
         try farm.waitFor("builder A to register again", seconds: 60) {
-            guard returned.log.contains("registered with the scheduler"), let server = Self.servers(farm)[serverA] else { return false }
+            guard returned.registeredWithScheduler, let server = Self.servers(farm)[serverA] else { return false }
             return !server.quarantined && server.jobs == 0
         }
         let last = try Project(in: farm, name: "returned", count: 8, salt: 500)

@@ -54,7 +54,7 @@ let multiHostPrerequisiteMissing: String? =
         func waitUntilRegistered(_ names: [String]) throws {
             for name in names {
                 try farm.waitFor("\(name) to register", seconds: 60) {
-                    builders[name]?.processes.last?.log.contains("registered with the scheduler") == true
+                    builders[name]?.processes.last?.registeredWithScheduler == true
                 }
             }
             try farm.waitFor("\(names.count) free job slots") { try farm.status()?.cpus == names.count }
