@@ -2,19 +2,31 @@
     import Foundation
     import Glibc
     import KilnErrors
+    import Synchronization
 
     /// Linux's side of ``OverlayMount``: `mount(2)` and `umount2(2)`, and the mounts left by an earlier run read from
     /// `/proc/self/mountinfo`.
     extension OverlayMount {
+        /// Whether this kernel refused the `volatile` option (before Linux 5.10): mounts then go without it.
+        private static let volatileRefused = Atomic<Bool>(false)
+
         /// Mounts `lower` (read-only) under `upper` (the job's writes) at `target`.
         static func mount(lower: String, upper: String, work: String, at target: String) throws {
-            let options = try options(lower: lower, upper: upper, work: work)
-            guard Glibc.mount("overlay", target, "overlay", 0, options) == 0 else {
-                let reason = SandboxPaths.errorText()
-                throw SandboxError(
-                    .setup, "mounting overlayfs on '\(target)' failed; the overlay builder needs root and a kernel with overlayfs",
-                    cause: reason)
+            let tryVolatile = !volatileRefused.load(ordering: .relaxed)
+            if tryVolatile {
+                if Glibc.mount("overlay", target, "overlay", 0, try options(lower: lower, upper: upper, work: work)) == 0 { return }
+                guard errno == EINVAL else { throw mountFailed(at: target) }
             }
+            let options = try options(lower: lower, upper: upper, work: work, volatile: false)
+            guard Glibc.mount("overlay", target, "overlay", 0, options) == 0 else { throw mountFailed(at: target) }
+            // Only the option made the difference: later mounts go without it at once.
+            if tryVolatile { volatileRefused.store(true, ordering: .relaxed) }
+        }
+
+        private static func mountFailed(at target: String) -> SandboxError {
+            SandboxError(
+                .setup, "mounting overlayfs on '\(target)' failed; the overlay builder needs root and a kernel with overlayfs",
+                cause: SandboxPaths.errorText())
         }
 
         /// Detaches the mount at `target`. Returns false when something is still mounted there.

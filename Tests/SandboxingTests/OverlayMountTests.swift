@@ -28,4 +28,27 @@ func mountTable() -> String { KernelFile.text("/proc/self/mountinfo") ?? "" }
         #expect(OverlayMount.unmountAll(under: directory.path).isEmpty, "each one went")
         #expect(!mountTable().contains(directory.path))
     }
+
+    /// A job's overlay is volatile (its end does not write back the whole disk filesystem), and the mark such a mount
+    /// leaves in `work` goes when the tree is kept for the next job: the next mount of that same tree succeeds (the
+    /// kernel refuses a work directory a volatile mount used) and starts empty.
+    @Test(.enabled(if: geteuid() == 0, "mounting overlayfs needs root"))
+    func jobOverlaysAreVolatileAndAKeptTreeMountsAgain() throws {
+        let directory = try TemporaryDirectory(prefix: "kiln-overlay-volatile")
+        let lower = directory.path + "/lower"
+        try FileManager.default.createDirectory(atPath: lower, withIntermediateDirectories: true)
+        let spares = SpareJobTrees(in: directory.path)
+        for (number, job) in ["job-1", "job-2"].enumerated() {
+            let tree = directory.path + "/" + job
+            try spares.make(tree, user: nil)
+            try OverlayMount.mount(lower: lower, upper: tree + "/upper", work: tree + "/work", at: tree + "/root")
+            let line = mountTable().split(separator: "\n").first { $0.contains(" \(tree)/root ") }
+            #expect(line?.contains("volatile") == true, "job \(number + 1)'s mount: \(line ?? "none")")
+            #expect(!FileManager.default.fileExists(atPath: tree + "/root/written.o"), "a kept tree starts empty")
+            #expect(FileManager.default.createFile(atPath: tree + "/root/written.o", contents: Data("o".utf8)))
+            #expect(OverlayMount.unmount(tree + "/root"))
+            #expect(spares.keep(tree, user: nil), "the tree is kept for the next job")
+        }
+        for spare in spares.takeAll() { _ = SandboxTree.removeTree(spare) }
+    }
 }
