@@ -11,6 +11,9 @@ over the rounds and their ratio.
 """
 import argparse, os, re, shutil, statistics, subprocess, tempfile, time
 from compare_sccache_dist import CLIENT_TOKEN, Farm, write
+from speed import phase_totals
+
+BUILDER_METRICS = 10875
 
 FLAGS = ["-O2", "-DLUA_USE_LINUX", "-std=gnu99"]
 
@@ -28,7 +31,9 @@ class Bench:
         self.reapi_port = 10868
         self.farm = Farm("kiln", root, options.kiln, options.sccache, 10860,
                          scheduler_tables=f'[reapi]\nlisten = "127.0.0.1:{self.reapi_port}"\ndir = "{root}/kiln/reapi"\n',
-                         jobs_dir=options.jobs_dir)
+                         jobs_dir=options.jobs_dir, metrics_port=BUILDER_METRICS)
+        # The builder's phase totals over the measured remote builds ("action") and sccache compiles ("job").
+        self.phases = {"action": {}, "job": {}}
         self.workspace = f"{root}/workspace"
         self.sources = sorted(name for name in os.listdir(options.source) if name.endswith(".c"))
         shutil.copytree(options.source, self.workspace, ignore=shutil.ignore_patterns("*.o", "*.a", "lua", "luac"))
@@ -54,6 +59,17 @@ class Bench:
         summary = [line for line in result.stderr.splitlines() if " processes: " in line]
         return wall, summary[-1] if summary else ""
 
+    def timed_phases(self, kind, work):
+        """Runs `work`, adding the builder's phase seconds and counts over it to ``phases[kind]``."""
+        page = (f"http://127.0.0.1:{BUILDER_METRICS}/metrics", "kiln_builder_job_phase_seconds")
+        before = phase_totals(*page)
+        result = work()
+        for phase, (total, count) in phase_totals(*page).items():
+            earlier_total, earlier_count = before.get(phase, (0.0, 0))
+            summed = self.phases[kind].get(phase, (0.0, 0))
+            self.phases[kind][phase] = (summed[0] + total - earlier_total, summed[1] + count - earlier_count)
+        return result
+
     def bazel_round(self, salt):
         self.bazel(["clean"])
         local, local_summary = self.bazel(["build", "--spawn_strategy=standalone"], f"{salt}_local")
@@ -61,7 +77,7 @@ class Bench:
         remote_flag = f"--remote_executor=grpc://127.0.0.1:{self.reapi_port}"
         header = f"--remote_header=Authorization=Bearer {CLIENT_TOKEN}"
         self.bazel(["clean"])
-        remote, remote_summary = self.bazel(["build", remote_flag, header], f"{salt}_remote")
+        remote, remote_summary = self.timed_phases("action", lambda: self.bazel(["build", remote_flag, header], f"{salt}_remote"))
         # One action's command takes no --copt (so no salt): it can be a remote cache hit even on a cold round.
         ran = sum(int(count) for count in re.findall(r"(\d+) remote(?: cache hit)?[,.]", remote_summary))
         if ran != actions or re.search(r"\d+ (local|linux-sandbox|standalone)", remote_summary):
@@ -89,6 +105,7 @@ class Bench:
         # server's JIT), not measured.
         self.compiles("warmup", True)
         self.bazel_round("warmup")
+        self.phases = {"action": {}, "job": {}}
         os.sync()  # what the warm-ups left dirty (the toolchain unpack, Bazel's install base) written back first
         rounds = {key: [] for key in ("local", "remote", "hits", "gcc", "sccache")}
         actions = 0
@@ -96,13 +113,13 @@ class Bench:
             first_bazel = number % 2 == 0
             if not first_bazel:
                 rounds["gcc"].append(self.compiles(f"r{number}_gcc", False))
-                rounds["sccache"].append(self.compiles(f"r{number}_sccache", True))
+                rounds["sccache"].append(self.timed_phases("job", lambda: self.compiles(f"r{number}_sccache", True)))
             actions, local, remote, hits = self.bazel_round(f"r{number}")
             for key, value in (("local", local), ("remote", remote), ("hits", hits)):
                 rounds[key].append(value)
             if first_bazel:
                 rounds["gcc"].append(self.compiles(f"r{number}_gcc", False))
-                rounds["sccache"].append(self.compiles(f"r{number}_sccache", True))
+                rounds["sccache"].append(self.timed_phases("job", lambda: self.compiles(f"r{number}_sccache", True)))
         distributed, errors = self.farm.distributed()
         expected = len(self.sources) * (self.options.rounds + 1)
         if distributed != expected or errors:
@@ -146,6 +163,13 @@ def main():
           + "; sccache job " + ", ".join(f"{value * 1000:.1f}" for value in sccache_rounds))
     print(f"farm-added per REAPI action (median of the rounds): {reapi_added * 1000:.1f} ms; per sccache job: {sccache_added * 1000:.1f} ms"
           + (f"; ratio {reapi_added / sccache_added:.2f}" if sccache_added > 0 else ""))
+    print("\nthe builder's budget, mean per action and per job (phases may overlap; hits and cold actions alike):")
+    for phase in bench.phases["action"].keys() | bench.phases["job"].keys():
+        cells = []
+        for kind in ("action", "job"):
+            total, count = bench.phases[kind].get(phase, (0.0, 0))
+            cells.append(f"{total / count * 1000:>8.2f}ms ({int(count)})" if count else f"{'-':>10}{'':>6}")
+        print(f"  {phase:18}{cells[0]:>20}{cells[1]:>20}")
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -230,11 +230,12 @@ def main():
     try:
         bench.start()
         pages = [("http://127.0.0.1:10725/metrics", "kiln_builder_job_phase_seconds"),
+                 ("http://127.0.0.1:10735/metrics", "kiln_builder_job_phase_seconds"),
                  ("http://127.0.0.1:10720/metrics", "kiln_scheduler_alloc_phase_seconds")]
         before = [phase_totals(url, prefix) for url, prefix in pages]
         added, cpu = bench.trivial_rounds()
-        budget, scheduler_budget = (phase_budget(earlier, phase_totals(url, prefix))
-                                    for earlier, (url, prefix) in zip(before, pages))
+        budget, tmpfs_budget, scheduler_budget = (phase_budget(earlier, phase_totals(url, prefix))
+                                                  for earlier, (url, prefix) in zip(before, pages))
         hit = bench.hit_rounds()
         package = bench.package_rounds() if options.package else None
         docker = bench.docker_overhead() if options.docker else None
@@ -256,7 +257,8 @@ def main():
           "   (no sandbox, no compiler; below zero: faster than compiling locally)")
     print(f"\nKiln's per-job budget (means over the trivial rounds' jobs, the warm-up excluded; phases may overlap):")
     for phase, (mean, count) in budget.items():
-        print(f"  builder   {phase:18}{mean * 1000:>8.2f}ms  ({count} jobs)")
+        tmpfs_mean = tmpfs_budget.get(phase, (0.0, 0))[0]
+        print(f"  builder   {phase:18}{mean * 1000:>8.2f}ms  ({count} jobs; {tmpfs_mean * 1000:.2f}ms with jobs_dir on tmpfs)")
     for phase, (mean, count) in scheduler_budget.items():
         print(f"  scheduler {phase:18}{mean * 1000:>8.2f}ms  ({count} jobs)")
     if package:
