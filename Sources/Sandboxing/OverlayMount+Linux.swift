@@ -10,9 +10,10 @@
         /// Whether this kernel refused the `volatile` option (before Linux 5.10): mounts then go without it.
         private static let volatileRefused = Atomic<Bool>(false)
 
-        /// Mounts `lower` (read-only) under `upper` (the job's writes) at `target`.
-        static func mount(lower: String, upper: String, work: String, at target: String) throws {
-            let tryVolatile = !volatileRefused.load(ordering: .relaxed)
+        /// Mounts `lower` (read-only) under `upper` (the job's writes) at `target`, `volatile` if asked and the kernel
+        /// has it (see ``OverlayMount/options(lower:upper:work:volatile:)``).
+        static func mount(lower: String, upper: String, work: String, at target: String, volatile: Bool = true) throws {
+            let tryVolatile = volatile && !volatileRefused.load(ordering: .relaxed)
             if tryVolatile {
                 if Glibc.mount("overlay", target, "overlay", 0, try options(lower: lower, upper: upper, work: work)) == 0 { return }
                 guard errno == EINVAL else { throw mountFailed(at: target) }

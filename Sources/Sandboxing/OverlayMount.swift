@@ -19,7 +19,7 @@ public enum OverlayMount {
 
 #if !os(Linux)
     extension OverlayMount {
-        static func mount(lower: String, upper: String, work: String, at target: String) throws {
+        static func mount(lower: String, upper: String, work: String, at target: String, volatile: Bool = true) throws {
             throw SandboxError(.unavailable, "overlayfs is Linux's; on this system use the docker or pot sandbox")
         }
 

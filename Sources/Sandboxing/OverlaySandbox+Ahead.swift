@@ -32,11 +32,12 @@ extension OverlaySandbox {
         }
         var process = launch.process
         if process == nil { process = try? await ParkedProcess.park(cgroupProcsFiles: launch.cgroup?.procsFiles ?? [], parker: parker).get() }
-        let (root, user, spares) = (jobDirectory + "/root", jobUser, spares)
+        let (root, user, spares, volatile) = (jobDirectory + "/root", jobUser, spares, volatileOverlay(for: toolchain))
         do {
             try await BlockingWork.run {
                 try spares.make(jobDirectory, user: user)
-                try OverlayMount.mount(lower: lease.directory, upper: jobDirectory + "/upper", work: jobDirectory + "/work", at: root)
+                try OverlayMount.mount(
+                    lower: lease.directory, upper: jobDirectory + "/upper", work: jobDirectory + "/work", at: root, volatile: volatile)
             }
         } catch {
             await finish(jobDirectory: jobDirectory, launch: (launch.cgroup, process), lease: lease)

@@ -221,10 +221,10 @@ public struct OverlaySandbox: BuildSandbox {
         let (upper, work, root) = (jobDirectory + "/upper", jobDirectory + "/work", jobDirectory + "/root")
         // Rootless, the server never sees the mount: the job's files are its upper layer.
         let files = rootless ? upper : root
-        let (rootless, user, spares) = (rootless, jobUser, spares)
+        let (rootless, user, spares, volatile) = (rootless, jobUser, spares, volatileOverlay(for: job.toolchain.archiveID))
         try await BlockingWork.run {
             try spares.make(jobDirectory, user: user)
-            if !rootless { try OverlayMount.mount(lower: lowerLayer, upper: upper, work: work, at: root) }
+            if !rootless { try OverlayMount.mount(lower: lowerLayer, upper: upper, work: work, at: root, volatile: volatile) }
             if rootless, let user {
                 for layer in [upper, work, root] where chown(layer, user.uid, user.gid) != 0 {
                     throw SandboxError(.setup, "cannot give '\(layer)' to the job's user", cause: String(cString: strerror(errno)))
@@ -235,7 +235,9 @@ public struct OverlaySandbox: BuildSandbox {
         let hostPaths = hostPaths(of: job.toolchain.archiveID)
         var command =
             [bubblewrapPath] + BubblewrapCommand.arguments(root: root, filtered: filterPath != nil, hostPaths: hostPaths, command: job.command)
-        if let overlay = host.overlay { command = try overlay.command(lower: lowerLayer, upper: upper, work: work, root: root, then: command) }
+        if let overlay = host.overlay {
+            command = try overlay.command(lower: lowerLayer, upper: upper, work: work, root: root, volatile: volatile, then: command)
+        }
         let process = sandboxProcess(command, cgroup: cgroup, enforcement: enforcement)
         let limits = limits
         let parked = launch.process
@@ -244,6 +246,13 @@ public struct OverlaySandbox: BuildSandbox {
             return await process.run(timeout: limits.timeout, maxStreamBytes: limits.maxStreamBytes)
         }
     }
+
+    /// Whether a job of `toolchain` mounts its overlay `volatile` (``OverlayMount/options(lower:upper:work:volatile:)``):
+    /// sccache's jobs do (measured on this project's ext4 machines: 3-5 ms less per trivial job, the compile phase's
+    /// gap to `jobs_dir` on a tmpfs gone), REAPI actions (``HostRootToolchain``) do not: their 30-odd input files
+    /// each took longer to place with it (sandbox set-up 11-18 against 4-5 ms per action in alternating runs, the
+    /// same on a tmpfs), for a reason not found yet.
+    func volatileOverlay(for toolchain: String) -> Bool { toolchain != HostRootToolchain.toolchain.archiveID }
 
     /// The host directories a job of `toolchain` sees: the REAPI actions' root for ``HostRootToolchain``, else none.
     func hostPaths(of toolchain: String) -> [String] { toolchain == HostRootToolchain.toolchain.archiveID ? actionHostPaths : [] }

@@ -20,8 +20,8 @@ struct RootlessOverlay: Sendable {
     static let mountScript = #""$1" -t overlay overlay -o "$2" "$3" || kill -KILL $$; shift 3; exec "$@""#
 
     /// The command that mounts `lower` + `upper` at `root` in a new user and mount namespace and then runs `command`.
-    func command(lower: String, upper: String, work: String, root: String, then command: [String]) throws -> [String] {
-        let options = try OverlayMount.options(lower: lower, upper: upper, work: work)
+    func command(lower: String, upper: String, work: String, root: String, volatile: Bool = true, then command: [String]) throws -> [String] {
+        let options = try OverlayMount.options(lower: lower, upper: upper, work: work, volatile: volatile)
         return [unsharePath, "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", Self.mountScript, "kiln-mount", mountPath, options, root]
             + command
     }
