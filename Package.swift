@@ -241,7 +241,9 @@ let package = Package(
             swiftSettings: kilnSettings),
         .testTarget(
             name: "SandboxingTests",
-            dependencies: ["Sandboxing", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnErrors", "KilnProtocol", "WireStreams", "KilnTestSupport"],
+            dependencies: [
+                "Sandboxing", "BuilderCore", "DockerEngine", "ArchiveKit", "BLAKE3", "KilnErrors", "KilnProtocol", "WireStreams", "KilnTestSupport",
+            ],
             swiftSettings: kilnSettings),
         .testTarget(
             name: "ResultCacheTests", dependencies: ["ResultCache", "RedisClient", "BuilderCore", "KilnProtocol", "KilnTestSupport"],

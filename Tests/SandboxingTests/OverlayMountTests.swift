@@ -1,4 +1,6 @@
+import BuilderCore
 import Foundation
+import KilnProtocol
 import KilnTestSupport
 import Testing
 
@@ -50,5 +52,13 @@ func mountTable() -> String { KernelFile.text("/proc/self/mountinfo") ?? "" }
             #expect(spares.keep(tree, user: nil), "the tree is kept for the next job")
         }
         for spare in spares.takeAll() { _ = SandboxTree.removeTree(spare) }
+    }
+
+    /// sccache's jobs mount volatile overlays; REAPI actions (over the host's root) plain ones, which placed their
+    /// inputs faster on a disk.
+    @Test func onlyREAPIActionsMountPlainOverlays() throws {
+        let sandbox = OverlaySandbox(buildDirectory: "/nonexistent/build", bubblewrapPath: "/usr/bin/bwrap", toolchainBudget: 1 << 20)
+        #expect(!sandbox.volatileOverlay(for: HostRootToolchain.toolchain.archiveID))
+        #expect(sandbox.volatileOverlay(for: "0123456789abcdef"))
     }
 }

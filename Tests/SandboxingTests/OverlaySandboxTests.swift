@@ -83,6 +83,7 @@ struct OverlaySandboxTests {
         #expect(try fixture.jobs.output(result, "out.txt") == "in memory\n")
         let mounts = try #require(try fixture.jobs.output(result, "mounts.txt"))
         #expect(mounts.contains("upperdir=\(jobsDirectory)/"), "the job's upper layer is in jobs_dir: \(mounts)")
+        #expect(mounts.contains("volatile"), "an sccache job's overlay never syncs the disk: \(mounts)")
         try await fixture.finish()
     }
 
