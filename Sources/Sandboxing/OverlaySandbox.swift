@@ -248,10 +248,10 @@ public struct OverlaySandbox: BuildSandbox {
     }
 
     /// Whether a job of `toolchain` mounts its overlay `volatile` (``OverlayMount/options(lower:upper:work:volatile:)``):
-    /// sccache's jobs do (measured on this project's ext4 machines: 3-5 ms less per trivial job, the compile phase's
-    /// gap to `jobs_dir` on a tmpfs gone), REAPI actions (``HostRootToolchain``) do not: their 30-odd input files
-    /// each took longer to place with it (sandbox set-up 11-18 against 4-5 ms per action in alternating runs, the
-    /// same on a tmpfs), for a reason not found yet.
+    /// sccache's jobs do (measured on this project's ext4 machines: the compile phase's gap to `jobs_dir` on a tmpfs
+    /// went from 5.2 to -0.1-2.8 ms per trivial job), REAPI actions (``HostRootToolchain``) do not: their 30-odd input
+    /// files took longer to place with it (sandbox set-up 11-18 against 4-5 ms per action in alternating runs; on a
+    /// tmpfs 2.0 against 1.7 ms), for a reason not found yet.
     func volatileOverlay(for toolchain: String) -> Bool { toolchain != HostRootToolchain.toolchain.archiveID }
 
     /// The host directories a job of `toolchain` sees: the REAPI actions' root for ``HostRootToolchain``, else none.
