@@ -11,7 +11,7 @@ over the rounds and their ratio.
 """
 import argparse, os, re, shutil, statistics, subprocess, tempfile, time
 from compare_sccache_dist import CLIENT_TOKEN, Farm, write
-from speed import phase_totals
+from speed import phase_deltas, phase_totals
 
 BUILDER_METRICS = 10875
 
@@ -64,10 +64,9 @@ class Bench:
         page = (f"http://127.0.0.1:{BUILDER_METRICS}/metrics", "kiln_builder_job_phase_seconds")
         before = phase_totals(*page)
         result = work()
-        for phase, (total, count) in phase_totals(*page).items():
-            earlier_total, earlier_count = before.get(phase, (0.0, 0))
+        for phase, (seconds, count) in phase_deltas(before, phase_totals(*page)).items():
             summed = self.phases[kind].get(phase, (0.0, 0))
-            self.phases[kind][phase] = (summed[0] + total - earlier_total, summed[1] + count - earlier_count)
+            self.phases[kind][phase] = (summed[0] + seconds, summed[1] + count)
         return result
 
     def bazel_round(self, salt):

@@ -198,15 +198,16 @@ def phase_totals(url, prefix):
     return {phase: (sums[phase], counts.get(phase, 0)) for phase in sums}
 
 
+def phase_deltas(before, after):
+    """Each phase's seconds and count added between two ``phase_totals``: {phase: (seconds, count)}."""
+    return {phase: (total - before.get(phase, (0.0, 0))[0], count - before.get(phase, (0.0, 0))[1])
+            for phase, (total, count) in after.items()}
+
+
 def phase_budget(before, after):
     """Mean seconds per job of each phase between two ``phase_totals``: {phase: (mean, count)}. The warm-up job
     (which unpacks the toolchain inside its sandbox set-up) is in `before`, so it does not weigh on the means."""
-    budget = {}
-    for phase, (total, count) in after.items():
-        earlier_total, earlier_count = before.get(phase, (0.0, 0))
-        if count > earlier_count:
-            budget[phase] = ((total - earlier_total) / (count - earlier_count), int(count - earlier_count))
-    return budget
+    return {phase: (seconds / count, int(count)) for phase, (seconds, count) in phase_deltas(before, after).items() if count > 0}
 
 
 def ratio(value, base):
