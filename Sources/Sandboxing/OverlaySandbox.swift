@@ -252,10 +252,13 @@ public struct OverlaySandbox: BuildSandbox {
     /// went from 5.2 to -0.1-2.8 ms per trivial job), REAPI actions (``HostRootToolchain``) do not: their 30-odd input
     /// files took longer to place with it (sandbox set-up 11-18 against 4-5 ms per action in alternating runs; on a
     /// tmpfs 2.0 against 1.7 ms), for a reason not found yet.
-    func volatileOverlay(for toolchain: String) -> Bool { toolchain != HostRootToolchain.toolchain.archiveID }
+    func volatileOverlay(for toolchain: String) -> Bool { !isREAPIAction(toolchain) }
 
     /// The host directories a job of `toolchain` sees: the REAPI actions' root for ``HostRootToolchain``, else none.
-    func hostPaths(of toolchain: String) -> [String] { toolchain == HostRootToolchain.toolchain.archiveID ? actionHostPaths : [] }
+    func hostPaths(of toolchain: String) -> [String] { isREAPIAction(toolchain) ? actionHostPaths : [] }
+
+    /// Whether a job of `toolchain` is a REAPI action (its toolchain the builder's own root, ``HostRootToolchain``).
+    func isREAPIAction(_ toolchain: String) -> Bool { toolchain == HostRootToolchain.toolchain.archiveID }
 
     /// bubblewrap as a job's first process: in its cgroup, under its rlimits, as the job's user, with the filter.
     func sandboxProcess(_ command: [String], cgroup: JobCgroup?, enforcement: JobLimitEnforcement) -> JobProcess {

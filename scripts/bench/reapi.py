@@ -133,7 +133,7 @@ def main():
     parser.add_argument("--sccache", required=True)
     parser.add_argument("--source", required=True, help="lua5.4's src directory")
     parser.add_argument("--stubs", required=True, help="Tests/BazelStubs")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", action="store_true", help="a new Bazel JVM per command (its remote path runs cold)")
     parser.add_argument("--jobs-dir", help="the builder's jobs_dir (a tmpfs such as /dev/shm; default: under build_dir)")
     options = parser.parse_args()
@@ -163,7 +163,7 @@ def main():
     print(f"farm-added per REAPI action (median of the rounds): {reapi_added * 1000:.1f} ms; per sccache job: {sccache_added * 1000:.1f} ms"
           + (f"; ratio {reapi_added / sccache_added:.2f}" if sccache_added > 0 else ""))
     print("\nthe builder's budget, mean per action and per job (phases may overlap; hits and cold actions alike):")
-    for phase in bench.phases["action"].keys() | bench.phases["job"].keys():
+    for phase in dict.fromkeys([*bench.phases["action"], *bench.phases["job"]]):  # in the metrics page's order
         cells = []
         for kind in ("action", "job"):
             total, count = bench.phases[kind].get(phase, (0.0, 0))
