@@ -26,6 +26,9 @@ public struct JobTable<C: Clock>: Sendable where C.Instant: Sendable {
     /// The toolchain of an assigned job, leaving the job in place (submit_toolchain).
     public func toolchain(of job: JobID) -> Toolchain? { entries[job]?.toolchain }
 
+    /// When an assigned job was assigned.
+    public func assignedAt(_ job: JobID) -> C.Instant? { entries[job]?.assignedAt }
+
     /// Takes the job out of the table for running it (run_job): a second run of the same id finds nothing.
     public mutating func claim(_ job: JobID) -> Toolchain? { entries.removeValue(forKey: job)?.toolchain }
 

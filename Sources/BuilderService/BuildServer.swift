@@ -69,11 +69,12 @@ final class BuildServer: Sendable {
         authority = await HS256Authority(key: identity.jobTokenKey)
     }
 
-    /// Tells the scheduler the job is Complete; when that fails, keeps trying in the background (a lost report would
-    /// hold one of this server's slots on the scheduler until the job's lease ends) and returns false.
+    /// Tells the scheduler the job is Complete (`startedAgo`: when it started, if its Started report was not sent);
+    /// when that fails, keeps trying in the background (a lost report would hold one of this server's slots on the
+    /// scheduler until the job's lease ends) and returns false.
     @discardableResult
-    func reportComplete(_ job: JobID) async -> Bool {
-        await reports.deliver({ [link] in try await link.reportJobState(job, .complete) }) { [logger] outcome in
+    func reportComplete(_ job: JobID, startedAgo: Duration? = nil) async -> Bool {
+        await reports.deliver({ [link] in try await link.reportJobState(job, .complete, startedAgo: startedAgo) }) { [logger] outcome in
             switch outcome {
             case .delivered(let attempt): logger.info("job_state Complete delivered on retry", metadata: ["job": "\(job)", "retry": "\(attempt)"])
             case .gaveUp(let error): logger.error("job_state Complete given up after retries", metadata: ["job": "\(job)", "error": "\(error)"])
@@ -108,6 +109,12 @@ final class BuildServer: Sendable {
     }
 
     func toolchain(of job: JobID) -> Toolchain? { jobs.withLock { $0.toolchain(of: job) } }
+
+    /// Whether an assigned job was assigned less than `interval` ago.
+    func wasAssigned(_ job: JobID, within interval: Duration) -> Bool {
+        let now = clock.now
+        return jobs.withLock { $0.assignedAt(job) }.map { $0.duration(to: now) < interval } ?? false
+    }
 
     func claim(_ job: JobID) -> Toolchain? {
         defer { jobsChanged.notify() }

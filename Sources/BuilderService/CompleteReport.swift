@@ -5,16 +5,19 @@ import Synchronization
 /// A job's Complete report, sent once: as soon as its compiler ends, so that it travels while the outputs are read
 /// and stored, or just before the answer for a result that ran no compiler here. Either way the scheduler hears
 /// Complete before the client gets its answer, as with sccache-dist, and the answer does not wait for a round trip
-/// to the scheduler after the build.
+/// to the scheduler after the build. It follows the job's Started report (``StartedReport``), or says when the job
+/// started if that was never sent; after a Started report that failed, none is sent, as with sccache-dist.
 final class CompleteReport: Sendable {
     private let server: BuildServer
     private let job: JobID
+    private let started: StartedReport
     private let timeline: TimelineRecorder
     private let sending = Mutex<Task<Bool, Never>?>(nil)
 
-    init(server: BuildServer, job: JobID, timeline: TimelineRecorder) {
+    init(server: BuildServer, job: JobID, started: StartedReport, timeline: TimelineRecorder) {
         self.server = server
         self.job = job
+        self.started = started
         self.timeline = timeline
     }
 
@@ -23,7 +26,15 @@ final class CompleteReport: Sendable {
     func send() {
         sending.withLock { task in
             guard task == nil else { return }
-            task = Task { [server, job, timeline] in await timeline.measure(.completeReport) { await server.reportComplete(job) } }
+            task = Task { [server, job, started, timeline] in
+                let startedAgo: Duration?
+                switch await started.outcome() {
+                case .sent(.failure): return false
+                case .sent(.success): startedAgo = nil
+                case .skipped(let ago): startedAgo = ago
+                }
+                return await timeline.measure(.completeReport) { await server.reportComplete(job, startedAgo: startedAgo) }
+            }
         }
     }
 

@@ -35,8 +35,9 @@ struct RunJob: Sendable {
         let spool = server.spoolPath(for: job)
         defer { unlink(spool) }
         // The Started report needs nothing from the body: it travels while the inputs arrive and the sandbox is set
-        // up. The compiler waits for it: sccache-dist runs nothing when it fails, and answers 500.
-        let started = Task { [server] in try await timeline.measure(.startedReport) { try await server.link.reportJobState(job, .started) } }
+        // up, or later, deferred (``StartedReport``).
+        let started = StartedReport(server: server, job: job, timeline: timeline)
+        let complete = CompleteReport(server: server, job: job, started: started, timeline: timeline)
         let inputs: Result<(RunJobHttpRequest, [UInt8]?, [UInt8]?), any Error>
         do {
             inputs = .success(try await timeline.measure(.requestRead) { try await spoolInputs(request, to: spool, digest: server.results != nil) })
@@ -47,18 +48,17 @@ struct RunJob: Sendable {
         switch inputs {
         case .success(let read): (runRequest, inputsDigest, inputsTar) = read
         case .failure(let error):
-            // A malformed body is the client's own fault, whatever the scheduler said. If Started went through, the
-            // scheduler must hear Complete too, or it counts the job against this server forever.
-            if case .success = await started.result { await server.reportComplete(job) }
+            // A malformed body is the client's own fault, whatever the scheduler said. Unless Started failed, the
+            // scheduler must hear Complete, or it counts the job against this server until its lease ends.
+            _ = await complete.delivered()
             server.logger.debug("run_job body refused", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
             return WireHTTP.error(.badRequest, "error while parsing the run_job body")
         }
         guard let toolchain = server.claim(job) else { return try WireHTTP.ok(RunJobResult.jobNotFound, for: request) }
-        let complete = CompleteReport(server: server, job: job, timeline: timeline)
         let result: JobComplete
         do {
             result = try await context.cancellingOnDisconnect { [server] in
-                try await JobBuild(server: server, timeline: timeline, onCompilerEnd: complete.send, beforeCompiler: { try await started.value })
+                try await JobBuild(server: server, timeline: timeline, onCompilerEnd: complete.send, beforeCompiler: started.beforeCompiler)
                     .run(
                         job, toolchain: toolchain, request: runRequest, inputs: (spool, inputsTar), inputsDigest: inputsDigest)
             }
@@ -84,9 +84,10 @@ struct RunJob: Sendable {
         return try answer.get()
     }
 
-    /// sccache-dist's answer when the Started report failed: a 500, and no Complete after it. Nil when it went through.
-    private func startedFailure(_ started: Task<Void, any Error>, job: JobID) async -> Response? {
-        guard case .failure(let error) = await started.result else { return nil }
+    /// sccache-dist's answer when the Started report failed: a 500, and no Complete after it. Nil when it went through
+    /// or was not sent.
+    private func startedFailure(_ started: StartedReport, job: JobID) async -> Response? {
+        guard case .sent(.failure(let error)) = await started.outcome() else { return nil }
         server.logger.error("job_state Started failed", metadata: ["job": "\(job)", "error": "\(KilnErrorLog.text(error))"])
         return WireHTTP.error(.internalServerError, "failed to update the job state")
     }

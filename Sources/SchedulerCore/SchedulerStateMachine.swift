@@ -164,11 +164,12 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         expect(now.advanced(by: policy.errorQuarantine))
     }
 
-    /// A `job_state` report from `server`. Only Pending→Ready, Ready→Started and Started→Complete are allowed;
-    /// Complete removes the job. Returns how long ago the job was allocated.
+    /// A `job_state` report from `server`. Only Pending→Ready, Ready→Started and Started→Complete are allowed, and
+    /// Ready→Complete from a Kiln build server that says when the job started (`startedAgo`,
+    /// ``DeferredStartedReport``); Complete removes the job. Returns how long ago the job was allocated.
     @discardableResult
     public mutating func updateJobState(
-        job: JobID, to state: JobState, from server: ServerID, now: Instant
+        job: JobID, to state: JobState, from server: ServerID, now: Instant, startedAgo: Duration? = nil
     ) throws(JobStateRejection)
         -> Duration
     {
@@ -178,11 +179,14 @@ public struct SchedulerStateMachine<C: Clock>: Sendable where C.Duration == Dura
         switch (record.state, state) {
         case (.pending, .ready), (.ready, .started):
             record.state = state
-            if state == .started { record.started = now }
+            // Never before the job was allocated: the lease runs from here.
+            if state == .started { record.started = max(record.created, now.advanced(by: .zero - (startedAgo ?? .zero))) }
             store(record)
             let limit = policy.maxToolchainsPerServer
             if state == .ready { servers[server]?.learn(record.toolchain, limit: limit) }
         case (.started, .complete):
+            jobs[job] = nil
+        case (.ready, .complete) where startedAgo != nil:
             jobs[job] = nil
         default:
             throw .illegalTransition(from: record.state, to: state)

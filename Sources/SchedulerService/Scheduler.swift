@@ -107,15 +107,19 @@ actor Scheduler<C: Clock<Duration>> {
         return HeartbeatServerResult(isNew: outcome.isNew)
     }
 
-    func updateJobState(job: JobID, to state: JobState, from server: ServerID) throws(JobStateRejection) {
+    /// A job_state report; `startedAgo` is a Kiln build server's word on when the job started
+    /// (``DeferredStartedReport``), on the report that moves the job out of Ready.
+    func updateJobState(job: JobID, to state: JobState, from server: ServerID, startedAgo: Duration? = nil) throws(JobStateRejection) {
         let kind = machine.jobs[job]?.kind ?? .sccache
-        let age = try machine.updateJobState(job: job, to: state, from: server, now: clock.now)
-        switch state {
-        case .started: metrics.queueWait.record(duration: age)
-        case .complete:
+        let wasReady = machine.jobs[job]?.state == .ready
+        let age = try machine.updateJobState(job: job, to: state, from: server, now: clock.now, startedAgo: startedAgo)
+        // The queue wait is from alloc_job to the job's start, whichever report says it.
+        if state == .started || (state == .complete && wasReady) {
+            metrics.queueWait.record(duration: max(.zero, age - (startedAgo ?? .zero)))
+        }
+        if state == .complete {
             metrics.jobDuration.record(duration: age)
             metrics.count(.completed, of: kind)
-        case .pending, .ready: break
         }
     }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import KilnProtocol
 import Logging
@@ -13,6 +14,8 @@ struct SchedulerController: Sendable {
     let logger: Logger
 
     static let maxBody = 8 << 20
+    private static let startedAgoField = HTTPField.Name(DeferredStartedReport.startedAgoHeader)!
+    private static let capabilityField = HTTPField.Name(DeferredStartedReport.capabilityHeader)!
 
     func register(on router: Router<KilnRequestContext>) {
         let api = router.group("api/v1/scheduler")
@@ -109,7 +112,9 @@ struct SchedulerController: Sendable {
         guard let answer = await scheduler.heartbeat(from: server, heartbeat) else {
             return WireHTTP.error(.internalServerError, "the scheduler keeps no more build servers")
         }
-        return try WireHTTP.ok(answer, for: request)
+        var response = try WireHTTP.ok(answer, for: request)
+        response.headers[Self.capabilityField] = DeferredStartedReport.capability
+        return response
     }
 
     private func jobState(_ incoming: Request, _ context: KilnRequestContext) async throws -> Response {
@@ -128,7 +133,8 @@ struct SchedulerController: Sendable {
         case .respond(let response): return response
         }
         do {
-            try await scheduler.updateJobState(job: JobID(number), to: state, from: server)
+            let startedAgo = DeferredStartedReport.duration(ofHeader: request.headers[Self.startedAgoField])
+            try await scheduler.updateJobState(job: JobID(number), to: state, from: server, startedAgo: startedAgo)
             return try WireHTTP.ok(UpdateJobStateResult.success, for: request)
         } catch {
             return WireHTTP.error(.internalServerError, "\(error)")

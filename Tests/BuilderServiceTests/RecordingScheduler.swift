@@ -31,10 +31,21 @@ final class RecordingScheduler: SchedulerReporting {
         }
     }
 
-    func reportJobState(_ job: JobID, _ state: JobState) async throws {
+    /// Whether it announces ``DeferredStartedReport``, as Kiln's scheduler does.
+    let defers = Mutex(false)
+    /// Every job_state report tried, accepted or not.
+    let attempted = Mutex<[(job: JobID, state: JobState)]>([])
+    /// The `startedAgo` of each report that carried one.
+    let startedAgos = Mutex<[(job: JobID, state: JobState, ago: Duration)]>([])
+
+    var defersStarted: Bool { defers.withLock { $0 } }
+
+    func reportJobState(_ job: JobID, _ state: JobState, startedAgo: Duration?) async throws {
         defer { changed.notify() }
+        attempted.withLock { $0.append((job, state)) }
         if failing.withLock({ $0 }) || refusedStates.withLock({ $0.contains(state) }) { throw Refused() }
         reports.withLock { $0.append((job, state)) }
+        if let startedAgo { startedAgos.withLock { $0.append((job, state, startedAgo)) } }
     }
 
     func states(of job: JobID) -> [JobState] { reports.withLock { $0.filter { $0.job == job }.map(\.state) } }

@@ -235,4 +235,30 @@ import Testing
             try machine.updateJobState(job: JobID(7), to: .complete, from: assigned, now: clock.now)
         }
     }
+
+    /// ``DeferredStartedReport``: Ready→Complete only with the build server's word on when the job started (as an
+    /// sccache-dist server never sends it, its jobs keep upstream's transitions); a deferred Started dates the job's
+    /// start back, never before its allocation.
+    @Test func aKilnBuildServerMaySkipStartedSayingWhenTheJobStarted() throws {
+        var machine = Machine()
+        let server = Self.server(1)
+        machine.heartbeat(from: server, Self.heartbeat(), now: clock.now)
+        for id in [JobID(1), JobID(2), JobID(3)] {
+            _ = machine.allocate(jobID: id, toolchain: "t", now: clock.now)
+            machine.assignSucceeded(job: id, result: .forToolchain(cached: false), now: clock.now)
+            try machine.updateJobState(job: id, to: .ready, from: server, now: clock.now)
+        }
+        clock.advance(by: .seconds(10))
+        #expect(throws: JobStateRejection.illegalTransition(from: .ready, to: .complete)) {
+            try machine.updateJobState(job: JobID(1), to: .complete, from: server, now: clock.now)
+        }
+        #expect(try machine.updateJobState(job: JobID(1), to: .complete, from: server, now: clock.now, startedAgo: .seconds(1)) == .seconds(10))
+        #expect(machine.jobs[JobID(1)] == nil)
+        try machine.updateJobState(job: JobID(2), to: .started, from: server, now: clock.now, startedAgo: .seconds(4))
+        #expect(machine.jobs[JobID(2)]?.started == clock.now.advanced(by: .seconds(-4)))
+        try machine.updateJobState(job: JobID(3), to: .started, from: server, now: clock.now, startedAgo: .seconds(60))
+        #expect(machine.jobs[JobID(3)]?.started == clock.now.advanced(by: .seconds(-10)), "not before alloc_job")
+        try machine.updateJobState(job: JobID(2), to: .complete, from: server, now: clock.now)
+        #expect(machine.jobs.keys.sorted() == [JobID(3)])
+    }
 }

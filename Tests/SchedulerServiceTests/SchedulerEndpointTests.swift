@@ -159,7 +159,11 @@ import Testing
             #expect(String(decoding: unknown.body, as: UTF8.self) == #"{"description":"server cert not available","cause":null}"#)
             let garbage = try await Self.send(.get, base + "/server_certificate/garbage")
             #expect(garbage.status == 404 && garbage.body.isEmpty)
-            _ = try await Self.send(.post, base + "/heartbeat_server", token: "127.0.0.1:10501 srv", body: try Self.heartbeat())
+            let heartbeat = try await Self.send(.post, base + "/heartbeat_server", token: "127.0.0.1:10501 srv", body: try Self.heartbeat())
+            #expect(heartbeat.status == 200)
+            #expect(
+                heartbeat.header(DeferredStartedReport.capabilityHeader) == DeferredStartedReport.capability,
+                "a Kiln build server may defer its Started reports")
             let state = try BincodeEncoder().encode(JobState.ready)
             let unknownJob = try await Self.send(.post, base + "/job_state/12345", token: "127.0.0.1:10501 srv", body: state)
             #expect(unknownJob.status == 500)
