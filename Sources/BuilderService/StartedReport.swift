@@ -21,7 +21,7 @@ final class StartedReport: Sendable {
         var timer: Task<Void, Never>?
     }
 
-    let isDeferred: Bool
+    private let isDeferred: Bool
     private let begin = ContinuousClock.now
     private let state = Mutex(State())
     private let send: @Sendable (_ ago: Duration?) async -> Result<Void, any Error>
