@@ -162,6 +162,10 @@ public struct OverlaySandbox: BuildSandbox {
             + (host.leftovers.map { "; \($0)" } ?? "")
             + (host.enforcement?.cgroups != nil && JobParker.path == nil
                 ? "; \(JobParker.executableName) is not beside builder-server: jobs are not started ahead (install it there)" : "")
+            + (UnjournalledExt4.device(of: jobsDirectory).map {
+                "; the jobs' layers are on an ext4 without a journal (\($0)): each file a job makes waits on a scan of the inodes"
+                    + " freed in the last minutes, more as jobs run; jobs_dir on a tmpfs avoids it"
+            } ?? "")
     }
 
     public func run(_ job: SandboxJob) async throws -> JobComplete {
