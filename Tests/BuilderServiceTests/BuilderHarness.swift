@@ -75,6 +75,12 @@ struct BuilderHarness {
         return try BincodeDecoder().decode(SubmitToolchainResult.self, from: Array(buffer: response.body))
     }
 
+    /// assign_job then submit_toolchain, the job's way to run_job; their answers are the endpoints' own tests' to check.
+    func assignAndSubmit(_ client: any TestClientProtocol, _ job: JobID) async throws {
+        _ = try await assign(client, job)
+        _ = try await submitToolchain(client, job)
+    }
+
     /// run_job with a one-file inputs tar; the status and, when it is 200, the decoded result.
     func run(_ client: any TestClientProtocol, _ job: JobID, outputs: [String] = ["main.o"]) async throws -> (HTTPResponse.Status, RunJobResult?) {
         let command = CompileCommand(executable: "/usr/bin/cc", arguments: ["-c", "main.c"], environment: [], cwd: "/work")

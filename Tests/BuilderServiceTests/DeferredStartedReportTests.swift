@@ -21,8 +21,7 @@ import Testing
         let harness = try await Self.deferringHarness()
         let job = JobID(61)
         try await harness.test { client in
-            _ = try await harness.assign(client, job)
-            _ = try await harness.submitToolchain(client, job)
+            try await harness.assignAndSubmit(client, job)
             let (status, result) = try await harness.run(client, job)
             #expect(status == .ok && result != .jobNotFound)
         }
@@ -38,8 +37,7 @@ import Testing
         harness.sandbox.hold.withLock { $0 = true }
         let scheduler = harness.scheduler
         try await harness.test { client in
-            _ = try await harness.assign(client, job)
-            _ = try await harness.submitToolchain(client, job)
+            try await harness.assignAndSubmit(client, job)
             async let run = harness.run(client, job)
             await scheduler.wait { scheduler.states(of: job).contains(.started) }
             harness.sandbox.release()
@@ -60,8 +58,7 @@ import Testing
         harness.scheduler.refusedStates.withLock { $0 = [.started] }
         let scheduler = harness.scheduler
         try await harness.test { client in
-            _ = try await harness.assign(client, job)
-            _ = try await harness.submitToolchain(client, job)
+            try await harness.assignAndSubmit(client, job)
             async let run = harness.run(client, job)
             await scheduler.wait { scheduler.attempted.withLock { $0.contains { $0.job == job && $0.state == .started } } }
             harness.sandbox.release()
@@ -77,8 +74,7 @@ import Testing
         let harness = try await Self.deferringHarness()
         harness.scheduler.refusedStates.withLock { $0 = [.started] }
         try await harness.test { client in
-            _ = try await harness.assign(client, JobID(65))
-            _ = try await harness.submitToolchain(client, JobID(65))
+            try await harness.assignAndSubmit(client, JobID(65))
             harness.clock.advance(by: DeferredStartedReport.freshness)
             #expect(try await harness.run(client, JobID(65)).0 == .internalServerError)
         }
@@ -92,8 +88,7 @@ import Testing
         let harness = try await Self.deferringHarness()
         let job = JobID(64)
         try await harness.test { client in
-            _ = try await harness.assign(client, job)
-            _ = try await harness.submitToolchain(client, job)
+            try await harness.assignAndSubmit(client, job)
             let response = try await harness.post(client, "run_job", job, body: [0, 0, 0, 9, 1, 2], token: try await harness.token(job))
             #expect(response.status == .badRequest)
         }

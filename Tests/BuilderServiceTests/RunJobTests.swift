@@ -45,8 +45,7 @@ import WireStreams
         let scheduler = harness.scheduler
         harness.sandbox.afterCompiler.withLock { $0 = { await scheduler.wait { scheduler.states(of: job).contains(.complete) } } }
         try await harness.test { client in
-            _ = try await harness.assign(client, job)
-            _ = try await harness.submitToolchain(client, job)
+            try await harness.assignAndSubmit(client, job)
             let (status, result) = try await harness.run(client, job)
             #expect(status == .ok && result != .jobNotFound)
         }
@@ -59,8 +58,7 @@ import WireStreams
         let job = JobID(44)
         harness.sandbox.afterCompiler.withLock { $0 = { throw OutputsUnreadable() } }
         try await harness.test { client in
-            _ = try await harness.assign(client, job)
-            _ = try await harness.submitToolchain(client, job)
+            try await harness.assignAndSubmit(client, job)
             #expect(try await harness.run(client, job).0 == .internalServerError)
         }
         #expect(harness.scheduler.states(of: job) == [.ready, .started, .complete])
@@ -72,8 +70,7 @@ import WireStreams
         harness.sandbox.exitCode.withLock { $0 = 137 }
         try await harness.test { client in
             for job in [JobID(45), JobID(46)] {
-                _ = try await harness.assign(client, job)
-                _ = try await harness.submitToolchain(client, job)
+                try await harness.assignAndSubmit(client, job)
                 #expect(try await harness.run(client, job).0 == .internalServerError)
             }
         }
@@ -83,8 +80,7 @@ import WireStreams
     @Test func aJobRunsOnceAndAnUnknownJobIsNotFound() async throws {
         let harness = try await BuilderHarness()
         try await harness.test { client in
-            _ = try await harness.assign(client, JobID(7))
-            _ = try await harness.submitToolchain(client, JobID(7))
+            try await harness.assignAndSubmit(client, JobID(7))
             #expect(try await harness.run(client, JobID(7)).1 != .jobNotFound)
             #expect(try await harness.run(client, JobID(7)).1 == .jobNotFound, "a job id runs once")
             #expect(try await harness.run(client, JobID(8)).1 == .jobNotFound, "never assigned")
@@ -109,8 +105,7 @@ import WireStreams
         let harness = try await BuilderHarness()
         harness.scheduler.refusedStates.withLock { $0 = [.started] }
         try await harness.test { client in
-            _ = try await harness.assign(client, JobID(9))
-            _ = try await harness.submitToolchain(client, JobID(9))
+            try await harness.assignAndSubmit(client, JobID(9))
             let (status, _) = try await harness.run(client, JobID(9))
             #expect(status == .internalServerError, "the client compiles locally")
         }
@@ -123,8 +118,7 @@ import WireStreams
     @Test func anAssignedJobNobodyRunsIsForgottenAfterTenMinutes() async throws {
         let harness = try await BuilderHarness()
         try await harness.test { client in
-            _ = try await harness.assign(client, JobID(21))
-            _ = try await harness.submitToolchain(client, JobID(21))
+            try await harness.assignAndSubmit(client, JobID(21))
             harness.clock.advance(by: .seconds(599))
             _ = try await harness.assign(client, JobID(22))
             #expect(harness.server.toolchain(of: JobID(21)) != nil, "not yet ten minutes")

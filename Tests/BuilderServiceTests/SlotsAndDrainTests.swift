@@ -15,8 +15,7 @@ import Testing
     /// Assigns and uploads for `jobs`, then starts their run_jobs; returns the tasks.
     static func start(_ jobs: [JobID], on harness: BuilderHarness, client: any TestClientProtocol) async throws -> [Task<RunJobResult?, any Error>] {
         for job in jobs {
-            _ = try await harness.assign(client, job)
-            _ = try await harness.submitToolchain(client, job)
+            try await harness.assignAndSubmit(client, job)
         }
         return jobs.map { job in Task { try await harness.run(client, job).1 } }
     }
