@@ -110,8 +110,8 @@ actor Scheduler<C: Clock<Duration>> {
     /// A job_state report; `startedAgo` is a Kiln build server's word on when the job started
     /// (``DeferredStartedReport``), on the report that moves the job out of Ready.
     func updateJobState(job: JobID, to state: JobState, from server: ServerID, startedAgo: Duration? = nil) throws(JobStateRejection) {
-        let kind = machine.jobs[job]?.kind ?? .sccache
-        let wasReady = machine.jobs[job]?.state == .ready
+        let record = machine.jobs[job]
+        let (kind, wasReady) = (record?.kind ?? .sccache, record?.state == .ready)
         let age = try machine.updateJobState(job: job, to: state, from: server, now: clock.now, startedAgo: startedAgo)
         // The queue wait is from alloc_job to the job's start, whichever report says it.
         if state == .started || (state == .complete && wasReady) {
