@@ -133,7 +133,7 @@ def main():
     parser.add_argument("--sccache", required=True)
     parser.add_argument("--source", required=True, help="lua5.4's src directory")
     parser.add_argument("--stubs", required=True, help="Tests/BazelStubs")
-    # Nine: one round's farm-added time per action or job spreads from about -5 to 50 ms on this 2-core machine, against
+    # Nine: one round's farm-added time per action or job spreads from about -7 to 62 ms on this 2-core machine, against
     # a difference of a few; with five, whole runs of the same code gave ratios from 0.48 to 1.07.
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--batch", action="store_true", help="a new Bazel JVM per command (its remote path runs cold)")
