@@ -11,6 +11,10 @@ import KilnErrors
 struct JobCgroup: Sendable {
     let directories: [String]
     let version: CgroupHierarchy.Version
+    /// The directories whose event counters say which limit the job hit: in v1 each controller's own (a v1
+    /// directory has no other controller's files), in v2 the one directory.
+    private let memoryEvents: String?
+    private let pidsEvents: String?
 
     /// The `cgroup.procs` files the job's first process writes its pid to.
     var procsFiles: [String] { directories.map { $0 + "/cgroup.procs" } }
@@ -18,6 +22,7 @@ struct JobCgroup: Sendable {
     private init(directories: [String], version: CgroupHierarchy.Version) {
         self.directories = directories
         self.version = version
+        (memoryEvents, pidsEvents) = (nil, nil)
     }
 
     init(name: String, in hierarchy: CgroupHierarchy, limits: SandboxLimits) throws {
@@ -25,13 +30,21 @@ struct JobCgroup: Sendable {
         var directories: [String: String] = [:]
         for (controller, parent) in Self.used(hierarchy, limits) {
             let directory = parent + "/" + name
-            if directories.values.contains(directory) { continue }
-            guard CgroupHierarchy.makeDirectory(directory) else {
-                throw SandboxError(.setup, "cannot create the job cgroup '\(directory)'", cause: SandboxPaths.errorText())
+            if !directories.values.contains(directory) {
+                guard CgroupHierarchy.makeDirectory(directory) else {
+                    throw SandboxError(.setup, "cannot create the job cgroup '\(directory)'", cause: SandboxPaths.errorText())
+                }
             }
             directories[controller] = directory
         }
         self.directories = Array(Set(directories.values)).sorted()
+        if version == .v2 {
+            memoryEvents = self.directories.first.map { $0 + "/memory.events" }
+            pidsEvents = self.directories.first.map { $0 + "/pids.events" }
+        } else {
+            memoryEvents = directories["memory"].map { $0 + "/memory.oom_control" }
+            pidsEvents = directories["pids"].map { $0 + "/pids.events" }
+        }
         do {
             try Self.apply(limits, to: hierarchy, directory: { hierarchy.parents[$0].map { $0 + "/" + name } })
         } catch {
@@ -76,12 +89,9 @@ struct JobCgroup: Sendable {
     /// was refused), read from the cgroup's event counters.
     func exceededLimits() -> [String] {
         var exceeded: [String] = []
-        for directory in directories {
-            let memoryEvents = CgroupHierarchy.read(directory + (version == .v2 ? "/memory.events" : "/memory.oom_control"))
-            if Self.counter("oom_kill", in: memoryEvents) > 0 { exceeded.append("memory") }
-            if Self.counter("max", in: CgroupHierarchy.read(directory + "/pids.events")) > 0 { exceeded.append("processes") }
-        }
-        return Array(Set(exceeded)).sorted()
+        if let memoryEvents, Self.counter("oom_kill", in: CgroupHierarchy.read(memoryEvents)) > 0 { exceeded.append("memory") }
+        if let pidsEvents, Self.counter("max", in: CgroupHierarchy.read(pidsEvents)) > 0 { exceeded.append("processes") }
+        return exceeded
     }
 
     static func counter(_ name: String, in text: String) -> Int {

@@ -71,6 +71,27 @@ import Testing
         }
     }
 
+    @Test func jobTokensAreSccacheDistsForEveryID() async throws {
+        let authority = await HS256Authority(key: Self.jobKey)
+        for id: UInt64 in [0, 1, 9, 10, 4_242, UInt64.max] {
+            let token = try await authority.jobToken(for: id)
+            #expect(token == Self.forge(header: #"{"typ":"JWT","alg":"HS256"}"#, claims: #"{"exp":0,"job_id":\#(id)}"#, key: Self.jobKey))
+            try await authority.verifyJobToken(token, jobID: id)
+            await #expect(throws: AuthError(.wrongSubject, "")) { try await authority.verifyJobToken(token, jobID: id &+ 1) }
+            // The same length as the real one, the signature's first character off: not the quick match, not valid.
+            let signature = token.lastIndex(of: ".").map { token.index(after: $0) } ?? token.startIndex
+            let forged = token.replacingCharacters(in: signature...signature, with: token[signature] == "A" ? "B" : "A")
+            await #expect(throws: AuthError(.badSignature, "")) { try await authority.verifyJobToken(forged, jobID: id) }
+        }
+    }
+
+    @Test func tokensInAnotherValidFormAreStillAccepted() async throws {
+        let authority = await HS256Authority(key: Self.jobKey)
+        let reordered = Self.forge(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: #"{ "job_id": 7, "exp": 0 }"#, key: Self.jobKey)
+        try await authority.verifyJobToken(reordered, jobID: 7)
+        await #expect(throws: AuthError(.wrongSubject, "")) { try await authority.verifyJobToken(reordered, jobID: 8) }
+    }
+
     @Test func generatedSecretsHaveSccacheShapes() throws {
         let key = SecretGenerator.hs256Key()
         #expect(key.count == 43)
