@@ -298,10 +298,12 @@ public struct OverlaySandbox: BuildSandbox {
         if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.killAll() } }
         let (rootless, toolchains, spares, user) = (rootless, toolchains, spares, jobUser)
         await cleanups.start {
-            if let cgroup = launch.cgroup { _ = try? await BlockingWork.run { cgroup.remove() } }
-            if rootless || OverlayMount.unmount(jobDirectory + "/root") {
-                let kept = rootless ? false : (try? await BlockingWork.run { spares.keep(jobDirectory, user: user) }) == true
-                if !kept { try? await RootlessOverlay.removeTree(jobDirectory) }
+            // One trip to the blocking pool for all of it: the unmount waits for an RCU grace period, which must not
+            // hold a thread of Swift's cooperative pool, and each trip costs two thread wake-ups.
+            _ = try? await BlockingWork.run {
+                launch.cgroup?.remove()
+                guard rootless || OverlayMount.unmount(jobDirectory + "/root") else { return }
+                if rootless || !spares.keep(jobDirectory, user: user) { _ = SandboxTree.removeTree(jobDirectory) }
             }
             await toolchains.release(lease)
         }

@@ -6,16 +6,40 @@ import KilnErrors
 #endif
 
 /// Files inside a sandbox root, reached one component at a time with `openat` and `O_NOFOLLOW`: a symlink
-/// anywhere on the path (or `..`) is refused, so a hostile compile cannot make the server read or create files
-/// outside the root. Upstream reads outputs from the host side and follows symlinks.
+/// anywhere on the path is refused and `..` is resolved by name first (never above the root), so a hostile compile
+/// cannot make the server read or create files outside the root. Upstream reads outputs from the host side and
+/// follows symlinks and `..` wherever they lead.
 public enum SandboxPaths {
-    /// The components of `path` resolved against `cwd` (both as seen inside the sandbox), or nil when the path
-    /// has a `..` component.
+    /// The components of `path` resolved against `cwd` (both as seen inside the sandbox), each `..` taking off the
+    /// component before it (`src/../lib/a.o`, as curl's makefiles name objects, is `lib/a.o`); nil when a `..`
+    /// would climb above the root.
     public static func components(of path: String, cwd: String) -> [String]? {
-        let full = path.hasPrefix("/") ? path : cwd + "/" + path
-        let parts = full.split(separator: "/").map(String.init).filter { $0 != "." }
-        return parts.contains("..") ? nil : parts
+        resolved(path, cwd: cwd)?.components
     }
+
+    /// ``components(of:cwd:)`` and the directories the path passes through before each run of `..` (`src` for
+    /// `src/../lib/a.o`): the kernel walks them, so they must exist where the compiler writes. Nil too past
+    /// ``maxTraversed`` such runs, each a directory to make before the job.
+    static func resolved(_ path: String, cwd: String) -> (components: [String], traversed: [[String]])? {
+        let full = path.hasPrefix("/") ? path : cwd + "/" + path
+        var components: [String] = []
+        var traversed: [[String]] = []
+        for part in full.split(separator: "/") where part != "." {
+            guard part == ".." else {
+                components.append(String(part))
+                continue
+            }
+            guard !components.isEmpty else { return nil }
+            // Within a run of `..` each directory is a parent of the one before, made with it.
+            if traversed.last?.starts(with: components) != true { traversed.append(components) }
+            guard traversed.count <= maxTraversed else { return nil }
+            components.removeLast()
+        }
+        return (components, traversed)
+    }
+
+    /// The most runs of `..` a path may have: a build names an object `../lib/a.o`, not a maze.
+    static let maxTraversed = 16
 
     /// Creates the directories of `components` under `root` (like `mkdir -p`), refusing symlinks on the way.
     /// With an `owner`, the directories it creates and the last one (where the job writes) become the owner's,

@@ -146,9 +146,9 @@ struct DockerSandboxTests {
         }
     }
 
-    @Test func outputsWithDotDotAreRefused() async throws {
+    @Test func outputsClimbingAboveTheRootAreRefused() async throws {
         try await Self.withFixture { fixture in
-            await #expect(throws: SandboxError.self) { try await fixture.run("true", outputs: ["../../etc/passwd"]) }
+            await #expect(throws: SandboxError.self) { try await fixture.run("true", outputs: ["../../../etc/passwd"]) }
         }
     }
 
