@@ -26,13 +26,19 @@ def source(salt, index):
     return f"#include <stdio.h>\n#include <string.h>\n{functions}\nconst char *tag{index} = \"bench {salt} {index}\";\n"
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def own_cpu_seconds(pid):
-    """A process's own CPU seconds (user and system), its children excluded."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, children excluded
+    """A process's own CPU seconds (all its threads, those that ended too; its children excluded), to the
+    nanosecond: the kernel's CPU clock of the process (glibc's clock_getcpuclockid), where /proc/PID/stat counts in
+    clock ticks of 10 ms."""
+    return time.clock_gettime(((~pid) << 3) | 2)  # CPUCLOCK_SCHED of the whole process
+
+
+def cgroup_entry(procs):
+    """A preexec_fn that moves the new process into the cgroup of `procs` (a cgroup.procs file), or None."""
+    def enter():
+        with open(procs, "w") as handle:
+            handle.write(str(os.getpid()))
+    return enter if procs else None
 
 
 class Farm:
@@ -45,18 +51,15 @@ class Farm:
         # Kiln's builders only: builder i serves /metrics on metrics_port + i.
         self.metrics_port = metrics_port if name == "kiln" else None
         self.cgroup_procs = None  # a cgroup.procs file every farm process starts in (fleet's CPU accounting)
+        self.client_cgroup_procs = None  # the same for the client's sccache server (the speed benchmark's)
         self.scheduler_port, self.server_port, self.client_port = port, port + 1, port + 2
         self.processes = []
         os.makedirs(self.root, exist_ok=True)
 
     def spawn(self, label, argv, env=None):
         log = open(f"{self.root}/{label}.log", "w")
-        def enter_cgroup(path=self.cgroup_procs):
-            if path:
-                with open(path, "w") as procs:
-                    procs.write(str(os.getpid()))
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True,
-                                   preexec_fn=enter_cgroup)
+                                   preexec_fn=cgroup_entry(self.cgroup_procs))
         self.processes.append(process)
 
     def start(self, client=True):
@@ -102,7 +105,8 @@ class Farm:
         self.env = {**os.environ, "SCCACHE_CONF": f"{self.root}/client.conf", "SCCACHE_DIR": f"{self.root}/client-cache",
                     "SCCACHE_SERVER_PORT": str(self.client_port), "SCCACHE_CACHED_CONF": f"{self.root}/cached-config",
                     "SCCACHE_IDLE_TIMEOUT": "0", "SCCACHE_ERROR_LOG": f"{self.root}/client.log"}
-        subprocess.run([f"{self.sccache}/sccache", "--start-server"], env=self.env, check=True, capture_output=True)
+        subprocess.run([f"{self.sccache}/sccache", "--start-server"], env=self.env, check=True, capture_output=True,
+                       preexec_fn=cgroup_entry(self.client_cgroup_procs))
 
     def compile(self, directory, name, timeout=None):
         start = time.perf_counter()

@@ -7,10 +7,12 @@ in a rotated order) and the medians are printed with their ratios:
 
 * farm-added time per job: trivial distinct translation units compiled one at a time, the mean time per unit
   through a farm minus the same through the client with dist off, in the same round;
-* CPU per job of the servers' own processes (scheduler and build server, children excluded, from /proc);
+* CPU per job of the servers' own processes (scheduler and build server, children excluded; the kernel's CPU
+  clock of each process, to the nanosecond);
 * a Debian package (curl, 200 translation units) built with `make -j2 CC="sccache gcc"` against local `make -j2`,
-  with the farm's CPU per job (a cgroup each farm's processes start in, so compilers and sandboxes count), and
-  the same client with dist off (what the client's own work costs on these cores);
+  with the farm's CPU per job (a cgroup each farm's processes start in, so compilers and sandboxes count) split
+  into the servers' own and the rest (sandboxes and compilers: the same compiler on the same preprocessed file in
+  every farm), and the same client with dist off (what the client's own work costs on these cores);
 * a second runner: the same trivial units sent to Kiln again with the client's own cache emptied, so that Kiln's
   builder answers from its result cache (no sandbox, no compiler; sccache-dist has no such cache). Below zero
   means faster than compiling locally;
@@ -18,7 +20,7 @@ in a rotated order) and the medians are printed with their ratios:
 * Kiln's per-phase budget per job, from its builder's and scheduler's /metrics.
 """
 import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
-from compare_sccache_dist import Farm, own_cpu_seconds, write
+from compare_sccache_dist import Farm, cgroup_entry, own_cpu_seconds, write
 from fleet import CPUAccount
 
 FARMS = ["kiln", "kiln-tmpfs", "mixed", "mixed-tmpfs", "sccache-dist"]
@@ -47,7 +49,8 @@ def trivial(tag, index):
 class Bench:
     def __init__(self, options, root):
         self.options, self.root = options, root
-        self.farms, self.accounts = {}, {}
+        # CPU accounts (cgroups): each farm's processes; each client's side (its sccache server and the make).
+        self.farms, self.accounts, self.client_accounts = {}, {}, {}
 
     def start(self):
         for offset, name in enumerate(FARMS):
@@ -56,14 +59,19 @@ class Bench:
             farm = Farm(name, self.root, self.options.kiln, self.options.sccache, port, server_extra=extra,
                         jobs_dir=TMPFS if name.endswith("-tmpfs") else None)
             self.accounts[name] = CPUAccount(f"speed-{name}")
+            self.client_accounts[name] = CPUAccount(f"speed-client-{name}")
             farm.cgroup_procs = self.accounts[name].procs
+            farm.client_cgroup_procs = self.client_accounts[name].procs
             self.farms[name] = farm
             farm.start()
         self.local = Farm("local", self.root, self.options.kiln, self.options.sccache, 10790)
         write(f"{self.local.root}/client.conf", f'[dist]\ntoolchains = []\ncache_dir = "{self.local.root}/client-dist"\n')
         self.local.env = {**os.environ, "SCCACHE_CONF": f"{self.local.root}/client.conf", "SCCACHE_DIR": f"{self.local.root}/cache",
                           "SCCACHE_SERVER_PORT": "10792", "SCCACHE_IDLE_TIMEOUT": "0", "SCCACHE_CACHED_CONF": f"{self.local.root}/cached"}
-        subprocess.run([f"{self.options.sccache}/sccache", "--start-server"], env=self.local.env, check=True, capture_output=True)
+        for name in ["local", "client"]:
+            self.client_accounts[name] = CPUAccount(f"speed-client-{name}")
+        subprocess.run([f"{self.options.sccache}/sccache", "--start-server"], env=self.local.env, check=True, capture_output=True,
+                       preexec_fn=cgroup_entry(self.client_accounts["client"].procs))
         for name, farm in self.farms.items():  # the toolchain upload, not measured
             directory = f"{farm.root}/warmup"
             write(f"{directory}/warmup.c", trivial("warmup", 0))
@@ -77,7 +85,7 @@ class Bench:
             subprocess.run([f"{self.options.sccache}/sccache", "--stop-server"], env=self.local.env, capture_output=True)
         for farm in self.farms.values():
             farm.stop()
-        for account in self.accounts.values():
+        for account in [*self.accounts.values(), *self.client_accounts.values()]:
             account.remove()
 
     def batch(self, farm, tag):
@@ -120,51 +128,57 @@ class Bench:
         for round_number in range(self.options.rounds):
             subprocess.run([f"{farm.sccache}/sccache", "--stop-server"], env=farm.env, capture_output=True)
             shutil.rmtree(f"{farm.root}/client-cache", ignore_errors=True)
-            subprocess.run([f"{farm.sccache}/sccache", "--start-server"], env=farm.env, check=True, capture_output=True)
+            subprocess.run([f"{farm.sccache}/sccache", "--start-server"], env=farm.env, check=True, capture_output=True,
+                           preexec_fn=cgroup_entry(farm.client_cgroup_procs))
             local, _ = self.batch(self.local, f"hitlocal{round_number}")
             mean, _ = self.batch(farm, f"kiln{round_number}")  # the same files as trivial round `round_number`
             added.append(mean - local)
         return statistics.median(added)
 
     def package_rounds(self):
-        """`make -j2` of the package through each farm and locally, interleaved; a fresh client cache each time."""
+        """`make -j2` of the package through each farm and locally, interleaved; a fresh client cache each time.
+        Also the whole build's CPU seconds: the client's side (make, its compiler commands, the sccache server with
+        what it runs) and the farm's cgroup; on two busy cores a build's wall time cannot fall below half of it."""
         source = self.options.package
         walls = {name: [] for name in FARMS + ["local", "client"]}
+        build_cpu = {name: [] for name in FARMS + ["local", "client"]}
         farm_cpu = {name: [] for name in FARMS}
+        server_cpu = {name: [] for name in FARMS}
+        fell_back = {name: 0 for name in FARMS}  # compiles a farm failed, which the client then ran itself
         for round_number in range(self.options.package_rounds):
             order = ["local", "client"] + rotated(FARMS, round_number)
             for name in order:
                 subprocess.run(["make", "clean"], cwd=source, check=True, capture_output=True)
                 # Every build's compile commands are new to every cache (the client's and Kiln's result cache).
                 compiler = f"gcc -DKILN_BENCH_ROUND={round_number}{name.replace('-', '_')}"
-                if name == "local":
-                    start = time.perf_counter()
-                    subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={compiler}"], cwd=source, check=True, capture_output=True)
-                    walls[name].append(time.perf_counter() - start)
-                    continue
-                if name == "client":
-                    # The sccache client alone, dist off, its cache cold: it preprocesses, hashes, then compiles
-                    # locally. What the client's own work costs on these cores, next to what each farm adds.
-                    start = time.perf_counter()
-                    subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={self.options.sccache}/sccache {compiler}"], cwd=source,
-                                   env=self.local.env, check=True, capture_output=True)
-                    walls[name].append(time.perf_counter() - start)
-                    continue
-                farm, account = self.farms[name], self.accounts[name]
-                before_jobs = farm.distributed()[0]
-                before_cpu = account.seconds()
+                # local: gcc itself; client: the sccache client alone, dist off, its cache cold (it preprocesses,
+                # hashes, then compiles locally: what the client's own work costs on these cores).
+                farm = self.farms.get(name)
+                env = self.local.env if name == "client" else farm.env if farm else None
+                cc = compiler if name == "local" else f"{self.options.sccache}/sccache {compiler}"
+                accounts = [self.client_accounts[name]] + ([self.accounts[name]] if farm else [])
+                before_cpu = [account.seconds() for account in accounts]
+                if farm:
+                    before_jobs, before_errors = farm.distributed()
+                    before_servers = sum(own_cpu_seconds(process.pid) for process in farm.processes)
                 start = time.perf_counter()
-                result = subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={farm.sccache}/sccache {compiler}"], cwd=source,
-                                        env=farm.env, capture_output=True)
+                result = subprocess.run(["make", f"-j{self.options.make_jobs}", f"CC={cc}"], cwd=source, env=env, capture_output=True,
+                                        preexec_fn=cgroup_entry(self.client_accounts[name].procs))
                 walls[name].append(time.perf_counter() - start)
                 if result.returncode != 0:
                     raise SystemExit(f"{name}: make failed: {result.stderr.decode()[-2000:]}")
-                jobs = farm.distributed()[0] - before_jobs
+                spent = [account.seconds() - before for account, before in zip(accounts, before_cpu)]
+                build_cpu[name].append(sum(spent))
+                if not farm:
+                    continue
+                jobs, errors = (after - before for after, before in zip(farm.distributed(), (before_jobs, before_errors)))
+                fell_back[name] += errors
                 if jobs < 150:
                     raise SystemExit(f"{name}: only {jobs} compiles of the package were distributed; see {farm.root}")
-                farm_cpu[name].append((account.seconds() - before_cpu) / jobs)
-        return ({name: statistics.median(values) for name, values in walls.items()},
-                {name: statistics.median(values) for name, values in farm_cpu.items()})
+                farm_cpu[name].append(spent[1] / jobs)
+                server_cpu[name].append((sum(own_cpu_seconds(process.pid) for process in farm.processes) - before_servers) / jobs)
+        return tuple({name: statistics.median(values) for name, values in series.items()}
+                     for series in (walls, build_cpu, farm_cpu, server_cpu)) + (fell_back,)
 
     def docker_overhead(self):
         farm = Farm("kiln", f"{self.root}/docker", self.options.kiln, self.options.sccache, 10770, sandbox="docker")
@@ -246,7 +260,8 @@ def main():
     base = added["sccache-dist"]
     print(f"\nfarm-added time per job: {options.units} trivial distinct units one at a time, median of {options.rounds} interleaved rounds")
     print(f"{'':44}{'time':>10}{'/ sccache-dist':>16}{'scheduler CPU':>16}{'server CPU':>13}")
-    labels = {"kiln": "Kiln scheduler + Kiln builder", "kiln-tmpfs": f"the same, jobs_dir = \"{TMPFS}\"",
+    labels = {"local": "local make", "client": "sccache client alone (dist off, cold cache)",
+              "kiln": "Kiln scheduler + Kiln builder", "kiln-tmpfs": f"the same, jobs_dir = \"{TMPFS}\"",
               "mixed": "sccache-dist scheduler + Kiln builder", "mixed-tmpfs": f"the same, jobs_dir = \"{TMPFS}\"",
               "sccache-dist": "sccache-dist 0.4.0 (scheduler + server)"}
     for name in FARMS:
@@ -263,17 +278,27 @@ def main():
     for phase, (mean, count) in scheduler_budget.items():
         print(f"  scheduler {phase:18}{mean * 1000:>8.2f}ms  ({count} jobs)")
     if package:
-        walls, farm_cpu = package
+        walls, build_cpu, farm_cpu, server_cpu, fell_back = package
         print(f"\n{os.path.basename(options.package.rstrip('/'))}: make -j{options.make_jobs}, median of {options.package_rounds} interleaved rounds")
-        print(f"{'':44}{'wall':>10}{'/ local':>10}{'/ sccache-dist':>16}{'farm CPU/job':>14}")
-        print(f"{'local make':44}{walls['local']:>9.2f}s{1:>10.2f}")
-        print(f"{'sccache client alone (dist off, cold cache)':44}{walls['client']:>9.2f}s{ratio(walls['client'], walls['local']):>10}"
-              f"{ratio(walls['client'], walls['sccache-dist']):>16}")
-        for name in FARMS:
-            print(f"{labels[name]:44}{walls[name]:>9.2f}s{ratio(walls[name], walls['local']):>10}"
-                  f"{ratio(walls[name], walls['sccache-dist']):>16}{farm_cpu[name] * 1000:>12.1f}ms")
+        print(f"{'':44}{'wall':>10}{'/ local':>10}{'/ sccache-dist':>16}{'build CPU':>11}{'/ local':>9}"
+              f"{'farm CPU/job':>14}{'servers':>9}{'the rest':>10}{'failed':>8}")
+        for name in ["local", "client"] + FARMS:
+            line = (f"{labels[name]:44}{walls[name]:>9.2f}s{ratio(walls[name], walls['local']):>10}{ratio(walls[name], walls['sccache-dist']):>16}"
+                    f"{build_cpu[name]:>10.1f}s{ratio(build_cpu[name], build_cpu['local']):>9}")
+            if name in farm_cpu:
+                line += (f"{farm_cpu[name] * 1000:>12.1f}ms{server_cpu[name] * 1000:>7.1f}ms{(farm_cpu[name] - server_cpu[name]) * 1000:>8.1f}ms"
+                         f"{fell_back[name]:>8}")
+            print(line)
+        print(f"failed: the compiles of all {options.package_rounds} rounds that the farm failed and the client then ran itself")
         print(f"farm CPU per cold job, Kiln / sccache-dist: {ratio(farm_cpu['kiln'], farm_cpu['sccache-dist'])} "
               f"({ratio(farm_cpu['kiln-tmpfs'], farm_cpu['sccache-dist'])} with jobs_dir on tmpfs)")
+        # A farm's CPU per job is its servers' own processes (scheduler, build server) and the rest of its cgroup:
+        # the jobs' sandboxes and compilers, the same compiler on the same preprocessed file in every farm.
+        rest = farm_cpu["kiln"] - server_cpu["kiln"]
+        print(f"Kiln's servers {server_cpu['kiln'] * 1000:.1f}ms per job against sccache-dist's {server_cpu['sccache-dist'] * 1000:.1f}ms; "
+              f"Kiln's sandboxes and compilers alone are {ratio(rest, farm_cpu['sccache-dist'])} of sccache-dist's whole farm CPU per job")
+        print(f"build CPU: the client's side (make, the sccache server and what it runs) and the farm's; two busy cores take at least "
+              f"half of it in wall time: {build_cpu['kiln'] / 2:.1f}s for Kiln's farm, {build_cpu['kiln'] / 2 / walls['local']:.2f}x local make's wall")
     if docker is not None:
         print(f"\nKiln docker sandbox: farm-added time per trivial job {docker * 1000:.1f}ms "
               f"(sccache-dist 0.4.0's docker builder against Kiln's: scripts/bench/compare-sccache-dist --sandbox docker)")
