@@ -11,7 +11,7 @@ struct JobLayout: Sendable {
         let name: String
         let components: [String]
         /// The directories the client's path for it passes through before a `..` (see ``SandboxPaths``).
-        var traversed: [[String]] = []
+        let traversed: [[String]]
         /// A directory output (named with a trailing `/`): everything under it is returned.
         var isDirectory: Bool { name.hasSuffix("/") }
         /// The path inside the root, with a leading `/`.

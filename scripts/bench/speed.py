@@ -12,7 +12,8 @@ in a rotated order) and the medians are printed with their ratios:
 * a Debian package (curl, 200 translation units) built with `make -j2 CC="sccache gcc"` against local `make -j2`,
   with the farm's CPU per job (a cgroup each farm's processes start in, so compilers and sandboxes count) split
   into the servers' own and the rest (sandboxes and compilers: the same compiler on the same preprocessed file in
-  every farm), and the same client with dist off (what the client's own work costs on these cores);
+  every farm), each build's whole CPU (the client's side too: make, the sccache server and what it runs), the
+  compiles a farm failed, and the same client with dist off (what the client's own work costs on these cores);
 * a second runner: the same trivial units sent to Kiln again with the client's own cache emptied, so that Kiln's
   builder answers from its result cache (no sandbox, no compiler; sccache-dist has no such cache). Below zero
   means faster than compiling locally;
@@ -128,8 +129,7 @@ class Bench:
         for round_number in range(self.options.rounds):
             subprocess.run([f"{farm.sccache}/sccache", "--stop-server"], env=farm.env, capture_output=True)
             shutil.rmtree(f"{farm.root}/client-cache", ignore_errors=True)
-            subprocess.run([f"{farm.sccache}/sccache", "--start-server"], env=farm.env, check=True, capture_output=True,
-                           preexec_fn=cgroup_entry(farm.client_cgroup_procs))
+            farm.start_client()
             local, _ = self.batch(self.local, f"hitlocal{round_number}")
             mean, _ = self.batch(farm, f"kiln{round_number}")  # the same files as trivial round `round_number`
             added.append(mean - local)
